@@ -1,6 +1,7 @@
-// Loads the vigil gRPC definitions from the real descriptor set built by
-// scripts/build-descriptor.mjs (dist/proto/vigil.binpb). The same bytes feed
-// server reflection, so clients see exactly what the server serves.
+// Loads the vigil gRPC definitions from proto/ (proto-loader applies the
+// camelCase field names there; from a descriptor set it keeps snake_case). The
+// real descriptor set built by scripts/build-descriptor.mjs (dist/proto/vigil.binpb)
+// feeds server reflection, so strict clients see true files and imports.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,9 +28,16 @@ export function descriptorSetBytes(): Buffer {
   return cachedBytes;
 }
 
+/** proto/ of the source tree or of an installed package: dist/common/proto.js -> ../../proto */
+export function protoSourceDir(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "proto");
+}
+
+export const protoFiles = ["vigil/v1/agent.proto", "vigil/v1/control.proto"];
+
 let cachedDefinition: protoLoader.PackageDefinition | undefined;
 export function packageDefinition(): protoLoader.PackageDefinition {
-  cachedDefinition ??= protoLoader.loadFileDescriptorSetFromBuffer(descriptorSetBytes(), protoLoaderOptions);
+  cachedDefinition ??= protoLoader.loadSync(protoFiles, { ...protoLoaderOptions, includeDirs: [protoSourceDir()] });
   return cachedDefinition;
 }
 

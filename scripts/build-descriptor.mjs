@@ -11,7 +11,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const require = createRequire(import.meta.url);
 const buf = join(dirname(require.resolve("@bufbuild/buf/package.json")), "bin", "buf");
 mkdirSync(join(root, "dist", "proto"), { recursive: true });
-execFileSync(buf, ["build", "--as-file-descriptor-set", "-o", join(root, "dist", "proto", "vigil.binpb")], {
-  cwd: root,
-  stdio: "inherit",
-});
+const build = (input, output) =>
+  execFileSync(buf, ["build", ...input, "--as-file-descriptor-set", "-o", join(root, "dist", "proto", output)], {
+    cwd: root,
+    stdio: "inherit",
+  });
+build([], "vigil.binpb");
+// grpc.health.v1 comes from the grpc-health-check library that serves it; its
+// descriptor is built here so that reflection can describe Health too.
+build([join(dirname(require.resolve("grpc-health-check/package.json")), "proto")], "health.binpb");

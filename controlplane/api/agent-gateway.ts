@@ -1,0 +1,210 @@
+// AgentGateway.Connect: one bidirectional stream per agent (DESIGN §4).
+// Hello is committed first (the host exists in replicated state), then events
+// are proposed in batches, one batch in flight per stream, and acknowledged
+// only after they are committed and applied. Exactly-once comes from apply,
+// which skips any seq at or below the host's applied_seq.
+import * as grpc from "@grpc/grpc-js";
+import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
+import type { AgentGatewayHandlers } from "../../common/generated/vigil/v1/AgentGateway.js";
+import type { AgentMessage__Output } from "../../common/generated/vigil/v1/AgentMessage.js";
+import type { ControlMessage } from "../../common/generated/vigil/v1/ControlMessage.js";
+import type { Hello__Output } from "../../common/generated/vigil/v1/Hello.js";
+import type { Clock } from "../../common/env.js";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/logging.js";
+import type { ReplicatedLog } from "../replication/log.js";
+import type { AgentSession, SessionRegistry } from "../primary/sessions.js";
+import type { StateReader } from "../state/store.js";
+import { eventProblem, helloProblem } from "./agent-validation.js";
+
+export interface AgentGatewayOptions {
+  log: ReplicatedLog;
+  /** This replica's applied state: read after HostHello commits, so it has the host. */
+  reader: StateReader;
+  sessions: SessionRegistry;
+  clock: Clock;
+  logger: Logger;
+  keepaliveIntervalMs(): number;
+  /** Events per proposal at most: bounds a batch's size in the log and its apply time. */
+  batchEventsMax?: number;
+}
+
+type ConnectCall = grpc.ServerDuplexStream<AgentMessage__Output, ControlMessage>;
+
+class StreamFailure extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One agent stream's state: before hello, waiting for its commit, then open. */
+class AgentStream {
+  private phase: "awaiting-hello" | "registering" | "open" | "closed" = "awaiting-hello";
+  private session: AgentSession | null = null;
+  private hostId = "";
+  private lastReceivedSeq = 0;
+  private readonly buffered: AgentEvent__Output[] = [];
+  private proposing = false;
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly call: ConnectCall,
+    private readonly options: AgentGatewayOptions,
+  ) {
+    this.logger = options.logger;
+    call.on("data", (message: AgentMessage__Output) => this.guard(() => this.receive(message)));
+    call.on("end", () => this.finish(null));
+    call.on("error", (error) => this.finish(error));
+    call.on("cancelled", () => this.finish(null));
+  }
+
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      const failure = error instanceof StreamFailure ? error : new StreamFailure(grpc.status.INTERNAL, errorMessage(error));
+      this.fail(failure);
+    }
+  }
+
+  private receive(message: AgentMessage__Output): void {
+    if (this.phase === "closed") return;
+    switch (message.body) {
+      case "hello":
+        return this.receiveHello(message.hello!);
+      case "event":
+        return this.receiveEvent(message.event!);
+      case "heartbeat":
+        if (this.session !== null) {
+          this.session.lastHeartbeatMs = this.options.clock.nowMs();
+          this.session.stats = message.heartbeat?.stats ?? null;
+        }
+        return;
+      default:
+        throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "agent message has no body");
+    }
+  }
+
+  private receiveHello(hello: Hello__Output): void {
+    if (this.phase !== "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "hello sent twice on one stream");
+    const problem = helloProblem(hello);
+    if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
+    const { log, sessions } = this.options;
+    if (!log.isLeader()) {
+      const leader = log.status().leaderAddress;
+      throw new StreamFailure(grpc.status.UNAVAILABLE, leader === null ? "no leader is known; retry shortly" : `not the leader; the leader is at ${leader}`);
+    }
+    const connected = sessions.get(hello.hostId);
+    if (connected !== undefined && connected.bootId !== hello.bootId) {
+      throw new StreamFailure(
+        grpc.status.FAILED_PRECONDITION,
+        `host ${hello.hostId} is already connected from boot ${connected.bootId}; refusing boot ${hello.bootId}`,
+      );
+    }
+    this.phase = "registering";
+    this.hostId = hello.hostId;
+    const capacity = hello.capacity;
+    log
+      .propose({
+        kind: "HostHello",
+        hostId: hello.hostId,
+        bootId: hello.bootId,
+        agentVersion: hello.agentVersion,
+        migrationUri: hello.migrationUri,
+        cpus: capacity?.cpus ?? 0,
+        memoryBytes: capacity?.memoryBytes ?? 0,
+      })
+      .then(
+        () => this.guard(() => this.open(hello)),
+        (error: unknown) => this.fail(new StreamFailure(grpc.status.UNAVAILABLE, `could not register host: ${errorMessage(error)}`)),
+      );
+  }
+
+  private open(hello: Hello__Output): void {
+    if (this.phase === "closed") return;
+    const { log, sessions, clock } = this.options;
+    const host = this.options.reader.host(hello.hostId);
+    const now = clock.nowMs();
+    const session: AgentSession = {
+      hostId: hello.hostId,
+      bootId: hello.bootId,
+      sessionId: hello.sessionId,
+      connectedAtMs: now,
+      lastHeartbeatMs: now,
+      stats: hello.capacity ?? null,
+      send: (command) => this.write({ command }),
+      close: (reason) => this.fail(new StreamFailure(grpc.status.ABORTED, reason)),
+    };
+    const replaced = sessions.put(session);
+    if (replaced !== undefined && replaced !== session) replaced.close(`replaced by a new stream of host ${hello.hostId}`);
+    this.session = session;
+    this.phase = "open";
+    this.write({
+      welcome: { term: log.currentTerm(), appliedSeq: host?.appliedSeq ?? 0, keepaliveIntervalMs: this.options.keepaliveIntervalMs(), replicaId: log.replicaId },
+    });
+    this.logger.info({ host: hello.hostId, boot: hello.bootId, term: log.currentTerm() }, "agent connected");
+    this.proposeBuffered();
+  }
+
+  private receiveEvent(event: AgentEvent__Output): void {
+    if (this.phase === "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "the first message must be hello");
+    const problem = eventProblem(event);
+    if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
+    if (event.seq <= this.lastReceivedSeq) {
+      throw new StreamFailure(grpc.status.INVALID_ARGUMENT, `event.seq ${event.seq} does not follow ${this.lastReceivedSeq}`);
+    }
+    this.lastReceivedSeq = event.seq;
+    this.buffered.push(event);
+    this.proposeBuffered();
+  }
+
+  /** Proposes the buffered events, one batch in flight: a slow log slows the agent, it never drops. */
+  private proposeBuffered(): void {
+    if (this.phase !== "open" || this.proposing || this.buffered.length === 0) return;
+    const batch = this.buffered.splice(0, this.options.batchEventsMax ?? 512);
+    this.proposing = true;
+    this.options.log.propose({ kind: "AgentEvents", hostId: this.hostId, events: batch }).then(
+      (notices) => {
+        this.proposing = false;
+        for (const notice of notices) {
+          if (notice.kind === "EventsApplied" && notice.hostId === this.hostId) this.write({ ack: { ackedSeq: notice.appliedSeq } });
+        }
+        this.proposeBuffered();
+      },
+      (error: unknown) => this.fail(new StreamFailure(grpc.status.UNAVAILABLE, `events not committed: ${errorMessage(error)}`)),
+    );
+  }
+
+  private write(message: ControlMessage): void {
+    if (this.phase === "closed") return;
+    this.call.write(message);
+  }
+
+  private fail(failure: StreamFailure): void {
+    if (this.phase === "closed") return;
+    this.logger.warn({ host: this.hostId || undefined, code: grpc.status[failure.code] }, `agent stream closed: ${failure.message}`);
+    this.call.emit("error", { code: failure.code, details: failure.message, metadata: new grpc.Metadata() });
+    this.finish(null);
+  }
+
+  private finish(error: Error | null): void {
+    if (this.phase === "closed") return;
+    this.phase = "closed";
+    if (this.session !== null) {
+      this.options.sessions.remove(this.session);
+      this.logger.info({ host: this.hostId, reason: error ? errorMessage(error) : "stream ended" }, "agent disconnected");
+    }
+    this.call.end();
+  }
+}
+
+export function agentGatewayHandlers(options: AgentGatewayOptions): AgentGatewayHandlers {
+  return {
+    Connect: (call) => {
+      new AgentStream(call, options);
+    },
+  };
+}

@@ -1,0 +1,146 @@
+// VmService: VM state and the operator's state changes. A state change records
+// the desired state in the log, sends a fenced command to the owning host's
+// agent, and answers once the agent's result is committed.
+import type { Vm } from "../../common/generated/vigil/v1/Vm.js";
+import type { VmOperation } from "../../common/generated/vigil/v1/VmOperation.js";
+import type { VmServiceHandlers } from "../../common/generated/vigil/v1/VmService.js";
+import type { SetVmPolicyRequest__Output } from "../../common/generated/vigil/v1/SetVmPolicyRequest.js";
+import { hostIdProblem, isVmName } from "../../common/validate.js";
+import type { ControlPlaneContext } from "../context.js";
+import type { CommandAction } from "../primary/dispatcher.js";
+import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
+import type { VmRecord } from "../state/store.js";
+import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
+import { vmView } from "./views.js";
+
+const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
+const shutdownTimeoutMaxS = 3_600;
+const shutdownResultMarginMs = 30_000;
+
+function findVm(context: ControlPlaneContext, nameOrUuid: string): VmRecord {
+  if (!isVmName(nameOrUuid)) throw invalidArgument("vm", "name or UUID must be 1 to 200 printable characters");
+  const matches = context.reader.findVms(nameOrUuid);
+  if (matches.length === 0) throw notFound(`vm "${nameOrUuid}"`);
+  if (matches.length > 1) throw failedPrecondition(`vm name "${nameOrUuid}" is ambiguous (${matches.map((vm) => vm.uuid).join(", ")}); use the UUID`);
+  return matches[0]!;
+}
+
+function ownerOf(vm: VmRecord): string {
+  if (vm.host === null) throw failedPrecondition(`vm ${vm.name} has no host`);
+  return vm.host;
+}
+
+async function operate(
+  context: ControlPlaneContext,
+  vm: VmRecord,
+  host: string,
+  desiredState: "running" | "stopped",
+  action: CommandAction,
+  timeoutMs: number,
+): Promise<VmOperation> {
+  await context.log.propose({ kind: "VmRequested", vmUuid: vm.uuid, desiredState, commandId: "" });
+  const outcome = await context.dispatcher.send(host, action, timeoutMs);
+  const after = context.reader.vmByUuid(vm.uuid);
+  const succeeded = outcome.outcome === "COMMAND_OUTCOME_SUCCEEDED" || outcome.outcome === "COMMAND_OUTCOME_DUPLICATE";
+  return {
+    vm: vm.name,
+    host,
+    commandId: outcome.commandId,
+    outcome: succeeded ? "succeeded" : "failed",
+    error: succeeded ? "" : outcome.error || outcome.outcome,
+    result: after === undefined ? null : vmView(after),
+  };
+}
+
+function noOperation(vm: VmRecord): VmOperation {
+  return { vm: vm.name, host: vm.host ?? "", commandId: "", outcome: "succeeded", error: "", result: vmView(vm) };
+}
+
+/** The policy fields the request names, validated; throws INVALID_ARGUMENT naming the field. */
+export function policyFromRequest(request: SetVmPolicyRequest__Output): Partial<VmPolicy> {
+  if (request.fields.length === 0) throw invalidArgument("fields", "name at least one policy field to change");
+  const policy: Partial<VmPolicy> = {};
+  for (const field of request.fields) {
+    switch (field) {
+      case "restart":
+        if (!(restartPolicies as readonly string[]).includes(request.restart)) throw invalidArgument("restart", `must be one of ${restartPolicies.join(", ")}`);
+        policy.restart = request.restart as VmPolicy["restart"];
+        break;
+      case "priority":
+        if (!Number.isInteger(request.priority) || Math.abs(request.priority) > 1_000_000) throw invalidArgument("priority", "must be a whole number within ±1000000");
+        policy.priority = request.priority;
+        break;
+      case "limit":
+        for (const host of request.limit) {
+          const problem = hostIdProblem(host);
+          if (problem !== null) throw invalidArgument("limit", `host id ${problem}`);
+        }
+        policy.limit = [...new Set(request.limit)].sort();
+        break;
+      case "selector":
+        if (!(selectors as readonly string[]).includes(request.selector)) throw invalidArgument("selector", `must be one of ${selectors.join(", ")}`);
+        policy.selector = request.selector as VmPolicy["selector"];
+        break;
+      case "autorestart":
+        policy.autorestart = request.autorestart;
+        break;
+      case "maxRestarts":
+      case "max_restarts":
+        if (request.maxRestarts > 1_000) throw invalidArgument("max_restarts", "must be at most 1000");
+        policy.maxRestarts = request.maxRestarts;
+        break;
+      default:
+        throw invalidArgument("fields", `unknown policy field "${field.slice(0, 40)}"`);
+    }
+  }
+  return policy;
+}
+
+export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandlers {
+  const { log, reader, logger } = context;
+  return {
+    List: unary(logger, "VmList", async (request) => {
+      if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
+      await log.readBarrier();
+      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map(vmView) };
+    }),
+    Get: unary(logger, "VmGet", async (request): Promise<Vm> => {
+      await log.readBarrier();
+      return vmView(findVm(context, request.vm));
+    }),
+    Start: unary(logger, "VmStart", async (request) => {
+      const vm = findVm(context, request.vm);
+      if (request.on !== "" && hostIdProblem(request.on) !== null) throw invalidArgument("on", `host id ${hostIdProblem(request.on)}`);
+      if (request.on !== "" && reader.host(request.on) === undefined) throw notFound(`host "${request.on}"`);
+      const target = request.on === "" ? ownerOf(vm) : request.on;
+      if (aliveStates.has(vm.state)) {
+        if (vm.host === target) return noOperation(vm);
+        throw failedPrecondition(`vm ${vm.name} is ${vm.state} on ${vm.host}; it cannot be started on ${target} too`);
+      }
+      return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
+    }),
+    Stop: unary(logger, "VmStop", async (request) => {
+      const vm = findVm(context, request.vm);
+      if (!aliveStates.has(vm.state) && vm.state !== "shutdown" && vm.state !== "crashed") return noOperation(vm);
+      return operate(context, vm, ownerOf(vm), "stopped", { destroy: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
+    }),
+    Shutdown: unary(logger, "VmShutdown", async (request) => {
+      const vm = findVm(context, request.vm);
+      if (request.timeoutS > shutdownTimeoutMaxS) throw invalidArgument("timeout_s", `must be at most ${shutdownTimeoutMaxS}`);
+      if (!aliveStates.has(vm.state)) return noOperation(vm);
+      const timeoutS = request.timeoutS === 0 ? 180 : request.timeoutS;
+      const action: CommandAction = { shutdown: { vmUuid: vm.uuid, timeoutMs: timeoutS * 1000 } };
+      return operate(context, vm, ownerOf(vm), "stopped", action, timeoutS * 1000 + shutdownResultMarginMs);
+    }),
+    Migrate: unary(logger, "VmMigrate", async (request) => {
+      findVm(context, request.vm);
+      throw unimplemented("vm migrate");
+    }),
+    SetPolicy: unary(logger, "VmSetPolicy", async (request) => {
+      const vm = findVm(context, request.vm);
+      const policy = policyFromRequest(request);
+      await log.propose({ kind: "SetVmPolicy", vmUuid: vm.uuid, policy });
+      return vmView(reader.vmByUuid(vm.uuid)!);
+    }),
+  };
+}

@@ -1,0 +1,212 @@
+// Applies committed log entries to the replicated tables. Deterministic: the
+// result depends only on the tables and the entry (never on this replica's
+// clock), so every replica ends in the same state. The caller runs each batch
+// in one transaction together with advancing applied_index (DESIGN §3).
+import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
+import type { DomainStatus__Output } from "../../common/generated/vigil/v1/DomainStatus.js";
+import { assert } from "../../common/assert.js";
+import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
+import { StateReader, type Db, type VmRecord } from "./store.js";
+
+/** What applying an entry tells the processes waiting on it (API calls, streams). */
+export type AppliedNotice =
+  | { kind: "CommandResult"; hostId: string; commandId: string; outcome: string; error: string }
+  | { kind: "EventsApplied"; hostId: string; appliedSeq: number }
+  | { kind: "ClusterEventAdded" }
+  | { kind: "PrimaryTakeover"; term: number; replicaId: string };
+
+interface ApplyContext {
+  index: number;
+  payload: EntryPayload;
+  notices: AppliedNotice[];
+}
+
+const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
+
+export class StateMachine {
+  readonly reader: StateReader;
+
+  constructor(readonly db: Db) {
+    this.reader = new StateReader(db);
+  }
+
+  /** Applies one entry. Must run inside the caller's transaction. */
+  applyEntry(index: number, payload: EntryPayload): AppliedNotice[] {
+    assert(this.db.inTransaction, "applyEntry runs inside the batch transaction");
+    const context: ApplyContext = { index, payload, notices: [] };
+    this.dispatch(context, payload.command);
+    return context.notices;
+  }
+
+  setAppliedIndex(index: number): void {
+    assert(this.db.inTransaction, "applied_index advances inside the batch transaction");
+    this.db.prepare("INSERT INTO meta (key, value) VALUES ('applied_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(index));
+  }
+
+  private dispatch(context: ApplyContext, command: StateCommand): void {
+    switch (command.kind) {
+      case "HostHello":
+        return this.applyHostHello(context, command);
+      case "AgentEvents":
+        return this.applyAgentEvents(context, command.hostId, command.events);
+      case "PrimaryTakeover":
+        return this.applyPrimaryTakeover(context, command.term, command.replicaId);
+      case "SetClusterMaintenance":
+        this.setMeta("cluster_maintenance", command.on ? "on" : "off");
+        return this.event(context, { kind: "maintenance", message: `cluster maintenance ${command.on ? "on" : "off"}` });
+      case "SetConfig":
+        this.db.prepare("INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(command.key, command.value);
+        return this.event(context, { kind: "config", message: `config ${command.key} = ${command.value}` });
+      case "SetVmPolicy":
+        return this.applyVmPolicy(context, command.vmUuid, command.policy);
+      case "SetHostMaintenance":
+        this.db.prepare("UPDATE hosts SET maintenance = ? WHERE id = ?").run(command.on ? 1 : 0, command.hostId);
+        return this.event(context, { kind: "maintenance", host: command.hostId, message: `host ${command.hostId} maintenance ${command.on ? "on" : "off"}` });
+      case "VmRequested":
+        this.db.prepare("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
+        return;
+    }
+  }
+
+  private applyHostHello(context: ApplyContext, hello: Extract<StateCommand, { kind: "HostHello" }>): void {
+    const existing = this.reader.host(hello.hostId);
+    if (existing === undefined) {
+      this.db
+        .prepare(
+          `INSERT INTO hosts (id, state, boot_id, agent_version, migration_uri, applied_seq, cpus, memory_bytes, registered_ms)
+           VALUES (?, 'ready', ?, ?, ?, 0, ?, ?, ?)`,
+        )
+        .run(hello.hostId, hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, context.payload.atMs);
+      return this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} registered (boot ${hello.bootId})` });
+    }
+    this.db
+      .prepare("UPDATE hosts SET boot_id = ?, agent_version = ?, migration_uri = ?, cpus = ?, memory_bytes = ? WHERE id = ?")
+      .run(hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, hello.hostId);
+    if (existing.bootId !== hello.bootId) {
+      this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} rebooted: boot ${existing.bootId} => ${hello.bootId}` });
+    }
+  }
+
+  private applyAgentEvents(context: ApplyContext, hostId: string, events: AgentEvent__Output[]): void {
+    const host = this.reader.host(hostId);
+    assert(host !== undefined, "the gateway commits HostHello before any event of that host");
+    let appliedSeq = host.appliedSeq;
+    for (const event of events) {
+      // Exactly-once: a resent event (seq already applied) changes nothing (DESIGN §4).
+      if (event.seq <= appliedSeq) continue;
+      this.applyAgentEvent(context, hostId, event);
+      appliedSeq = event.seq;
+    }
+    this.db.prepare("UPDATE hosts SET applied_seq = ? WHERE id = ?").run(appliedSeq, hostId);
+    context.notices.push({ kind: "EventsApplied", hostId, appliedSeq });
+  }
+
+  private applyAgentEvent(context: ApplyContext, hostId: string, event: AgentEvent__Output): void {
+    switch (event.body) {
+      case "inventory":
+        return this.applyInventory(context, hostId, event.inventory?.domains ?? []);
+      case "lifecycle": {
+        const lifecycle = event.lifecycle;
+        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain);
+        return;
+      }
+      case "commandResult": {
+        const result = event.commandResult;
+        if (result === null || result === undefined) return;
+        this.db
+          .prepare("INSERT OR IGNORE INTO command_results (command_id, host, term, outcome, error, at_ms) VALUES (?, ?, ?, ?, ?, ?)")
+          .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
+        if (result.domain) this.upsertDomain(context, hostId, result.domain);
+        context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
+        return;
+      }
+      default:
+        // Job, block-job and disk-chain events are recorded by the issues that own them.
+        return;
+    }
+  }
+
+  private applyInventory(context: ApplyContext, hostId: string, domains: DomainStatus__Output[]): void {
+    const reported = new Set<string>();
+    for (const domain of domains) {
+      reported.add(domain.uuid.toLowerCase());
+      this.upsertDomain(context, hostId, domain);
+    }
+    for (const vm of this.reader.listVms(hostId)) {
+      if (reported.has(vm.uuid) || vm.state === "missing") continue;
+      this.setVmState(context, vm, "missing", "not in the host's inventory");
+    }
+  }
+
+  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output): void {
+    const uuid = domain.uuid.toLowerCase();
+    const existing = this.reader.vmByUuid(uuid);
+    if (existing === undefined) {
+      this.db
+        .prepare(
+          `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, context.payload.atMs);
+      return this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: discovered on ${hostId}, ${domain.state} (${domain.reason})` });
+    }
+    // A report from another host than the owner changes nothing unless the domain runs there:
+    // a defined-but-off copy on a second host must not steal ownership.
+    const ownedHere = existing.host === hostId || existing.host === null || existing.state === "missing";
+    if (!ownedHere && !aliveStates.has(domain.state)) return;
+    if (!ownedHere) {
+      this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: owner ${existing.host ?? "none"} => ${hostId} (reported ${domain.state} there)` });
+    }
+    this.db
+      .prepare("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?")
+      .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, context.payload.atMs, uuid);
+    this.setVmState(context, { ...existing, name: domain.name, host: hostId }, domain.state, domain.reason);
+  }
+
+  private setVmState(context: ApplyContext, vm: VmRecord, state: string, reason: string): void {
+    if (vm.state === state && vm.reason === reason) return;
+    this.db.prepare("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
+    this.event(context, { kind: "vm", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${vm.state} => ${state} (${reason})` });
+  }
+
+  private applyVmPolicy(context: ApplyContext, vmUuid: string, policy: Partial<VmPolicy>): void {
+    const vm = this.reader.vmByUuid(vmUuid);
+    if (vm === undefined) return;
+    const columns: Record<keyof VmPolicy, [string, (value: never) => string | number]> = {
+      restart: ["restart", (value: string) => value],
+      priority: ["priority", (value: number) => value],
+      limit: ["limit_hosts", (value: string[]) => JSON.stringify(value)],
+      selector: ["selector", (value: string) => value],
+      autorestart: ["autorestart", (value: boolean) => (value ? 1 : 0)],
+      maxRestarts: ["max_restarts", (value: number) => value],
+    };
+    const changes: string[] = [];
+    for (const [field, value] of Object.entries(policy) as [keyof VmPolicy, never][]) {
+      const [column, encode] = columns[field];
+      this.db.prepare(`UPDATE vms SET ${column} = ? WHERE uuid = ?`).run(encode(value), vmUuid);
+      changes.push(`${field}=${JSON.stringify(value)}`);
+    }
+    this.event(context, { kind: "policy", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: policy ${changes.join(" ")}` });
+  }
+
+  private applyPrimaryTakeover(context: ApplyContext, term: number, replicaId: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO primary_lease (id, term, replica, state, since_ms) VALUES (1, ?, ?, 'takeover', ?)
+         ON CONFLICT (id) DO UPDATE SET term = excluded.term, replica = excluded.replica, state = excluded.state, since_ms = excluded.since_ms`,
+      )
+      .run(term, replicaId, context.payload.atMs);
+    context.notices.push({ kind: "PrimaryTakeover", term, replicaId });
+    this.event(context, { kind: "primary", message: `primary: replica ${replicaId} takes over in term ${term}` });
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  private event(context: ApplyContext, event: { kind: string; host?: string; vm?: string; job?: string; message: string }): void {
+    this.db
+      .prepare("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(context.index, context.payload.atMs, context.payload.term, event.kind, event.host ?? "", event.vm ?? "", event.job ?? "", event.message);
+    if (!context.notices.some((notice) => notice.kind === "ClusterEventAdded")) context.notices.push({ kind: "ClusterEventAdded" });
+  }
+}

@@ -1,0 +1,52 @@
+// The cluster configuration keys that `vigilctl config get|set` can change.
+// Values are stored as strings in replicated state and parsed here, once.
+
+export interface ConfigKey {
+  key: string;
+  description: string;
+  defaultValue: string;
+  /** Returns a reason when the value is not acceptable, or null. */
+  problem(value: string): string | null;
+}
+
+function positiveSeconds(value: string): string | null {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) return `must be a number of seconds > 0, got "${value}"`;
+  return null;
+}
+
+function positiveInteger(value: string): string | null {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count <= 0) return `must be a whole number > 0, got "${value}"`;
+  return null;
+}
+
+function fraction(value: string): string | null {
+  const share = Number(value);
+  if (!Number.isFinite(share) || share <= 0 || share > 1) return `must be a fraction in (0, 1], got "${value}"`;
+  return null;
+}
+
+export const configKeys: readonly ConfigKey[] = [
+  { key: "keepalive.interval", description: "seconds between agent keepalives", defaultValue: "5", problem: positiveSeconds },
+  { key: "keepalive.savingThrows", description: "missed keepalives in a row before a host is dead", defaultValue: "6", problem: positiveInteger },
+  { key: "fence.connectivityThreshold", description: "share of hosts silent together that suppresses fencing", defaultValue: "0.5", problem: fraction },
+  { key: "vm.orphanedSkipTimeout", description: "seconds an orphaned skip-trace entry lives", defaultValue: "600", problem: positiveSeconds },
+  { key: "migration.recheckInterval", description: "seconds between adjudication rechecks", defaultValue: "10", problem: positiveSeconds },
+  { key: "migration.recheckTimeout", description: "seconds of adjudication rechecks before rollback", defaultValue: "300", problem: positiveSeconds },
+  { key: "command.timeout", description: "seconds the control plane waits for an agent's command result", defaultValue: "120", problem: positiveSeconds },
+];
+
+const byKey = new Map(configKeys.map((entry) => [entry.key, entry]));
+
+export function findConfigKey(key: string): ConfigKey | undefined {
+  return byKey.get(key);
+}
+
+/** A reason the pair is refused, or null. */
+export function configProblem(key: string, value: string): string | null {
+  const entry = byKey.get(key);
+  if (entry === undefined) return `unknown config key "${key}" (known: ${configKeys.map((k) => k.key).join(", ")})`;
+  const problem = entry.problem(value);
+  return problem === null ? null : `${key} ${problem}`;
+}

@@ -1,0 +1,85 @@
+// Versioned schema of a replica's SQLite file. Each migration runs once, in
+// order, inside one transaction; `PRAGMA user_version` records how far a file got.
+// A file written by a newer vigild (higher version) is refused rather than guessed at.
+import type { Database } from "better-sqlite3";
+
+const migrations: readonly string[] = [
+  // 1: the log, the hard state, and the replicated tables of the skeleton.
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL) STRICT;
+  CREATE TABLE log_entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+  CREATE TABLE hosts (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    agent_version TEXT NOT NULL,
+    migration_uri TEXT NOT NULL,
+    applied_seq INTEGER NOT NULL,
+    maintenance INTEGER NOT NULL DEFAULT 0,
+    cpus INTEGER NOT NULL DEFAULT 0,
+    memory_bytes INTEGER NOT NULL DEFAULT 0,
+    registered_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE vms (
+    uuid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    host TEXT,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    vcpus INTEGER NOT NULL,
+    memory_bytes INTEGER NOT NULL,
+    restart TEXT NOT NULL DEFAULT 'on-host-failure',
+    priority INTEGER NOT NULL DEFAULT 0,
+    limit_hosts TEXT NOT NULL DEFAULT '[]',
+    selector TEXT NOT NULL DEFAULT 'mem',
+    autorestart INTEGER NOT NULL DEFAULT 1,
+    max_restarts INTEGER NOT NULL DEFAULT 3,
+    desired_state TEXT NOT NULL DEFAULT '',
+    last_host TEXT NOT NULL DEFAULT '',
+    updated_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX vms_by_host ON vms (host);
+  CREATE INDEX vms_by_name ON vms (name);
+  CREATE TABLE command_results (
+    command_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    term INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE cluster_events (
+    idx INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_index INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    term INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    host TEXT NOT NULL DEFAULT '',
+    vm TEXT NOT NULL DEFAULT '',
+    job TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE primary_lease (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, replica TEXT NOT NULL, state TEXT NOT NULL, since_ms INTEGER NOT NULL) STRICT;
+  `,
+];
+
+export const schemaVersion = migrations.length;
+
+export class SchemaTooNewError extends Error {
+  override name = "SchemaTooNewError";
+}
+
+export function migrate(db: Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > schemaVersion) {
+    throw new SchemaTooNewError(`database schema version ${current} is newer than this vigild supports (${schemaVersion})`);
+  }
+  for (let version = current; version < schemaVersion; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,245 @@
+// A replica's SQLite file: opened in WAL with synchronous=FULL (DESIGN §3),
+// migrated, and read through typed queries. Writes happen only in apply.ts,
+// inside the transaction that also advances applied_index.
+import Database from "better-sqlite3";
+import { configKeys } from "./config-keys.js";
+import { migrate } from "./schema.js";
+
+export type Db = Database.Database;
+
+export interface HostRecord {
+  id: string;
+  state: string;
+  bootId: string;
+  agentVersion: string;
+  migrationUri: string;
+  appliedSeq: number;
+  maintenance: boolean;
+  cpus: number;
+  memoryBytes: number;
+  registeredMs: number;
+}
+
+export interface VmRecord {
+  uuid: string;
+  name: string;
+  host: string | null;
+  state: string;
+  reason: string;
+  vcpus: number;
+  memoryBytes: number;
+  restart: string;
+  priority: number;
+  limit: string[];
+  selector: string;
+  autorestart: boolean;
+  maxRestarts: number;
+  desiredState: string;
+  lastHost: string;
+  updatedMs: number;
+}
+
+export interface ClusterEventRecord {
+  index: number;
+  logIndex: number;
+  atMs: number;
+  term: number;
+  kind: string;
+  host: string;
+  vm: string;
+  job: string;
+  message: string;
+}
+
+export interface EventFilter {
+  host?: string;
+  vm?: string;
+  sinceMs?: number;
+  afterIndex?: number;
+  limit: number;
+}
+
+export interface OpenOptions {
+  path: string;
+  /** "FULL" unless a benchmark or test says otherwise. */
+  synchronous?: "FULL" | "NORMAL" | "OFF";
+}
+
+export function openDatabase(options: OpenOptions): Db {
+  const db = new Database(options.path);
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+  db.pragma("foreign_keys = ON");
+  migrate(db);
+  return db;
+}
+
+interface HostRow {
+  id: string;
+  state: string;
+  boot_id: string;
+  agent_version: string;
+  migration_uri: string;
+  applied_seq: number;
+  maintenance: number;
+  cpus: number;
+  memory_bytes: number;
+  registered_ms: number;
+}
+
+interface VmRow {
+  uuid: string;
+  name: string;
+  host: string | null;
+  state: string;
+  reason: string;
+  vcpus: number;
+  memory_bytes: number;
+  restart: string;
+  priority: number;
+  limit_hosts: string;
+  selector: string;
+  autorestart: number;
+  max_restarts: number;
+  desired_state: string;
+  last_host: string;
+  updated_ms: number;
+}
+
+function hostFromRow(row: HostRow): HostRecord {
+  return {
+    id: row.id,
+    state: row.state,
+    bootId: row.boot_id,
+    agentVersion: row.agent_version,
+    migrationUri: row.migration_uri,
+    appliedSeq: row.applied_seq,
+    maintenance: row.maintenance !== 0,
+    cpus: row.cpus,
+    memoryBytes: row.memory_bytes,
+    registeredMs: row.registered_ms,
+  };
+}
+
+function vmFromRow(row: VmRow): VmRecord {
+  const limit: unknown = JSON.parse(row.limit_hosts);
+  // Validate after reading back, as STYLE asks: a corrupt row must not spread.
+  if (!Array.isArray(limit) || !limit.every((entry) => typeof entry === "string")) {
+    throw new Error(`vm ${row.uuid}: limit_hosts is not a list of host ids`);
+  }
+  return {
+    uuid: row.uuid,
+    name: row.name,
+    host: row.host,
+    state: row.state,
+    reason: row.reason,
+    vcpus: row.vcpus,
+    memoryBytes: row.memory_bytes,
+    restart: row.restart,
+    priority: row.priority,
+    limit,
+    selector: row.selector,
+    autorestart: row.autorestart !== 0,
+    maxRestarts: row.max_restarts,
+    desiredState: row.desired_state,
+    lastHost: row.last_host,
+    updatedMs: row.updated_ms,
+  };
+}
+
+/** Read-only queries over the replicated tables. */
+export class StateReader {
+  constructor(readonly db: Db) {}
+
+  appliedIndex(): number {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'applied_index'").get() as { value: string } | undefined;
+    return row === undefined ? 0 : Number(row.value);
+  }
+
+  meta(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  listHosts(): HostRecord[] {
+    return (this.db.prepare("SELECT * FROM hosts ORDER BY id").all() as HostRow[]).map(hostFromRow);
+  }
+
+  host(id: string): HostRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
+    return row === undefined ? undefined : hostFromRow(row);
+  }
+
+  listVms(host?: string): VmRecord[] {
+    const rows =
+      host === undefined
+        ? (this.db.prepare("SELECT * FROM vms ORDER BY name, uuid").all() as VmRow[])
+        : (this.db.prepare("SELECT * FROM vms WHERE host = ? ORDER BY name, uuid").all(host) as VmRow[]);
+    return rows.map(vmFromRow);
+  }
+
+  vmByUuid(uuid: string): VmRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM vms WHERE uuid = ?").get(uuid.toLowerCase()) as VmRow | undefined;
+    return row === undefined ? undefined : vmFromRow(row);
+  }
+
+  /** VMs whose name or UUID is `nameOrUuid`: more than one means the name is ambiguous. */
+  findVms(nameOrUuid: string): VmRecord[] {
+    const rows = this.db
+      .prepare("SELECT * FROM vms WHERE uuid = ? OR name = ? ORDER BY uuid")
+      .all(nameOrUuid.toLowerCase(), nameOrUuid) as VmRow[];
+    return rows.map(vmFromRow);
+  }
+
+  vmCountByHost(): Map<string, number> {
+    const rows = this.db
+      .prepare("SELECT host, COUNT(*) AS count FROM vms WHERE host IS NOT NULL AND state IN ('running','paused','blocked','pmsuspended') GROUP BY host")
+      .all() as { host: string; count: number }[];
+    return new Map(rows.map((row) => [row.host, row.count]));
+  }
+
+  commandResult(commandId: string): { outcome: string; error: string; host: string } | undefined {
+    return this.db.prepare("SELECT outcome, error, host FROM command_results WHERE command_id = ?").get(commandId) as
+      | { outcome: string; error: string; host: string }
+      | undefined;
+  }
+
+  listEvents(filter: EventFilter): ClusterEventRecord[] {
+    const clauses: string[] = ["idx > ?"];
+    const parameters: (string | number)[] = [filter.afterIndex ?? 0];
+    if (filter.host) {
+      clauses.push("host = ?");
+      parameters.push(filter.host);
+    }
+    if (filter.vm) {
+      clauses.push("vm = ?");
+      parameters.push(filter.vm);
+    }
+    if (filter.sinceMs) {
+      clauses.push("at_ms >= ?");
+      parameters.push(filter.sinceMs);
+    }
+    parameters.push(filter.limit);
+    const sql = `SELECT idx AS "index", log_index AS logIndex, at_ms AS atMs, term, kind, host, vm, job, message
+      FROM cluster_events WHERE ${clauses.join(" AND ")} ORDER BY idx LIMIT ?`;
+    return this.db.prepare(sql).all(...parameters) as ClusterEventRecord[];
+  }
+
+  /** Every config key with its stored value or its default. */
+  config(): Map<string, string> {
+    const stored = new Map(
+      (this.db.prepare("SELECT key, value FROM config").all() as { key: string; value: string }[]).map((row) => [row.key, row.value]),
+    );
+    return new Map(configKeys.map((entry) => [entry.key, stored.get(entry.key) ?? entry.defaultValue]));
+  }
+
+  clusterMaintenance(): boolean {
+    return this.meta("cluster_maintenance") === "on";
+  }
+
+  primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {
+    return this.db.prepare("SELECT term, replica, state, since_ms AS sinceMs FROM primary_lease WHERE id = 1").get() as
+      | { term: number; replica: string; state: string; sinceMs: number }
+      | undefined;
+  }
+}
