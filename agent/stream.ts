@@ -1,0 +1,212 @@
+// The agent's link to the control plane (DESIGN §4): one AgentGateway.Connect
+// stream at a time, to any endpoint, rotating on failure with jittered backoff.
+// After Welcome it resends every journaled event after the acknowledged
+// sequence, keeping at most `inFlightEventsMax` unacknowledged on the wire: a
+// slow control plane slows the agent, nothing is dropped, memory stays bounded.
+import * as grpc from "@grpc/grpc-js";
+import type { AgentMessage } from "../common/generated/vigil/v1/AgentMessage.js";
+import type { Command__Output } from "../common/generated/vigil/v1/Command.js";
+import type { ControlMessage__Output } from "../common/generated/vigil/v1/ControlMessage.js";
+import type { Hello } from "../common/generated/vigil/v1/Hello.js";
+import type { HostStats } from "../common/generated/vigil/v1/HostStats.js";
+import type { Welcome__Output } from "../common/generated/vigil/v1/Welcome.js";
+import type { Cancel, Clock, Rng, Timers } from "../common/env.js";
+import { errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/logging.js";
+import { clientConstructor } from "../common/proto.js";
+import { backoffDelayMs, reconnectBackoff } from "./backoff.js";
+import type { Journal } from "./journal.js";
+
+export interface LinkOptions {
+  endpoints: string[];
+  credentials: grpc.ChannelCredentials;
+  journal: Journal;
+  clock: Clock;
+  timers: Timers;
+  rng: Rng;
+  logger: Logger;
+  hello(): Hello;
+  /** Runs after Welcome and before resending: journals the fresh inventory. */
+  onWelcome(welcome: Welcome__Output): Promise<void>;
+  onCommand(command: Command__Output): void;
+  heartbeatStats(): HostStats;
+  inFlightEventsMax?: number;
+  welcomeTimeoutMs?: number;
+}
+
+type AgentCall = grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output>;
+
+interface ActiveStream {
+  call: AgentCall;
+  welcomed: boolean;
+  sentUpToSeq: number;
+  ackedSeq: number;
+  cancelHeartbeat: Cancel | null;
+}
+
+const sendBatchMax = 64;
+
+export class ControlPlaneLink {
+  private stopped = false;
+  private attempt = 0;
+  private endpointIndex = 0;
+  private active: ActiveStream | null = null;
+  private wakeBackoff: (() => void) | null = null;
+  private loop: Promise<void> | null = null;
+  private readonly inFlightEventsMax: number;
+  private readonly AgentGatewayClient = clientConstructor("AgentGateway");
+  private connectedListeners = new Set<(connected: boolean) => void>();
+
+  constructor(private readonly options: LinkOptions) {
+    this.inFlightEventsMax = options.inFlightEventsMax ?? 256;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  isConnected(): boolean {
+    return this.active?.welcomed === true;
+  }
+
+  onConnectedChange(listener: (connected: boolean) => void): () => void {
+    this.connectedListeners.add(listener);
+    return () => this.connectedListeners.delete(listener);
+  }
+
+  /** New events were journaled: send what the window allows. */
+  notify(): void {
+    if (this.active?.welcomed) this.pump(this.active);
+  }
+
+  /** Stops the stream and its heartbeats. Call it last: the keepalive is the last thing to stop. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeBackoff?.();
+    const active = this.active;
+    if (active !== null) {
+      active.cancelHeartbeat?.();
+      active.call.end();
+      active.call.cancel();
+    }
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { endpoints, logger } = this.options;
+    while (!this.stopped) {
+      const endpoint = endpoints[this.endpointIndex % endpoints.length]!;
+      const welcomed = await this.session(endpoint);
+      if (this.stopped) break;
+      this.attempt = welcomed ? 0 : this.attempt + 1;
+      this.endpointIndex += 1;
+      const delayMs = backoffDelayMs(reconnectBackoff, this.attempt, this.options.rng.next());
+      logger.info({ endpoint, delayMs, attempt: this.attempt }, "reconnecting to the control plane");
+      await new Promise<void>((resolve) => {
+        const cancel = this.options.timers.after(delayMs, resolve);
+        this.wakeBackoff = () => {
+          cancel();
+          resolve();
+        };
+      });
+      this.wakeBackoff = null;
+    }
+  }
+
+  /** One stream's life; resolves when it ends, with whether it was welcomed. */
+  private session(endpoint: string): Promise<boolean> {
+    const { logger, timers } = this.options;
+    return new Promise((resolve) => {
+      const client = new this.AgentGatewayClient(endpoint, this.options.credentials, {
+        "grpc.keepalive_time_ms": 10_000,
+        "grpc.keepalive_timeout_ms": 5_000,
+        "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      });
+      const call = client.Connect() as AgentCall;
+      const active: ActiveStream = { call, welcomed: false, sentUpToSeq: 0, ackedSeq: 0, cancelHeartbeat: null };
+      this.active = active;
+      const cancelWelcomeWait = timers.after(this.options.welcomeTimeoutMs ?? 15_000, () => {
+        if (!active.welcomed) {
+          logger.warn({ endpoint }, "no welcome from the control plane in time");
+          call.cancel();
+        }
+      });
+      let finished = false;
+      const finish = (reason: string) => {
+        if (finished) return;
+        finished = true;
+        cancelWelcomeWait();
+        active.cancelHeartbeat?.();
+        if (this.active === active) this.active = null;
+        client.close();
+        if (active.welcomed) for (const listener of this.connectedListeners) listener(false);
+        logger.info({ endpoint, reason }, "control plane stream ended");
+        resolve(active.welcomed);
+      };
+      call.on("data", (message: ControlMessage__Output) => {
+        this.receive(active, message).catch((error: unknown) => {
+          logger.error({ err: errorMessage(error) }, "handling a control plane message failed");
+          call.cancel();
+        });
+      });
+      call.on("status", (status: grpc.StatusObject) => finish(status.code === grpc.status.OK ? "closed" : `${grpc.status[status.code]}: ${status.details}`));
+      call.on("error", (error: Error) => finish(errorMessage(error)));
+      call.write({ hello: this.options.hello() });
+    });
+  }
+
+  private async receive(active: ActiveStream, message: ControlMessage__Output): Promise<void> {
+    switch (message.body) {
+      case "welcome":
+        return this.welcome(active, message.welcome!);
+      case "ack": {
+        const ackedSeq = message.ack!.ackedSeq;
+        this.options.journal.acknowledge(ackedSeq);
+        active.ackedSeq = Math.max(active.ackedSeq, ackedSeq);
+        return this.pump(active);
+      }
+      case "command":
+        if (!active.welcomed) return;
+        return this.options.onCommand(message.command!);
+      default:
+        return;
+    }
+  }
+
+  private async welcome(active: ActiveStream, welcome: Welcome__Output): Promise<void> {
+    const { journal, logger } = this.options;
+    journal.raiseTerm(welcome.term);
+    journal.adoptAppliedSeq(welcome.appliedSeq);
+    active.ackedSeq = journal.lastAckedSeq();
+    active.sentUpToSeq = active.ackedSeq;
+    await this.options.onWelcome(welcome);
+    active.welcomed = true;
+    logger.info({ term: welcome.term, replica: welcome.replicaId, appliedSeq: welcome.appliedSeq, backlog: journal.lastSeq() - active.ackedSeq }, "connected to the control plane");
+    for (const listener of this.connectedListeners) listener(true);
+    this.scheduleHeartbeat(active, Math.max(100, welcome.keepaliveIntervalMs));
+    this.pump(active);
+  }
+
+  private scheduleHeartbeat(active: ActiveStream, intervalMs: number): void {
+    const beat = () => {
+      if (this.active !== active) return;
+      active.call.write({ heartbeat: { sentAtMs: this.options.clock.nowMs(), stats: this.options.heartbeatStats() } });
+      active.cancelHeartbeat = this.options.timers.after(intervalMs, beat);
+    };
+    beat();
+  }
+
+  private pump(active: ActiveStream): void {
+    if (!active.welcomed || this.active !== active) return;
+    for (;;) {
+      const room = this.inFlightEventsMax - (active.sentUpToSeq - active.ackedSeq);
+      if (room <= 0) return;
+      const events = this.options.journal.pending(active.sentUpToSeq, Math.min(room, sendBatchMax));
+      if (events.length === 0) return;
+      for (const event of events) {
+        active.call.write({ event: { seq: event.seq, atMs: event.atMs, recovered: event.recovered, ...event.body } });
+        active.sentUpToSeq = event.seq;
+      }
+    }
+  }
+}
