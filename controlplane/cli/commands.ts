@@ -1,0 +1,386 @@
+// Runs one parsed CliCommand against vigild: builds the request, makes the call through Rpc,
+// decodes the reply and prints it with output.ts. Operation failures are thrown as named
+// errors (errors.ts) that the main turns into one stderr line and an exit code.
+import type { CliCommand, GlobalOptions, VmPolicyChange, WaitOptions } from "./args.js";
+import type { ApiService, Rpc } from "./client.js";
+import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed } from "./errors.js";
+import * as output from "./output.js";
+import type { JsonValue } from "./output.js";
+import { resolveSinceMs } from "./values.js";
+import {
+  type Job,
+  type VmOperation,
+  decodeClusterEvent,
+  decodeClusterStatus,
+  decodeConfigEntries,
+  decodeHost,
+  decodeHostList,
+  decodeJob,
+  decodeJobList,
+  decodeVm,
+  decodeVmList,
+  decodeVmOperation,
+  finalJobStates,
+} from "./wire.js";
+
+/** Where results go. Errors never go through here: they are thrown. */
+export interface Terminal {
+  /** True when stdout is a terminal: `--wait` then redraws one progress line. */
+  readonly isTty: boolean;
+  /** Prints text and a newline on stdout. */
+  print(text: string): void;
+  /** Replaces the current line on a terminal (no newline). */
+  redraw(line: string): void;
+}
+
+export interface CommandContext {
+  rpc: Rpc;
+  globals: GlobalOptions;
+  terminal: Terminal;
+  /** Aborted on SIGINT. */
+  signal: AbortSignal;
+  nowMs(): number;
+  /** Resolves after `delayMs`, or rejects at once when `signal` aborts. */
+  sleep(delayMs: number, signal: AbortSignal): Promise<void>;
+}
+
+/** start and stop wait for the agent to act; allow them at least this long. */
+export const vmOperationTimeoutMs = 120_000;
+/** vm shutdown without --timeout: the server's default is not known here, so assume this. */
+export const assumedShutdownTimeoutS = 300;
+/** What a shutdown call may take beyond its own timeout (the forced stop, the reply). */
+export const shutdownMarginMs = 30_000;
+/** How often `--wait` polls the job. */
+export const jobPollIntervalMs = 1_000;
+/** Polls in a row that may fail (a failover in progress) before `--wait` gives up. */
+export const pollFailuresMax = 10;
+/** Reconnects in a row without a new event before `events --follow` gives up. */
+export const followReconnectsMax = 10;
+export const followReconnectDelayMs = 1_000;
+
+export async function runCommand(command: CliCommand, context: CommandContext): Promise<ExitCode> {
+  const call = (service: ApiService, method: string, request: object, timeoutMs = context.globals.timeoutMs) =>
+    context.rpc.unary(service, method, request, { timeoutMs, signal: context.signal });
+  const emit = (json: JsonValue, text: string) =>
+    context.terminal.print(context.globals.output === "json" ? output.jsonText(json) : text);
+
+  switch (command.kind) {
+    case "cluster.status":
+    case "cluster.transfer-primary":
+    case "cluster.member.add":
+    case "cluster.member.remove": {
+      const status = decodeClusterStatus(await call("ClusterService", ...clusterRequest(command)));
+      emit(output.clusterStatusJson(status), output.clusterStatusText(status));
+      return ExitCode.ok;
+    }
+    case "cluster.maintenance":
+      await call("ClusterService", "SetMaintenance", { on: command.on });
+      emit({ maintenance: command.on }, `cluster maintenance ${command.on ? "on" : "off"}`);
+      return ExitCode.ok;
+    case "host.list": {
+      const hosts = decodeHostList(await call("HostService", "List", {}));
+      emit(hosts.map(output.hostJson), output.hostListText(hosts));
+      return ExitCode.ok;
+    }
+    case "host.show":
+    case "host.confirm-fenced":
+    case "host.maintenance": {
+      const host = decodeHost(await call("HostService", ...hostRequest(command)));
+      emit(output.hostJson(host), output.hostText(host));
+      return ExitCode.ok;
+    }
+    case "host.flush":
+    case "host.unflush": {
+      const job = decodeJob(await call("HostService", command.kind === "host.flush" ? "Flush" : "Unflush", { id: command.host }));
+      return jobStarted(job, command.wait, context);
+    }
+    case "host.remove":
+      await call("HostService", "Remove", { id: command.host });
+      emit({ removed: command.host }, `host ${command.host} removed`);
+      return ExitCode.ok;
+    case "vm.list": {
+      const vms = decodeVmList(await call("VmService", "List", { host: command.host }));
+      emit(vms.map(output.vmJson), output.vmListText(vms));
+      return ExitCode.ok;
+    }
+    case "vm.show":
+    case "vm.set": {
+      const vm = decodeVm(await call("VmService", ...vmRequest(command)));
+      emit(output.vmJson(vm), output.vmText(vm));
+      return ExitCode.ok;
+    }
+    case "vm.start":
+    case "vm.stop":
+    case "vm.shutdown":
+      return vmOperation(command, context);
+    case "vm.migrate": {
+      const request = { vm: command.vm, to: command.to, forceLive: command.forceLive };
+      return jobStarted(decodeJob(await call("VmService", "Migrate", request)), command.wait, context);
+    }
+    case "job.list": {
+      const jobs = decodeJobList(await call("JobService", "List", {}));
+      emit(jobs.map(output.jobJson), output.jobListText(jobs));
+      return ExitCode.ok;
+    }
+    case "job.show":
+    case "job.cancel": {
+      const job = decodeJob(await call("JobService", command.kind === "job.show" ? "Get" : "Cancel", { id: command.id }));
+      emit(output.jobJson(job), output.jobText(job));
+      return ExitCode.ok;
+    }
+    case "events":
+      return command.follow ? followEvents(command, context) : listEvents(command, context);
+    case "config.get":
+    case "config.set": {
+      const reply =
+        command.kind === "config.get"
+          ? await call("ClusterService", "GetConfig", { key: command.key })
+          : await call("ClusterService", "SetConfig", { key: command.key, value: command.value });
+      const entries = decodeConfigEntries(reply);
+      emit(entries.map(output.configEntryJson), output.configText(entries));
+      return ExitCode.ok;
+    }
+  }
+}
+
+type Request = readonly [method: string, request: object];
+
+function clusterRequest(
+  command: Extract<CliCommand, { kind: "cluster.status" | "cluster.transfer-primary" | "cluster.member.add" | "cluster.member.remove" }>,
+): Request {
+  switch (command.kind) {
+    case "cluster.status":
+      return ["Status", {}];
+    case "cluster.transfer-primary":
+      return ["TransferPrimary", { to: command.to }];
+    case "cluster.member.add":
+      return ["AddMember", { id: command.id, address: command.address }];
+    case "cluster.member.remove":
+      return ["RemoveMember", { id: command.id }];
+  }
+}
+
+function hostRequest(command: Extract<CliCommand, { kind: "host.show" | "host.confirm-fenced" | "host.maintenance" }>): Request {
+  switch (command.kind) {
+    case "host.show":
+      return ["Get", { id: command.host }];
+    case "host.confirm-fenced":
+      return ["ConfirmFenced", { id: command.host }];
+    case "host.maintenance":
+      return ["SetMaintenance", { id: command.host, on: command.on }];
+  }
+}
+
+function vmRequest(command: Extract<CliCommand, { kind: "vm.show" | "vm.set" }>): Request {
+  return command.kind === "vm.show" ? ["Get", { vm: command.vm }] : ["SetPolicy", setPolicyRequest(command.vm, command.policy)];
+}
+
+/**
+ * SetVmPolicyRequest: `fields` names the proto fields (snake_case, as in a FieldMask) that
+ * the flags set; the server changes only those.
+ */
+export function setPolicyRequest(vm: string, policy: VmPolicyChange): object {
+  const fields: string[] = [];
+  if (policy.restart !== undefined) fields.push("restart");
+  if (policy.priority !== undefined) fields.push("priority");
+  if (policy.limit !== undefined) fields.push("limit");
+  if (policy.selector !== undefined) fields.push("selector");
+  if (policy.autorestart !== undefined) fields.push("autorestart");
+  if (policy.maxRestarts !== undefined) fields.push("max_restarts");
+  return {
+    vm,
+    fields,
+    restart: policy.restart ?? "",
+    priority: policy.priority ?? 0,
+    limit: policy.limit ?? [],
+    selector: policy.selector ?? "",
+    autorestart: policy.autorestart ?? false,
+    maxRestarts: policy.maxRestarts ?? 0,
+  };
+}
+
+/** The deadline of start/stop/shutdown: long enough for the agent to act, never below --timeout-ms. */
+export function vmOperationDeadlineMs(command: Extract<CliCommand, { kind: "vm.start" | "vm.stop" | "vm.shutdown" }>, globals: GlobalOptions): number {
+  if (command.kind !== "vm.shutdown") return Math.max(globals.timeoutMs, vmOperationTimeoutMs);
+  const shutdownS = command.timeoutS > 0 ? command.timeoutS : assumedShutdownTimeoutS;
+  return Math.max(globals.timeoutMs, shutdownS * 1_000 + shutdownMarginMs);
+}
+
+async function vmOperation(command: Extract<CliCommand, { kind: "vm.start" | "vm.stop" | "vm.shutdown" }>, context: CommandContext): Promise<ExitCode> {
+  const [method, action, request]: readonly [string, string, object] =
+    command.kind === "vm.start"
+      ? ["Start", "start", { vm: command.vm, on: command.on }]
+      : command.kind === "vm.stop"
+        ? ["Stop", "stop", { vm: command.vm }]
+        : ["Shutdown", "shutdown", { vm: command.vm, timeoutS: command.timeoutS }];
+  const timeoutMs = vmOperationDeadlineMs(command, context.globals);
+  const operation = decodeVmOperation(await context.rpc.unary("VmService", method, request, { timeoutMs, signal: context.signal }));
+  const failed = operation.outcome !== "succeeded";
+  if (context.globals.output === "json") context.terminal.print(output.jsonText(output.vmOperationJson(operation)));
+  else if (!failed) context.terminal.print(output.vmOperationText(action, operation));
+  if (failed) throw new OperationFailed(vmOperationFailure(action, command.vm, operation), ExitCode.failed);
+  return ExitCode.ok;
+}
+
+export function vmOperationFailure(action: string, vm: string, operation: VmOperation): string {
+  const where = operation.host === "" ? "" : ` on ${operation.host}`;
+  const detail = operation.error === "" ? "no detail from the server" : operation.error;
+  if (operation.outcome !== "failed") {
+    return `${action} ${operation.vm || vm}: unexpected outcome "${operation.outcome}"${where}: ${detail}`;
+  }
+  return `${action} ${operation.vm || vm} failed${where}: ${detail}`;
+}
+
+async function jobStarted(job: Job, wait: WaitOptions | null, context: CommandContext): Promise<ExitCode> {
+  if (wait === null) {
+    context.terminal.print(context.globals.output === "json" ? output.jsonText(output.jobJson(job)) : output.jobStartedText(job));
+    return ExitCode.ok;
+  }
+  const final = await waitForJob(job, wait, context);
+  return jobOutcome(final);
+}
+
+/** The exit code of a finished job; anything but success is thrown with its one line. */
+export function jobOutcome(job: Job): ExitCode {
+  const detail = job.error === "" ? "" : `: ${job.error}`;
+  switch (job.state) {
+    case "succeeded":
+      return ExitCode.ok;
+    case "rolled-back":
+      throw new OperationFailed(`job ${job.id} rolled back${detail}`, ExitCode.rolledBack);
+    case "canceled":
+      throw new OperationFailed(`job ${job.id} was canceled${detail}`, ExitCode.failed);
+    default:
+      throw new OperationFailed(`job ${job.id} ${job.state}${detail}`, ExitCode.failed);
+  }
+}
+
+/** Polls JobService.Get until the job is final or the wait times out, showing progress. */
+async function waitForJob(started: Job, wait: WaitOptions, context: CommandContext): Promise<Job> {
+  const progress = progressPrinter(context);
+  const giveUpAtMs = context.nowMs() + wait.timeoutMs;
+  let job = started;
+  let failedPolls = 0;
+  progress.show(job);
+  while (!finalJobStates.includes(job.state)) {
+    if (context.nowMs() >= giveUpAtMs) {
+      progress.end();
+      throw new OperationFailed(`gave up waiting after ${output.formatDuration(wait.timeoutMs)}: job ${job.id} is still ${job.state} (vigilctl job show ${job.id})`, ExitCode.failed);
+    }
+    try {
+      await context.sleep(jobPollIntervalMs, context.signal);
+      job = decodeJob(await context.rpc.unary("JobService", "Get", { id: job.id }, { timeoutMs: context.globals.timeoutMs, signal: context.signal }));
+      failedPolls = 0;
+    } catch (error) {
+      if (context.signal.aborted) {
+        progress.end();
+        throw new OperationFailed(`stopped waiting; job ${job.id} keeps running (vigilctl job show ${job.id})`, ExitCode.interrupted);
+      }
+      failedPolls += 1;
+      if (!isTransient(error) || failedPolls > pollFailuresMax) {
+        progress.end();
+        throw error;
+      }
+    }
+    progress.show(job);
+  }
+  progress.end();
+  if (context.globals.output === "json") context.terminal.print(output.jsonText(output.jobJson(job)));
+  return job;
+}
+
+/** A failover or a replica restart: worth retrying on the next poll or reconnect. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof NoEndpointReachable) return true;
+  return error instanceof CallFailed && (error.code === grpcUnavailable || error.code === grpcDeadlineExceeded);
+}
+
+const grpcDeadlineExceeded = 4;
+const grpcUnavailable = 14;
+
+interface ProgressPrinter {
+  show(job: Job): void;
+  end(): void;
+}
+
+/** Table output: one redrawn line on a terminal, else a plain line whenever it changes. JSON: silent. */
+function progressPrinter(context: CommandContext): ProgressPrinter {
+  let last = "";
+  let drawn = false;
+  return {
+    show(job) {
+      if (context.globals.output === "json") return;
+      const line = output.jobProgressLine(job);
+      if (line === last) return;
+      last = line;
+      if (context.terminal.isTty) {
+        context.terminal.redraw(line);
+        drawn = true;
+      } else {
+        context.terminal.print(line);
+      }
+    },
+    end() {
+      if (drawn) context.terminal.print("");
+      drawn = false;
+    },
+  };
+}
+
+type EventsCommand = Extract<CliCommand, { kind: "events" }>;
+
+function eventsRequest(command: EventsCommand, sinceMs: number, limit: number): object {
+  return { follow: command.follow, host: command.host, vm: command.vm, sinceMs, limit };
+}
+
+async function listEvents(command: EventsCommand, context: CommandContext): Promise<ExitCode> {
+  const request = eventsRequest(command, resolveSinceMs(command.since, context.nowMs()), command.limit);
+  const stream = context.rpc.stream("ClusterService", "ListEvents", request, { timeoutMs: context.globals.timeoutMs, signal: context.signal });
+  const events = [];
+  for await (const message of stream) events.push(decodeClusterEvent(message));
+  if (context.signal.aborted) return ExitCode.interrupted;
+  if (context.globals.output === "json") context.terminal.print(output.jsonText(events.map(output.eventJson)));
+  else context.terminal.print(output.eventsText(events));
+  return ExitCode.ok;
+}
+
+/**
+ * Prints events as they come until interrupted (exit 0). When the stream drops, reconnects
+ * (any endpoint) from the last event's time and skips the events already printed, so a
+ * failover neither loses nor repeats lines.
+ */
+async function followEvents(command: EventsCommand, context: CommandContext): Promise<ExitCode> {
+  let sinceMs = resolveSinceMs(command.since, context.nowMs());
+  let limit = command.limit;
+  let lastIndex = -1;
+  let reconnects = 0;
+  for (;;) {
+    try {
+      const request = eventsRequest(command, sinceMs, limit);
+      for await (const message of context.rpc.stream("ClusterService", "ListEvents", request, { timeoutMs: null, signal: context.signal })) {
+        const event = decodeClusterEvent(message);
+        if (event.index <= lastIndex) continue;
+        lastIndex = event.index;
+        sinceMs = event.atMs;
+        reconnects = 0;
+        const json = output.eventJson(event);
+        context.terminal.print(context.globals.output === "json" ? output.jsonLine(json) : output.eventLine(event));
+      }
+    } catch (error) {
+      if (context.signal.aborted) return ExitCode.ok;
+      if (!isTransient(error)) throw error;
+    }
+    if (context.signal.aborted) return ExitCode.ok;
+    // The backlog limit applied to the first connection only.
+    limit = 0;
+    reconnects += 1;
+    if (reconnects > followReconnectsMax) {
+      throw new OperationFailed(`event stream lost; gave up after ${followReconnectsMax} reconnects`, ExitCode.failed);
+    }
+    try {
+      await context.sleep(followReconnectDelayMs, context.signal);
+    } catch {
+      return ExitCode.ok;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// vigilctl: the operator CLI of vigil (DESIGN §11). This file only wires the process:
+// argv and environment in, stdout/stderr and an exit code out. Parsing is in args.ts,
+// calls in client.ts, execution in commands.ts, printing in output.ts.
+import * as grpc from "@grpc/grpc-js";
+import { parseCommandLine } from "./args.js";
+import { Endpoints } from "./client.js";
+import { type Terminal, runCommand } from "./commands.js";
+import { ExitCode, UsageError, describeFailure } from "./errors.js";
+
+/** After a second Ctrl-C, or when something keeps the process alive, exit regardless. */
+const exitGraceMs = 2_000;
+
+function printError(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+const terminal: Terminal = {
+  isTty: process.stdout.isTTY === true,
+  print(text) {
+    process.stdout.write(`${text}\n`);
+  },
+  redraw(line) {
+    // Clip to the terminal width: a wrapped line cannot be redrawn in place.
+    const columns = process.stdout.columns;
+    const width = columns !== undefined && columns > 20 ? columns - 1 : Infinity;
+    process.stdout.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
+  },
+};
+
+function sleep(delayMs: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error("aborted"));
+    const onAbort = () => {
+      clearTimeout(handle);
+      reject(new Error("aborted"));
+    };
+    const handle = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, delayMs);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+async function main(argv: readonly string[]): Promise<ExitCode> {
+  const parsed = parseCommandLine(argv, { VIGIL_ENDPOINTS: process.env["VIGIL_ENDPOINTS"] });
+  switch (parsed.kind) {
+    case "usage-error":
+      printError(describeFailure(new UsageError(parsed.message)).line);
+      return ExitCode.usage;
+    case "help":
+      terminal.print(parsed.text);
+      return ExitCode.ok;
+    case "completion":
+      process.stdout.write(parsed.script);
+      return ExitCode.ok;
+    case "run":
+      break;
+  }
+  const interrupt = new AbortController();
+  process.on("SIGINT", () => {
+    if (interrupt.signal.aborted) process.exit(ExitCode.interrupted);
+    interrupt.abort();
+  });
+  const rpc = new Endpoints(parsed.globals.endpoints);
+  try {
+    return await runCommand(parsed.command, {
+      rpc,
+      globals: parsed.globals,
+      terminal,
+      signal: interrupt.signal,
+      nowMs: () => Date.now(),
+      sleep,
+    });
+  } catch (error) {
+    const failure = describeFailure(error);
+    printError(failure.line);
+    return failure.exitCode;
+  } finally {
+    rpc.close();
+  }
+}
+
+function exitSoon(code: ExitCode): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), exitGraceMs).unref();
+}
+
+// grpc-js logs connection trouble to stderr on its own; vigilctl reports it as one line instead.
+if (process.env["GRPC_VERBOSITY"] === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
+// `vigilctl events | head` closes the pipe early; that is not an error.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  process.exit(error.code === "EPIPE" ? ExitCode.ok : ExitCode.failed);
+});
+process.on("uncaughtException", (error) => {
+  printError(describeFailure(error).line);
+  process.exit(ExitCode.failed);
+});
+
+main(process.argv.slice(2)).then(exitSoon, (error: unknown) => {
+  const failure = describeFailure(error);
+  printError(failure.line);
+  exitSoon(failure.exitCode);
+});
