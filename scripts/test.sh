@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: installs what is needed (Debian packages, npm packages), starts
+# the two-daemon libvirtd lab for the real-libvirt tests, builds, runs all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+scripts/install-deps.sh test
+if [ "$(id -u)" -eq 0 ] && [ -x scripts/lab/up.sh ]; then
+  scripts/lab/up.sh
+  trap 'scripts/lab/down.sh || true' EXIT
+fi
+npm test
+echo "test.sh: finished in $(( $(date +%s) - started )) s"
