@@ -1,0 +1,212 @@
+// Proves vigilctl's output: messages round-tripped through the real descriptor set decode, the -o json shapes match DESIGN §11 field for field, and tables align.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { serviceDefinition } from "../../common/proto.js";
+import { MalformedReply } from "../../controlplane/cli/errors.js";
+import * as output from "../../controlplane/cli/output.js";
+import { type Host, type Job, type Vm, decodeClusterStatus, decodeHost, decodeHostList, decodeJob, decodeVm, decodeVmList, decodeVmOperation } from "../../controlplane/cli/wire.js";
+
+/** Encodes `message` as the server would and decodes it as vigilctl's client does. */
+function throughTheWire(service: "ClusterService" | "HostService" | "VmService" | "JobService", method: string, message: object): unknown {
+  const definition = serviceDefinition(service)[method];
+  assert.ok(definition !== undefined, `${service}.${method}`);
+  return definition.responseDeserialize(definition.responseSerialize(message));
+}
+
+const clusterStatus = {
+  term: 7,
+  primary: "cp1",
+  primaryState: "primary",
+  maintenance: true,
+  leader: "cp1",
+  members: [
+    { id: "cp1", address: "10.0.0.1:7400", role: "leader", healthy: true, commitIndex: 120, appliedIndex: 119 },
+    { id: "cp2", address: "10.0.0.2:7400", role: "follower", healthy: false, commitIndex: 118, appliedIndex: 117 },
+  ],
+};
+
+const host: Host = {
+  id: "h1",
+  state: "ready",
+  alive: true,
+  vms: 3,
+  liveness: "alive",
+  connected: true,
+  bootId: "b-1",
+  agentVersion: "0.1.0",
+  migrationUri: "qemu+tcp://h1/system",
+  appliedSeq: 99,
+  lastSeenMs: 1_700_000_000_000,
+  missedKeepalives: 0,
+  maintenance: false,
+  cpus: 32,
+  memoryBytes: 64 * 2 ** 30,
+  freeMemoryBytes: 12 * 2 ** 30,
+  memoryProvisionedBytes: 40 * 2 ** 30,
+  load: 1.5,
+  connectedReplica: "cp2",
+};
+
+const vm: Vm = {
+  name: "web1",
+  uuid: "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+  host: "h1",
+  state: "running",
+  restart: "always",
+  reason: "booted",
+  priority: 10,
+  limit: ["h1", "h2"],
+  selector: "mem",
+  autorestart: true,
+  maxRestarts: 3,
+  vcpus: 2,
+  memoryBytes: 4 * 2 ** 30,
+  skipTrace: "",
+  lastHost: "h2",
+  pendingReason: "",
+  disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"] }],
+  desiredState: "running",
+};
+
+const job: Job = {
+  id: "j12",
+  kind: "migrate",
+  vm: "web1",
+  host: "h1",
+  target: "h2",
+  state: "running",
+  phase: "memory",
+  error: "",
+  processedBytes: 3 * 2 ** 30,
+  remainingBytes: 512 * 2 ** 20,
+  downtimeMs: 0,
+  startedMs: 1_700_000_000_000,
+  finishedMs: 0,
+  deadlineMs: 1_700_000_300_000,
+};
+
+describe("-o json shapes (DESIGN §11)", () => {
+  it("cluster status: term, primary, primaryState, maintenance, members[id, address, role, healthy, commitIndex, appliedIndex]", () => {
+    const json = output.clusterStatusJson(decodeClusterStatus(throughTheWire("ClusterService", "Status", clusterStatus)));
+    assert.deepEqual(JSON.parse(JSON.stringify(json)), {
+      term: 7,
+      primary: "cp1",
+      primaryState: "primary",
+      maintenance: true,
+      members: clusterStatus.members,
+      leader: "cp1",
+    });
+    assert.deepEqual(Object.keys(json as object).slice(0, 5), ["term", "primary", "primaryState", "maintenance", "members"]);
+    const member = (json as { members: object[] }).members[0];
+    assert.deepEqual(Object.keys(member ?? {}), ["id", "address", "role", "healthy", "commitIndex", "appliedIndex"]);
+  });
+
+  it("host list: an array of hosts starting with id, state, alive, vms", () => {
+    const hosts = decodeHostList(throughTheWire("HostService", "List", { hosts: [host, { id: "h2" }] }));
+    const json = hosts.map(output.hostJson);
+    assert.ok(Array.isArray(json));
+    for (const item of json) assert.deepEqual(Object.keys(item as object).slice(0, 4), ["id", "state", "alive", "vms"]);
+    assert.deepEqual(json[0], { ...host });
+    assert.deepEqual((json[1] as { id: string; state: string; alive: boolean; vms: number }).alive, false);
+  });
+
+  it("vm list: an array of VMs starting with name, uuid, host, state, restart", () => {
+    const vms = decodeVmList(throughTheWire("VmService", "List", { vms: [vm] }));
+    const json = vms.map(output.vmJson);
+    assert.deepEqual(Object.keys(json[0] as object).slice(0, 5), ["name", "uuid", "host", "state", "restart"]);
+    assert.deepEqual(json[0], { ...vm });
+  });
+
+  it("show commands print the full object, every proto field in camelCase", () => {
+    assert.deepEqual(output.hostJson(decodeHost(throughTheWire("HostService", "Get", host))), { ...host });
+    assert.deepEqual(output.vmJson(decodeVm(throughTheWire("VmService", "Get", vm))), { ...vm });
+    assert.deepEqual(output.jobJson(decodeJob(throughTheWire("JobService", "Get", job))), { ...job });
+  });
+
+  it("a VM operation carries its outcome, error and resulting VM", () => {
+    const operation = decodeVmOperation(
+      throughTheWire("VmService", "Start", { vm: "web1", host: "h2", commandId: "c9", outcome: "failed", error: "no memory", result: vm }),
+    );
+    assert.deepEqual(output.vmOperationJson(operation), { vm: "web1", host: "h2", commandId: "c9", outcome: "failed", error: "no memory", result: { ...vm } });
+    const bare = decodeVmOperation(throughTheWire("VmService", "Stop", { vm: "web1", outcome: "succeeded" }));
+    assert.equal(bare.result, null);
+  });
+
+  it("is stable: the same input always prints the same text", () => {
+    const status = decodeClusterStatus(throughTheWire("ClusterService", "Status", clusterStatus));
+    assert.equal(output.jsonText(output.clusterStatusJson(status)), output.jsonText(output.clusterStatusJson(status)));
+    assert.ok(!output.jsonLine(output.clusterStatusJson(status)).includes("\n"));
+  });
+});
+
+describe("decoding refuses replies that do not match control.proto", () => {
+  it("throws MalformedReply naming the message and field", () => {
+    assert.throws(() => decodeHost({ id: 5 }), (error: unknown) => error instanceof MalformedReply && /Host.*id is not a string/.test(error.message));
+    assert.throws(() => decodeHostList({ hosts: "h1" }), MalformedReply);
+    assert.throws(() => decodeVm(null), MalformedReply);
+  });
+
+  it("fills absent fields with proto3 defaults", () => {
+    assert.deepEqual(decodeJob({ id: "j1" }), { ...job, id: "j1", kind: "", vm: "", host: "", target: "", state: "", phase: "", processedBytes: 0, remainingBytes: 0, startedMs: 0, deadlineMs: 0 });
+  });
+});
+
+describe("tables", () => {
+  it("align columns with two spaces and no trailing blanks", () => {
+    assert.equal(
+      output.renderTable(["ID", "STATE"], [["h1", "ready"], ["host-22", ""]]),
+      ["ID       STATE", "h1       ready", "host-22"].join("\n"),
+    );
+  });
+
+  it("render cluster status as a summary and a member table", () => {
+    const text = output.clusterStatusText(decodeClusterStatus(throughTheWire("ClusterService", "Status", clusterStatus)));
+    assert.match(text, /^term: {9}7$/m);
+    assert.match(text, /^primary: {6}cp1 \(primary\)$/m);
+    assert.match(text, /^maintenance: {2}on$/m);
+    assert.match(text, /^ID {3}ADDRESS {8}ROLE {6}HEALTHY {2}COMMIT {2}APPLIED$/m);
+    assert.match(text, /^cp2 {2}10\.0\.0\.2:7400 {2}follower {2}no {7}118 {5}117$/m);
+  });
+
+  it("list hosts and VMs one per line under a header", () => {
+    const hostLines = output.hostListText([host]).split("\n");
+    assert.equal(hostLines.length, 2);
+    assert.match(hostLines[0] ?? "", /^ID\s+STATE\s+LIVENESS\s+ALIVE\s+CONNECTED\s+VMS/);
+    assert.match(hostLines[1] ?? "", /^h1\s+ready\s+alive\s+yes\s+yes\s+3\s+32\s+64 GiB\s+12 GiB\s+1\.50$/);
+    const vmLines = output.vmListText([vm, { ...vm, name: "db", pendingReason: "no host of its limit is ready" }]).split("\n");
+    assert.match(vmLines[2] ?? "", /pending: no host of its limit is ready$/);
+  });
+
+  it("print an empty list as its header alone", () => {
+    assert.equal(output.jobListText([]), "ID  KIND  VM  HOST  TARGET  STATE  PHASE  STARTED  ERROR");
+  });
+
+  it("show a job's progress on one line: state, phase, bytes processed and remaining", () => {
+    assert.equal(output.jobProgressLine(job), "job j12: migrate web1 h1 -> h2, running, phase memory, 3 GiB done, 512 MiB left");
+    assert.equal(
+      output.jobProgressLine({ ...job, kind: "flush", vm: "", target: "", state: "failed", phase: "", processedBytes: 0, remainingBytes: 0, error: "h3 refused" }),
+      "job j12: flush h1, failed, h3 refused",
+    );
+  });
+});
+
+describe("units", () => {
+  it("format bytes in binary units with at most one decimal", () => {
+    assert.equal(output.formatBytes(0), "0 B");
+    assert.equal(output.formatBytes(1536), "1.5 KiB");
+    assert.equal(output.formatBytes(64 * 2 ** 30), "64 GiB");
+    assert.equal(output.formatBytes(150 * 2 ** 20), "150 MiB");
+  });
+
+  it("format durations the way --wait-timeout reads them", () => {
+    assert.equal(output.formatDuration(250), "250ms");
+    assert.equal(output.formatDuration(1500), "1.5s");
+    assert.equal(output.formatDuration(30 * 60_000), "30m");
+    assert.equal(output.formatDuration(5_400_000), "1h30m");
+  });
+
+  it("format times as UTC ISO and 'never' as a dash", () => {
+    assert.equal(output.formatTime(0), "-");
+    assert.equal(output.formatTime(Date.UTC(2025, 2, 1, 12)), "2025-03-01T12:00:00.000Z");
+  });
+});
