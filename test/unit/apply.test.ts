@@ -1,0 +1,83 @@
+// Proves applying committed entries is deterministic and exactly-once per (host, seq), on a real SQLite file.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
+import type { DomainStatus__Output } from "../../common/generated/vigil/v1/DomainStatus.js";
+import { StateMachine } from "../../controlplane/state/apply.js";
+import type { StateCommand } from "../../controlplane/state/commands.js";
+import { openDatabase } from "../../controlplane/state/store.js";
+import { temporaryDirectory } from "../support/processes.js";
+
+const uuid = "11111111-2222-3333-4444-555555555555";
+
+function domain(state: string, reason: string): DomainStatus__Output {
+  return { name: "web1", uuid, state, reason, vcpus: 1, memoryBytes: 64 << 20, persistent: true };
+}
+
+function lifecycle(seq: number, state: string, reason: string): AgentEvent__Output {
+  return { seq, atMs: 0, recovered: false, body: "lifecycle", lifecycle: { domain: domain(state, reason), event: "x", detail: reason } };
+}
+
+function harness() {
+  const directory = temporaryDirectory("apply");
+  const db = openDatabase({ path: `${directory.path}/state.db`, synchronous: "OFF" });
+  const machine = new StateMachine(db);
+  let index = 0;
+  const apply = (command: StateCommand) =>
+    db.transaction(() => {
+      index += 1;
+      const notices = machine.applyEntry(index, { atMs: 1_000 + index, term: 1, replicaId: "cp1", command });
+      machine.setAppliedIndex(index);
+      return notices;
+    })();
+  const hello = (hostId: string): StateCommand => ({ kind: "HostHello", hostId, bootId: "b", agentVersion: "t", migrationUri: "", cpus: 1, memoryBytes: 1 });
+  return { db, machine, apply, hello, close: () => (db.close(), directory.remove()) };
+}
+
+describe("state machine apply", () => {
+  it("applies an event once: a resent batch changes nothing", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    const batch: StateCommand = { kind: "AgentEvents", hostId: "h1", events: [lifecycle(1, "running", "booted"), lifecycle(2, "paused", "user")] };
+    apply(batch);
+    const eventsAfterFirst = machine.reader.listEvents({ limit: 100 }).length;
+    const notices = apply(batch);
+    assert.deepEqual(notices, [{ kind: "EventsApplied", hostId: "h1", appliedSeq: 2 }]);
+    assert.equal(machine.reader.host("h1")?.appliedSeq, 2);
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "paused");
+    assert.equal(machine.reader.listEvents({ limit: 100 }).length, eventsAfterFirst, "no event is recorded twice");
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(2, "running", "booted"), lifecycle(3, "shutoff", "destroyed")] });
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "shutoff", "only seq 3 applied");
+    close();
+  });
+
+  it("does not let a defined-but-off copy on another host take ownership", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    apply(hello("h2"));
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(1, "running", "booted")] });
+    apply({ kind: "AgentEvents", hostId: "h2", events: [lifecycle(1, "shutoff", "unknown")] });
+    assert.equal(machine.reader.vmByUuid(uuid)?.host, "h1");
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "running");
+    close();
+  });
+
+  it("marks VMs missing from a host's inventory", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(1, "running", "booted")] });
+    apply({ kind: "AgentEvents", hostId: "h1", events: [{ seq: 2, atMs: 0, recovered: false, body: "inventory", inventory: { domains: [] } }] });
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "missing");
+    close();
+  });
+
+  it("stamps events with the proposer's time and term, never the applier's clock", () => {
+    const { machine, apply, close } = harness();
+    apply({ kind: "SetConfig", key: "keepalive.interval", value: "7" });
+    const [event] = machine.reader.listEvents({ limit: 1 });
+    assert.equal(event?.atMs, 1_001);
+    assert.equal(event?.term, 1);
+    assert.equal(machine.reader.config().get("keepalive.interval"), "7");
+    close();
+  });
+});
