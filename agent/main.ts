@@ -11,7 +11,9 @@ import { systemClock, systemRng, systemTimers } from "../common/env.js";
 import { UsageError } from "../common/errors.js";
 import { addHealthAndReflection, bindServer } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
+import { createMetricsRegistry, registerAgentMetrics, serveMetrics } from "../common/metrics.js";
 import { parseOptions, requireString, runMain, usageText, type OptionSpec } from "../common/options.js";
+import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { hostStats } from "./domain-status.js";
 import { HypervisorEventSource } from "./events.js";
@@ -30,6 +32,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   "migration-uri": { type: "string", description: "libvirt URI other hosts migrate to", configKey: "migrationUri", defaultValue: "" },
   listen: { type: "string", description: "optional local debug gRPC port (health, reflection)", defaultValue: "" },
   insecure: { type: "boolean", description: "connect without TLS (development only)", defaultValue: false },
+  "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
 };
 
 const drainTimeoutMs = 10_000;
@@ -102,13 +105,19 @@ async function main(): Promise<void> {
     await bindServer(debugServer, values.listen, grpc.ServerCredentials.createInsecure());
     link.onConnectedChange((connected) => extras.setServing(connected ? "SERVING" : "NOT_SERVING"));
   }
+  // Metrics (packaging): served before READY.
+  const metricsRegistry = createMetricsRegistry();
+  registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor });
+  await serveMetrics({ listen: String(values["metrics-listen"] ?? ""), registry: metricsRegistry, logger });
   logger.info({ endpoints, libvirtUri, stateDir }, "vigil-agent started");
+  notifyReady(`connected to ${libvirtUri}, control plane ${endpoints.join(",")}`);
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "stopping");
+    notifyStopping();
     await withTimeout(executor.drain(), drainTimeoutMs);
     await events.stop();
     debugServer?.forceShutdown();

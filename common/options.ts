@@ -94,6 +94,7 @@ export function requireString(values: OptionValues, flag: string): string {
 export function runMain(command: string, main: () => Promise<void>): void {
   main().catch((error: unknown) => {
     process.stderr.write(`${command}: ${errorMessage(error).split("\n")[0]}\n`);
+    if (process.env.VIGIL_DEBUG_STARTUP) process.stderr.write(`${(error as Error).stack}\n`);
     process.exit(error instanceof UsageError ? 2 : 1);
   });
 }

@@ -33,7 +33,7 @@ export function protoSourceDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "proto");
 }
 
-export const protoFiles = ["vigil/v1/agent.proto", "vigil/v1/control.proto"];
+export const protoFiles = ["vigil/v1/agent.proto", "vigil/v1/control.proto", "vigil/v1/peer.proto"];
 
 let cachedDefinition: protoLoader.PackageDefinition | undefined;
 export function packageDefinition(): protoLoader.PackageDefinition {

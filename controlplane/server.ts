@@ -9,13 +9,14 @@ import { hostServiceHandlers } from "./api/host-service.js";
 import { jobServiceHandlers } from "./api/job-service.js";
 import { vmServiceHandlers } from "./api/vm-service.js";
 import type { ControlPlaneContext } from "./context.js";
+import type { GrpcPeerTransport } from "./replication/grpc-transport.js";
 
 /** Message size bound for every RPC: an inventory of 10,000 domains fits well inside. */
 export const messageBytesMax = 16 * 1024 * 1024;
 
-export const publicServiceNames = ["vigil.v1.AgentGateway", "vigil.v1.ClusterService", "vigil.v1.HostService", "vigil.v1.VmService", "vigil.v1.JobService"];
+export const publicServiceNames = ["vigil.v1.PeerService", "vigil.v1.AgentGateway", "vigil.v1.ClusterService", "vigil.v1.HostService", "vigil.v1.VmService", "vigil.v1.JobService"];
 
-export function createControlPlaneServer(context: ControlPlaneContext): { server: grpc.Server; extras: ServerExtras } {
+export function createControlPlaneServer(context: ControlPlaneContext, peers: GrpcPeerTransport): { server: grpc.Server; extras: ServerExtras } {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": messageBytesMax,
     "grpc.max_send_message_length": messageBytesMax,
@@ -40,6 +41,7 @@ export function createControlPlaneServer(context: ControlPlaneContext): { server
   server.addService(serviceDefinition("HostService"), hostServiceHandlers(context));
   server.addService(serviceDefinition("VmService"), vmServiceHandlers(context));
   server.addService(serviceDefinition("JobService"), jobServiceHandlers(context));
+  server.addService(serviceDefinition("PeerService"), peers.serviceHandlers());
   const extras = addHealthAndReflection(server, publicServiceNames);
   return { server, extras };
 }

@@ -18,7 +18,7 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
   const { log, reader, logger } = context;
   return {
     Status: unary(logger, "Status", async () => {
-      await log.readBarrier();
+      // This replica's own view, answered even without a leader: it is what an operator needs then.
       const replication = log.status();
       const lease = reader.primaryLease();
       const isPrimary = log.isLeader() && lease?.replica === context.replicaId && lease.term === context.primary.primaryTerm();

@@ -16,6 +16,8 @@ export class PrimaryTracker {
   constructor(
     private readonly clock: Clock,
     private readonly timings: () => LeaseTimings,
+    /** Whether the replica still holds the leader lease (quorum contact within the lease period). */
+    private readonly leaseHeld: () => boolean,
   ) {}
 
   /** Our own PrimaryTakeover for `term` was applied: the takeover period starts now. */
@@ -40,6 +42,7 @@ export class PrimaryTracker {
   }
 
   state(): PrimaryState {
+    if (!this.leaseHeld()) return "none";
     return primaryState(this.view(), this.clock.monotonicMs());
   }
 
@@ -48,6 +51,8 @@ export class PrimaryTracker {
     const view = this.view();
     const now = this.clock.monotonicMs();
     if (view.takeoverAtMs === null) return "this replica is not the primary";
+    // Duties stop at once when the lease is lost, before Raft itself steps down.
+    if (!this.leaseHeld()) return "the primary lost quorum contact; its duties are stopped";
     if (view.relinquishing) return "the primary is relinquishing";
     if (!commandsAllowed(view, now)) {
       const waitMs = Math.ceil(view.takeoverAtMs + view.previousLeaseWaitMs - now);

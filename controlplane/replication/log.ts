@@ -45,6 +45,8 @@ export interface ReplicatedLog {
   /** The current Raft term: the fencing token every command carries (DESIGN §3). */
   currentTerm(): number;
   isLeader(): boolean;
+  /** Leads and has heard from a quorum within the lease period, in wall time: duties may run. */
+  holdsLease(): boolean;
   /** Resolves once the command is committed and applied on this replica, with what applying it said. */
   propose(command: StateCommand): Promise<AppliedNotice[]>;
   /** Resolves when this replica's state reflects every write committed before the call (linearizable read). */

@@ -30,6 +30,15 @@ export class StateMachine {
     this.reader = new StateReader(db);
   }
 
+  /** Records a configuration change the Raft core has put in force (the core owns membership itself). */
+  applyMembershipChange(index: number, change: { kind: string; replica: string }): void {
+    assert(this.db.inTransaction, "applyMembershipChange runs inside the batch transaction");
+    const verb = change.kind === "addVoter" ? "added to" : "removed from";
+    this.db
+      .prepare("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, 0, 0, 'member', '', '', '', ?)")
+      .run(index, `member ${change.replica} ${verb} the voters`);
+  }
+
   /** Applies one entry. Must run inside the caller's transaction. */
   applyEntry(index: number, payload: EntryPayload): AppliedNotice[] {
     assert(this.db.inTransaction, "applyEntry runs inside the batch transaction");
@@ -52,7 +61,7 @@ export class StateMachine {
       case "PrimaryTakeover":
         return this.applyPrimaryTakeover(context, command.term, command.replicaId);
       case "SetClusterMaintenance":
-        this.setMeta("cluster_maintenance", command.on ? "on" : "off");
+        this.setSetting("cluster_maintenance", command.on ? "on" : "off");
         return this.event(context, { kind: "maintenance", message: `cluster maintenance ${command.on ? "on" : "off"}` });
       case "SetConfig":
         this.db.prepare("INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(command.key, command.value);
@@ -62,6 +71,9 @@ export class StateMachine {
       case "SetHostMaintenance":
         this.db.prepare("UPDATE hosts SET maintenance = ? WHERE id = ?").run(command.on ? 1 : 0, command.hostId);
         return this.event(context, { kind: "maintenance", host: command.hostId, message: `host ${command.hostId} maintenance ${command.on ? "on" : "off"}` });
+      case "SetMemberAddress":
+        this.db.prepare("INSERT INTO members (id, address) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address").run(command.replicaId, command.address);
+        return this.event(context, { kind: "member", message: `member ${command.replicaId} at ${command.address}` });
       case "VmRequested":
         this.db.prepare("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
         return;
@@ -199,8 +211,8 @@ export class StateMachine {
     this.event(context, { kind: "primary", message: `primary: replica ${replicaId} takes over in term ${term}` });
   }
 
-  private setMeta(key: string, value: string): void {
-    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  private setSetting(key: string, value: string): void {
+    this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
   private event(context: ApplyContext, event: { kind: string; host?: string; vm?: string; job?: string; message: string }): void {

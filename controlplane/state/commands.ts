@@ -34,7 +34,8 @@ export type StateCommand =
   | { kind: "SetConfig"; key: string; value: string }
   | { kind: "SetVmPolicy"; vmUuid: string; policy: Partial<VmPolicy> }
   | { kind: "SetHostMaintenance"; hostId: string; on: boolean }
-  | { kind: "VmRequested"; vmUuid: string; desiredState: "running" | "stopped"; commandId: string };
+  | { kind: "VmRequested"; vmUuid: string; desiredState: "running" | "stopped"; commandId: string }
+  | { kind: "SetMemberAddress"; replicaId: string; address: string };
 
 export type StateCommandKind = StateCommand["kind"];
 
@@ -55,6 +56,7 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "SetVmPolicy",
   "SetHostMaintenance",
   "VmRequested",
+  "SetMemberAddress",
 ]);
 
 export class CorruptEntryError extends Error {

@@ -7,6 +7,9 @@ const migrations: readonly string[] = [
   // 1: the log, the hard state, and the replicated tables of the skeleton.
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  CREATE TABLE members (id TEXT PRIMARY KEY, address TEXT NOT NULL) STRICT;
+  CREATE TABLE raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, voters TEXT NOT NULL) STRICT;
   CREATE TABLE hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL) STRICT;
   CREATE TABLE log_entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
   CREATE TABLE hosts (
@@ -66,6 +69,13 @@ const migrations: readonly string[] = [
 ];
 
 export const schemaVersion = migrations.length;
+
+/**
+ * The tables every replica holds identically: what a snapshot carries. `meta`
+ * (applied_index, cluster id, lock), the log, hard state and snapshot record
+ * are this replica's own.
+ */
+export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease"] as const;
 
 export class SchemaTooNewError extends Error {
   override name = "SchemaTooNewError";

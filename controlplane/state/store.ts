@@ -233,8 +233,19 @@ export class StateReader {
     return new Map(configKeys.map((entry) => [entry.key, stored.get(entry.key) ?? entry.defaultValue]));
   }
 
+  setting(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
   clusterMaintenance(): boolean {
-    return this.meta("cluster_maintenance") === "on";
+    return this.setting("cluster_maintenance") === "on";
+  }
+
+  /** The replicated address book of control-plane members. */
+  memberAddresses(): Map<string, string> {
+    const rows = this.db.prepare("SELECT id, address FROM members ORDER BY id").all() as { id: string; address: string }[];
+    return new Map(rows.map((row) => [row.id, row.address]));
   }
 
   primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {

@@ -30,6 +30,7 @@ describe("server reflection from the real descriptor set", () => {
       "vigil.v1.ClusterService",
       "vigil.v1.HostService",
       "vigil.v1.JobService",
+      "vigil.v1.PeerService",
       "vigil.v1.VmService",
     ]);
   });

@@ -1,0 +1,536 @@
+// Drives the pure Raft core (raft.ts) with real time, SQLite and gRPC, and
+// offers it to the rest of vigild as a ReplicatedLog. The drive loop follows
+// Ready's contract:
+//  1. persist entries + hard state and apply committed entries in ONE SQLite
+//     transaction (one fsync for a whole batch of proposals: group commit);
+//  2. only then send messages;
+//  3. resolve waiting proposals, reads and listeners; advance.
+// Time: ticks are derived from the monotonic clock, so a process paused by
+// SIGSTOP catches up on resume and its check-quorum fires at once. The lease
+// the primary duties rely on is measured in wall (monotonic) time at this edge.
+import { randomUUID } from "node:crypto";
+import { unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assert } from "../../common/assert.js";
+import type { Cancel, Clock, Rng, Timers } from "../../common/env.js";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/logging.js";
+import { replicatedTables } from "../state/schema.js";
+import type { AppliedNotice } from "../state/apply.js";
+import { StateMachine } from "../state/apply.js";
+import { decodeEntry, encodeEntry, type StateCommand } from "../state/commands.js";
+import type { Db } from "../state/store.js";
+import type { GrpcPeerTransport } from "./grpc-transport.js";
+import { LogClosedError, NotLeaderError, type LeadershipChange, type MemberStatus, type ReplicatedLog, type ReplicationStatus } from "./log.js";
+import { Raft } from "./raft.js";
+import { bootstrapEntries, decodeConfChange, type ConfChange } from "./raft-configuration.js";
+import { EntryKind, Role, replicaId, type Entry, type ReplicaId, type Snapshot, type SoftState } from "./raft-types.js";
+import { SqliteRaftStorage } from "./sqlite-raft-storage.js";
+
+export interface RaftTiming {
+  tickMs: number;
+  heartbeatIntervalTicks: number;
+  electionTimeoutTicks: number;
+  /** Bound on how much two replicas' clocks may disagree about a lease period. */
+  clockDriftMs: number;
+}
+
+export const defaultRaftTiming: RaftTiming = { tickMs: 100, heartbeatIntervalTicks: 1, electionTimeoutTicks: 10, clockDriftMs: 500 };
+
+export interface RaftReplicaOptions {
+  db: Db;
+  dataDir: string;
+  replicaId: string;
+  address: string;
+  transport: GrpcPeerTransport;
+  clock: Clock;
+  timers: Timers;
+  rng: Rng;
+  logger: Logger;
+  timing?: RaftTiming;
+  /** Applied entries between snapshots; the log keeps `retainedEntries` behind the newest one. */
+  snapshotEveryEntries?: number;
+  retainedEntries?: number;
+}
+
+/** Thrown when a proposed entry was replaced by another leader's before it committed. */
+export class ProposalDroppedError extends Error {
+  override name = "ProposalDroppedError";
+}
+
+interface ProposalWaiter {
+  term: number;
+  resolve(result: { index: number; term: number; notices: AppliedNotice[] }): void;
+  reject(error: Error): void;
+}
+
+interface AppliedWaiter {
+  index: number;
+  resolve(): void;
+  reject(error: Error): void;
+  cancelTimeout: Cancel;
+}
+
+const recentNoticesMax = 8_192;
+const waitAppliedTimeoutMs = 10_000;
+const readTimeoutMs = 5_000;
+
+/** A cluster's identity: the same initial member list gives the same id on every founding replica. */
+export function clusterIdOf(initialMembers: Map<string, string>): string {
+  const text = [...initialMembers.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, address]) => `${id}=${address}`).join(",");
+  // A stable, readable id; not a secret.
+  let hash = 0x811c9dc5;
+  for (const character of text) hash = Math.imul(hash ^ character.charCodeAt(0), 0x01000193) >>> 0;
+  return `vigil-${hash.toString(16).padStart(8, "0")}`;
+}
+
+export class DataDirOfAnotherClusterError extends Error {
+  override name = "DataDirOfAnotherClusterError";
+}
+
+export class RaftReplica implements ReplicatedLog {
+  readonly replicaId: string;
+  readonly stateMachine: StateMachine;
+  readonly storage: SqliteRaftStorage;
+  private raft: Raft | null = null;
+  private readonly db: Db;
+  private readonly timing: RaftTiming;
+  private readonly proposals = new Map<number, ProposalWaiter>();
+  private appliedWaiters: AppliedWaiter[] = [];
+  private readonly readWaiters = new Map<string, { resolve(index: number): void; reject(error: Error): void }>();
+  private readonly recentNotices = new Map<number, { term: number; notices: AppliedNotice[] }>();
+  private readonly appliedListeners = new Set<(notices: AppliedNotice[]) => void>();
+  private readonly leadershipListeners = new Set<(change: LeadershipChange) => void>();
+  private softState: SoftState = { role: Role.follower, leader: null };
+  private lastTickAtMs = 0;
+  private cancelTick: Cancel | null = null;
+  private readyScheduled = false;
+  private processing = false;
+  private closed = false;
+  private lastQuorumContactTick = -1;
+  private lastQuorumContactAtMs = -Infinity;
+  private appliedSinceSnapshot = 0;
+
+  constructor(private readonly options: RaftReplicaOptions) {
+    this.db = options.db;
+    this.replicaId = options.replicaId;
+    this.timing = options.timing ?? defaultRaftTiming;
+    this.storage = new SqliteRaftStorage(this.db);
+    this.stateMachine = new StateMachine(this.db);
+  }
+
+  /**
+   * Founds the cluster on an empty data dir, or checks that the data dir belongs
+   * to the cluster `initialMembers` describes. Returns the cluster id.
+   */
+  bootstrapOrCheck(initialMembers: Map<string, string>): string {
+    const expected = clusterIdOf(initialMembers);
+    const stored = this.stateMachine.reader.meta("cluster_id");
+    if (stored !== undefined) {
+      if (stored !== expected && initialMembers.size > 1) {
+        throw new DataDirOfAnotherClusterError(`data dir belongs to cluster ${stored}, but --peers describes cluster ${expected}; refusing to start`);
+      }
+      return stored;
+    }
+    assert(this.storage.isEmpty(), "a data dir without a cluster id has no Raft state");
+    const voters = [...initialMembers.keys()].map(replicaId);
+    const entries = bootstrapEntries(voters);
+    this.db.transaction(() => {
+      this.storage.persist({ term: 1, vote: null, commitIndex: entries.length }, entries);
+      for (const [id, address] of initialMembers) this.db.prepare("INSERT INTO members (id, address) VALUES (?, ?)").run(id, address);
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('cluster_id', ?)").run(expected);
+    })();
+    this.options.logger.info({ clusterId: expected, voters }, "founded a new cluster");
+    return expected;
+  }
+
+  start(): void {
+    const { transport, clock, rng } = this.options;
+    const appliedIndex = this.stateMachine.reader.appliedIndex();
+    this.raft = new Raft({ id: replicaId(this.replicaId), storage: this.storage, rng, electionTimeoutTicks: this.timing.electionTimeoutTicks, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, appliedIndex });
+    if (appliedIndex > this.storage.snapshot().metadata.index) this.takeSnapshot();
+    transport.attach({
+      onMessage: (message) => {
+        const outcome = this.core().step(message);
+        if (!outcome.accepted) this.options.logger.debug({ from: message.from, type: message.type, reason: outcome.reason }, outcome.detail);
+        this.scheduleReady();
+      },
+      onInboundClosed: (peer) => this.leaderConnectionClosed(peer),
+      onPropose: async (bytes) => {
+        const command = JSON.parse(Buffer.from(bytes).toString("utf8")) as StateCommand;
+        const result = await this.proposeOnLeader(command);
+        return { index: result.index, term: result.term };
+      },
+      onSnapshotSent: (peer, succeeded) => {
+        this.core().reportSnapshot(peer, succeeded);
+        this.scheduleReady();
+      },
+      onUnreachable: (peer) => this.core().reportUnreachable(peer),
+    });
+    this.lastTickAtMs = clock.monotonicMs();
+    if (this.core().status().voters.length === 1) this.core().campaignNow();
+    this.processReady();
+    this.scheduleTick();
+  }
+
+  private core(): Raft {
+    assert(this.raft !== null, "the replica is started");
+    return this.raft;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Time
+  // ---------------------------------------------------------------------------------------------
+
+  private scheduleTick(): void {
+    this.cancelTick = this.options.timers.after(this.timing.tickMs, () => this.onTick());
+  }
+
+  private onTick(): void {
+    if (this.closed) return;
+    const now = this.options.clock.monotonicMs();
+    // Catch up after a pause (SIGSTOP, a long GC) so check-quorum sees the real elapsed time; bounded.
+    const ticks = Math.min(Math.max(1, Math.floor((now - this.lastTickAtMs) / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
+    this.lastTickAtMs = now;
+    for (let tick = 0; tick < ticks; tick++) this.core().tick();
+    this.processReady();
+    this.scheduleTick();
+  }
+
+  /** Whether this replica leads and has heard from a quorum within the lease period (wall time). */
+  holdsLease(): boolean {
+    if (this.softState.role !== Role.leader) return false;
+    const leaseMs = this.timing.electionTimeoutTicks * this.timing.tickMs;
+    return this.options.clock.monotonicMs() - this.lastQuorumContactAtMs < leaseMs;
+  }
+
+  /** How long a new primary waits before commanding agents: the old lease plus the drift bound. */
+  previousLeaseWaitMs(): number {
+    return this.timing.electionTimeoutTicks * this.timing.tickMs + this.timing.clockDriftMs;
+  }
+
+  private noteQuorumContact(): void {
+    const lease = this.core().status().lease;
+    if (lease === null) return;
+    if (lease.quorumContactTick > this.lastQuorumContactTick) {
+      this.lastQuorumContactTick = lease.quorumContactTick;
+      this.lastQuorumContactAtMs = this.options.clock.monotonicMs();
+    }
+  }
+
+  private leaderConnectionClosed(peer: ReplicaId): void {
+    if (this.closed || this.softState.leader !== peer || this.softState.role === Role.leader) return;
+    // The leader's process is gone or restarting: pre-vote now rather than after the election
+    // timeout. A short random delay keeps the followers from campaigning in lockstep.
+    const delayMs = Math.floor(this.options.rng.next() * 30);
+    this.options.logger.info({ leader: peer, delayMs }, "connection from the leader closed; starting a pre-vote");
+    this.options.timers.after(delayMs, () => {
+      if (this.closed || this.softState.role === Role.leader) return;
+      this.core().campaignNow();
+      this.processReady();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The drive loop
+  // ---------------------------------------------------------------------------------------------
+
+  private scheduleReady(): void {
+    if (this.readyScheduled || this.closed) return;
+    this.readyScheduled = true;
+    setImmediate(() => {
+      this.readyScheduled = false;
+      this.processReady();
+    });
+  }
+
+  private processReady(): void {
+    if (this.processing || this.closed) return;
+    this.processing = true;
+    try {
+      const raft = this.core();
+      while (raft.hasReady()) {
+        const ready = raft.ready();
+        if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
+        const applied = this.db.transaction(() => {
+          this.storage.persist(ready.hardState, ready.entries);
+          return this.applyEntries(ready.committedEntries);
+        })();
+        this.options.transport.send(ready.messages);
+        this.settleApplied(applied);
+        for (const readState of ready.readStates) {
+          const waiter = this.readWaiters.get(readState.context);
+          this.readWaiters.delete(readState.context);
+          waiter?.resolve(readState.index);
+        }
+        this.noteSoftState(ready.softState);
+        raft.advance(ready);
+        this.noteQuorumContact();
+        this.maybeSnapshot();
+      }
+    } catch (error) {
+      // Storage failing or a committed entry that cannot be applied: continuing would diverge.
+      this.options.logger.fatal({ err: errorMessage(error) }, "replication cannot continue");
+      process.exitCode = 70;
+      throw error;
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private applyEntries(entries: readonly Entry[]): { index: number; term: number; notices: AppliedNotice[] }[] {
+    const applied: { index: number; term: number; notices: AppliedNotice[] }[] = [];
+    for (const entry of entries) {
+      let notices: AppliedNotice[] = [];
+      if (entry.kind === EntryKind.configurationChange) {
+        this.stateMachine.applyMembershipChange(entry.index, decodeConfChange(entry.data));
+      } else if (entry.data.byteLength > 0) {
+        notices = this.stateMachine.applyEntry(entry.index, decodeEntry(entry.data));
+      }
+      applied.push({ index: entry.index, term: entry.term, notices });
+    }
+    if (entries.length > 0) this.stateMachine.setAppliedIndex(entries.at(-1)!.index);
+    return applied;
+  }
+
+  private settleApplied(applied: { index: number; term: number; notices: AppliedNotice[] }[]): void {
+    if (applied.length === 0) return;
+    const all: AppliedNotice[] = [];
+    for (const entry of applied) {
+      this.recentNotices.set(entry.index, { term: entry.term, notices: entry.notices });
+      if (this.recentNotices.size > recentNoticesMax) this.recentNotices.delete(this.recentNotices.keys().next().value!);
+      const waiter = this.proposals.get(entry.index);
+      if (waiter !== undefined) {
+        this.proposals.delete(entry.index);
+        if (waiter.term === entry.term) waiter.resolve(entry);
+        else waiter.reject(new ProposalDroppedError(`entry ${entry.index} was replaced by term ${entry.term}'s before it committed`));
+      }
+      all.push(...entry.notices);
+    }
+    this.appliedSinceSnapshot += applied.length;
+    if (all.length > 0) for (const listener of this.appliedListeners) listener(all);
+    const appliedIndex = applied.at(-1)!.index;
+    const ready = this.appliedWaiters.filter((waiter) => waiter.index <= appliedIndex);
+    this.appliedWaiters = this.appliedWaiters.filter((waiter) => waiter.index > appliedIndex);
+    for (const waiter of ready) {
+      waiter.cancelTimeout();
+      waiter.resolve();
+    }
+  }
+
+  private noteSoftState(softState: SoftState): void {
+    const previous = this.softState;
+    this.softState = softState;
+    if (previous.role === softState.role && previous.leader === softState.leader) return;
+    this.options.logger.info({ role: softState.role, leader: softState.leader, term: this.currentTerm() }, `raft: ${previous.role} => ${softState.role}`);
+    if (softState.role === Role.leader && previous.role !== Role.leader) {
+      this.lastQuorumContactTick = -1;
+      this.noteQuorumContact();
+      for (const listener of this.leadershipListeners) listener({ leader: true, term: this.currentTerm() });
+    }
+    if (previous.role === Role.leader && softState.role !== Role.leader) {
+      this.failProposals(new NotLeaderError(this.leaderAddress()));
+      for (const listener of this.leadershipListeners) listener({ leader: false, term: this.currentTerm() });
+    }
+  }
+
+  private failProposals(error: Error): void {
+    for (const waiter of this.proposals.values()) waiter.reject(error);
+    this.proposals.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots
+  // ---------------------------------------------------------------------------------------------
+
+  private maybeSnapshot(): void {
+    if (this.appliedSinceSnapshot < (this.options.snapshotEveryEntries ?? 10_000)) return;
+    this.takeSnapshot();
+  }
+
+  /** Snapshots the applied state (a consistent SQLite image) and compacts the log behind it. */
+  takeSnapshot(): void {
+    const appliedIndex = this.stateMachine.reader.appliedIndex();
+    if (appliedIndex === 0) return;
+    const metadata = this.core().snapshotMetadataAt(appliedIndex);
+    const image = this.db.serialize();
+    this.db.transaction(() => this.storage.recordSnapshot(metadata, new Uint8Array(image.buffer, image.byteOffset, image.byteLength)))();
+    this.storage.compact(Math.max(0, appliedIndex - (this.options.retainedEntries ?? 5_000)));
+    this.appliedSinceSnapshot = 0;
+    this.options.logger.info({ index: appliedIndex, bytes: image.byteLength, firstIndex: this.storage.firstIndex() }, "snapshot taken; log compacted");
+  }
+
+  /** Restores the replicated tables from a leader's image and replaces the log, in one transaction. */
+  private installSnapshot(snapshot: Snapshot): void {
+    const path = join(this.options.dataDir, `snapshot-${randomUUID()}.db`);
+    writeFileSync(path, snapshot.data);
+    try {
+      this.db.prepare("ATTACH DATABASE ? AS incoming").run(path);
+      try {
+        this.db.transaction(() => {
+          for (const table of replicatedTables) {
+            this.db.prepare(`DELETE FROM main.${table}`).run();
+            this.db.prepare(`INSERT INTO main.${table} SELECT * FROM incoming.${table}`).run();
+          }
+          this.storage.installSnapshot(snapshot);
+          this.stateMachine.setAppliedIndex(snapshot.metadata.index);
+        })();
+      } finally {
+        this.db.prepare("DETACH DATABASE incoming").run();
+      }
+    } finally {
+      unlinkSync(path);
+    }
+    this.options.logger.info({ index: snapshot.metadata.index, bytes: snapshot.data.byteLength }, "installed a snapshot from the leader");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ReplicatedLog
+  // ---------------------------------------------------------------------------------------------
+
+  currentTerm(): number {
+    return this.raft === null ? 0 : this.raft.status().term;
+  }
+
+  isLeader(): boolean {
+    return !this.closed && this.softState.role === Role.leader;
+  }
+
+  leaderId(): string | null {
+    return this.softState.leader;
+  }
+
+  private leaderAddress(): string | null {
+    const leader = this.softState.leader;
+    return leader === null ? null : (this.stateMachine.reader.memberAddresses().get(leader) ?? null);
+  }
+
+  propose(command: StateCommand): Promise<AppliedNotice[]> {
+    if (this.closed) return Promise.reject(new LogClosedError("the replica is stopping"));
+    if (this.isLeader()) return this.proposeOnLeader(command).then((result) => result.notices);
+    return this.forward(command);
+  }
+
+  private proposeOnLeader(command: StateCommand): Promise<{ index: number; term: number; notices: AppliedNotice[] }> {
+    const term = this.currentTerm();
+    const data = encodeEntry({ atMs: this.options.clock.nowMs(), term, replicaId: this.replicaId, command });
+    const outcome = this.core().propose(data);
+    if (!outcome.accepted) {
+      return Promise.reject(outcome.reason === "not-leader" ? new NotLeaderError(this.leaderAddress()) : new NotLeaderError(null));
+    }
+    this.scheduleReady();
+    return new Promise((resolve, reject) => this.proposals.set(outcome.index, { term: outcome.term, resolve, reject }));
+  }
+
+  /** A follower forwards the write to the leader, then waits until it is applied here too. */
+  private async forward(command: StateCommand): Promise<AppliedNotice[]> {
+    const leader = this.softState.leader;
+    if (leader === null) throw new NotLeaderError(null);
+    let position: { index: number; term: number };
+    try {
+      position = await this.options.transport.propose(leader, Buffer.from(JSON.stringify(command), "utf8"));
+    } catch (error) {
+      throw new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (forwarding failed: ${errorMessage(error)})`);
+    }
+    await this.waitApplied(position.index);
+    const applied = this.recentNotices.get(position.index);
+    if (applied !== undefined && applied.term !== position.term) throw new ProposalDroppedError(`entry ${position.index} was replaced before it reached this replica`);
+    return applied?.notices ?? [];
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.stateMachine.reader.appliedIndex() >= index) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const cancelTimeout = this.options.timers.after(waitAppliedTimeoutMs, () => {
+        this.appliedWaiters = this.appliedWaiters.filter((waiter) => waiter.resolve !== resolve);
+        reject(new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (this replica did not catch up to index ${index} within ${waitAppliedTimeoutMs} ms)`));
+      });
+      this.appliedWaiters.push({ index, resolve, reject, cancelTimeout });
+    });
+  }
+
+  async readBarrier(): Promise<void> {
+    if (this.closed) throw new LogClosedError("the replica is stopping");
+    const context = randomUUID();
+    const outcome = this.core().readIndex(context);
+    if (!outcome.accepted) throw new NotLeaderError(this.leaderAddress());
+    this.scheduleReady();
+    const index = await new Promise<number>((resolve, reject) => {
+      const cancelTimeout = this.options.timers.after(readTimeoutMs, () => {
+        this.readWaiters.delete(context);
+        reject(new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (no read confirmation within ${readTimeoutMs} ms)`));
+      });
+      this.readWaiters.set(context, {
+        resolve: (value) => {
+          cancelTimeout();
+          resolve(value);
+        },
+        reject,
+      });
+    });
+    await this.waitApplied(index);
+  }
+
+  status(): ReplicationStatus {
+    const addresses = this.stateMachine.reader.memberAddresses();
+    if (this.raft === null) {
+      // Not started yet: what the data dir says, with every role unknown.
+      const members = [...addresses].map(([id, address]) => ({ id, address, role: "unknown" as const, healthy: false, commitIndex: 0, appliedIndex: 0 }));
+      return { term: this.storage.initialState().hardState.term, leaderId: null, leaderAddress: null, members };
+    }
+    const status = this.raft.status();
+    const appliedIndex = this.stateMachine.reader.appliedIndex();
+    const peers = new Map((status.peers ?? []).map((peer) => [peer.id as string, peer]));
+    const members: MemberStatus[] = status.voters.map((id) => {
+      if (id === this.replicaId) return { id, address: addresses.get(id) ?? "", role: status.role, healthy: true, commitIndex: status.commitIndex, appliedIndex };
+      const peer = peers.get(id);
+      const role = id === status.leader ? "leader" : status.leader === null ? "unknown" : "follower";
+      const healthy = peer === undefined ? id === status.leader : status.currentTick - peer.lastContactTick < this.timing.electionTimeoutTicks;
+      return { id, address: addresses.get(id) ?? "", role, healthy, commitIndex: peer?.matchIndex ?? 0, appliedIndex: peer?.matchIndex ?? 0 };
+    });
+    return { term: status.term, leaderId: status.leader, leaderAddress: this.leaderAddress(), members };
+  }
+
+  /** Hands leadership to `to` (or the most caught-up voter); resolves once asked, not once done. */
+  transferLeadership(to: string): void {
+    const outcome = this.core().transferLeadership(replicaId(to));
+    if (!outcome.accepted) throw new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (${outcome.detail})`);
+    this.scheduleReady();
+  }
+
+  /** Proposes one membership change on the leader; resolves when it is applied. */
+  async changeMembership(change: ConfChange): Promise<void> {
+    if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress());
+    const outcome = this.core().proposeConfChange(change);
+    if (!outcome.accepted) throw new Error(`membership change refused: ${outcome.detail}`);
+    this.scheduleReady();
+    await new Promise<unknown>((resolve, reject) => this.proposals.set(outcome.index, { term: outcome.term, resolve, reject }));
+  }
+
+  onApplied(listener: (notices: AppliedNotice[]) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
+  onLeadershipChange(listener: (change: LeadershipChange) => void): () => void {
+    this.leadershipListeners.add(listener);
+    return () => this.leadershipListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.processReady();
+    this.closed = true;
+    this.cancelTick?.();
+    this.failProposals(new LogClosedError("the replica is stopping"));
+    for (const waiter of this.appliedWaiters) {
+      waiter.cancelTimeout();
+      waiter.reject(new LogClosedError("the replica is stopping"));
+    }
+    this.appliedWaiters = [];
+    for (const waiter of this.readWaiters.values()) waiter.reject(new LogClosedError("the replica is stopping"));
+    this.readWaiters.clear();
+    this.options.transport.close();
+  }
+}
+

@@ -1,0 +1,169 @@
+// The Raft core's storage over a replica's SQLite file (the read side is the
+// RaftStorage contract of raft-storage.ts; the write side follows Ready's order):
+// 1. persist(ready) writes snapshot record, entries and hard state in ONE
+//    transaction: one fsync per Ready, however many proposals it carries.
+// 2. The terms of the stored log are mirrored in memory, so term() and
+//    lastIndex() never touch SQLite (the core calls them constantly).
+// 3. Compaction only drops entries at or below the newest snapshot.
+import { assert } from "../../common/assert.js";
+import type { Db } from "../state/store.js";
+import type { RaftInitialState, RaftStorage } from "./raft-storage.js";
+import { EntryKind, entrySizeBytes, type Entry, type HardState, type LogIndex, type ReplicaId, type Snapshot, type SnapshotMetadata, type Term } from "./raft-types.js";
+
+const kindCodes: Record<EntryKind, number> = { normal: 0, configurationChange: 1 };
+const kindsByCode: readonly EntryKind[] = [EntryKind.normal, EntryKind.configurationChange];
+
+interface EntryRow {
+  idx: number;
+  term: number;
+  type: number;
+  data: Buffer;
+}
+
+function entryFromRow(row: EntryRow): Entry {
+  const kind = kindsByCode[row.type];
+  assert(kind !== undefined, "a stored entry has a known kind");
+  return { index: row.idx, term: row.term, kind, data: new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength) };
+}
+
+export class SqliteRaftStorage implements RaftStorage {
+  /** Terms of entries firstIndex..lastIndex, in order. */
+  private terms: Term[] = [];
+  private first: LogIndex;
+  private snapshotMetadata: SnapshotMetadata;
+  /** The image of the newest snapshot, made by takeSnapshot or received; empty until then. */
+  private snapshotData: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly db: Db) {
+    const row = db.prepare("SELECT idx, term, voters FROM raft_snapshot WHERE id = 1").get() as { idx: number; term: number; voters: string } | undefined;
+    this.snapshotMetadata = row === undefined ? { index: 0, term: 0, confState: { voters: [] } } : { index: row.idx, term: row.term, confState: { voters: JSON.parse(row.voters) as ReplicaId[] } };
+    const bounds = db.prepare("SELECT MIN(idx) AS low FROM log_entries").get() as { low: number | null };
+    this.first = bounds.low ?? this.snapshotMetadata.index + 1;
+    this.terms = (db.prepare("SELECT term FROM log_entries ORDER BY idx").all() as { term: number }[]).map((entry) => entry.term);
+    assert(this.first >= 1, "the log starts at index 1 or later");
+  }
+
+  /** True when nothing was ever stored: the replica must be bootstrapped or receive a snapshot. */
+  isEmpty(): boolean {
+    return this.terms.length === 0 && this.snapshotMetadata.index === 0 && this.hardStateRow() === undefined;
+  }
+
+  private hardStateRow(): { term: number; vote: string; commit_index: number } | undefined {
+    return this.db.prepare("SELECT term, vote, commit_index FROM hard_state WHERE id = 1").get() as { term: number; vote: string; commit_index: number } | undefined;
+  }
+
+  initialState(): RaftInitialState {
+    const row = this.hardStateRow();
+    const hardState: HardState = row === undefined ? { term: 0, vote: null, commitIndex: 0 } : { term: row.term, vote: row.vote === "" ? null : (row.vote as ReplicaId), commitIndex: row.commit_index };
+    return { hardState, confState: this.snapshotMetadata.confState };
+  }
+
+  firstIndex(): LogIndex {
+    return this.first;
+  }
+
+  lastIndex(): LogIndex {
+    return this.first + this.terms.length - 1;
+  }
+
+  term(index: LogIndex): Term | null {
+    if (index === this.first - 1) return this.first - 1 === this.snapshotMetadata.index ? this.snapshotMetadata.term : this.compactedTerm(index);
+    if (index < this.first || index > this.lastIndex()) return null;
+    return this.terms[index - this.first]!;
+  }
+
+  /** The term just below the log after a compaction that kept entries past the snapshot. */
+  private compactedTerm(index: LogIndex): Term | null {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'compacted_term'").get() as { value: string } | undefined;
+    const stored = this.db.prepare("SELECT value FROM meta WHERE key = 'compacted_index'").get() as { value: string } | undefined;
+    return row !== undefined && Number(stored?.value) === index ? Number(row.value) : null;
+  }
+
+  entries(low: LogIndex, high: LogIndex, bytesMax: number): Entry[] {
+    assert(low >= this.first, "entries are read from the stored log");
+    assert(high <= this.lastIndex() + 1, "entries are read up to the last stored index");
+    if (low >= high) return [];
+    const rows = this.db.prepare("SELECT idx, term, type, data FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx").iterate(low, high) as IterableIterator<EntryRow>;
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (const row of rows) {
+      const entry = entryFromRow(row);
+      bytes += entrySizeBytes(entry);
+      if (entries.length > 0 && bytes > bytesMax) break;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  snapshot(): Snapshot {
+    return { metadata: this.snapshotMetadata, data: this.snapshotData };
+  }
+
+  /**
+   * Persists one Ready's durable part (step 1 of Ready's contract). Call inside
+   * the caller's transaction, so it shares the one fsync with anything else.
+   */
+  persist(hardState: HardState | null, entries: readonly Entry[]): void {
+    assert(this.db.inTransaction, "persist runs inside a transaction");
+    if (entries.length > 0) this.appendEntries(entries);
+    if (hardState !== null) {
+      this.db
+        .prepare("INSERT INTO hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index")
+        .run(hardState.term, hardState.vote ?? "", hardState.commitIndex);
+    }
+  }
+
+  private appendEntries(entries: readonly Entry[]): void {
+    const firstNew = entries[0]!.index;
+    assert(firstNew >= this.first, "entries never replace compacted ones");
+    assert(firstNew <= this.lastIndex() + 1, "entries extend the log without a gap");
+    this.db.prepare("DELETE FROM log_entries WHERE idx >= ?").run(firstNew);
+    this.terms.length = firstNew - this.first;
+    const insert = this.db.prepare("INSERT INTO log_entries (idx, term, type, data) VALUES (?, ?, ?, ?)");
+    for (const entry of entries) {
+      assert(entry.index === this.lastIndex() + 1, "entries are contiguous");
+      insert.run(entry.index, entry.term, kindCodes[entry.kind], entry.data);
+      this.terms.push(entry.term);
+    }
+  }
+
+  /** Records a snapshot made here at `metadata` (applied state), keeping its image in memory for followers. */
+  recordSnapshot(metadata: SnapshotMetadata, data: Uint8Array): void {
+    assert(metadata.index >= this.snapshotMetadata.index, "snapshots only move forward");
+    assert(metadata.index <= this.lastIndex(), "a snapshot covers stored entries only");
+    this.writeSnapshotRecord(metadata);
+    this.snapshotMetadata = metadata;
+    this.snapshotData = data;
+  }
+
+  /** A snapshot received from the leader replaces the whole log (contract 3). Runs in the caller's transaction. */
+  installSnapshot(snapshot: Snapshot): void {
+    assert(this.db.inTransaction, "installSnapshot runs inside a transaction");
+    this.db.prepare("DELETE FROM log_entries").run();
+    this.writeSnapshotRecord(snapshot.metadata);
+    this.snapshotMetadata = snapshot.metadata;
+    this.snapshotData = snapshot.data;
+    this.first = snapshot.metadata.index + 1;
+    this.terms = [];
+  }
+
+  private writeSnapshotRecord(metadata: SnapshotMetadata): void {
+    this.db
+      .prepare("INSERT INTO raft_snapshot (id, idx, term, voters) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term, voters = excluded.voters")
+      .run(metadata.index, metadata.term, JSON.stringify(metadata.confState.voters));
+  }
+
+  /** Drops entries up to `index` (≤ the snapshot index), keeping the term of the new compaction point. */
+  compact(index: LogIndex): void {
+    assert(index <= this.snapshotMetadata.index, "compaction never passes the newest snapshot");
+    if (index < this.first) return;
+    const compactedTerm = this.term(index)!;
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM log_entries WHERE idx <= ?").run(index);
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('compacted_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(index));
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('compacted_term', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(compactedTerm));
+    })();
+    this.terms.splice(0, index - this.first + 1);
+    this.first = index + 1;
+  }
+}
