@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { systemClock, systemTimers } from "../common/env.js";
+import { systemClock, systemRng, systemTimers } from "../common/env.js";
 import { UsageError } from "../common/errors.js";
 import { bindServer } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
@@ -15,7 +15,9 @@ import { clusterConfig, type ControlPlaneContext } from "./context.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
-import { SingleReplicaLog } from "./replication/single-replica.js";
+import { GrpcPeerTransport } from "./replication/grpc-transport.js";
+import { RaftReplica } from "./replication/raft-replica.js";
+import { replicaId as toReplicaId } from "./replication/raft-types.js";
 import { createControlPlaneServer, shutdownServer } from "./server.js";
 import { lockDatabase } from "./state/lock.js";
 import { openDatabase } from "./state/store.js";
@@ -42,9 +44,7 @@ async function main(): Promise<void> {
   if (idProblem !== null) throw new UsageError(`--id ${idProblem}`);
   const listen = requireString(values, "listen");
   const dataDir = requireString(values, "data-dir");
-  if (values.peers !== "" && values.peers !== `${replicaId}=${listen}`) {
-    throw new UsageError("--peers with other replicas needs replication, which this version does not have yet; leave it empty for a single replica");
-  }
+  const initialMembers = parsePeers(String(values.peers ?? ""), replicaId, listen);
   if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
 
   const logger = createLogger("vigild", { replica: replicaId });
@@ -53,37 +53,52 @@ async function main(): Promise<void> {
   const db = openDatabase({ path: join(dataDir, "vigild.db") });
   lockDatabase(db, dataDir);
 
-  const log = new SingleReplicaLog({ db, replicaId, address: listen, clock: systemClock });
+  let log: RaftReplica | null = null;
+  const transport = new GrpcPeerTransport({
+    replicaId: toReplicaId(replicaId),
+    clusterId: "",
+    credentials: grpc.credentials.createInsecure(),
+    logger: logger.child({ component: "peer" }),
+    address: (peer) => log?.stateMachine.reader.memberAddresses().get(peer),
+    isKnownPeer: (peer) => log?.stateMachine.reader.memberAddresses().has(peer) === true,
+  });
+  log = new RaftReplica({ db, dataDir, replicaId, address: listen, transport, clock: systemClock, timers: systemTimers, rng: systemRng, logger: logger.child({ component: "raft" }) });
+  transport.setClusterId(log.bootstrapOrCheck(initialMembers));
+  const replica = log;
   const reader = log.stateMachine.reader;
   const config = () => clusterConfig(reader);
   const sessions = new SessionRegistry();
-  const primary = new PrimaryTracker(systemClock, () => ({
-    // One replica: no other primary can have held the lease.
-    previousLeaseWaitMs: 0,
-    takeoverGraceMs: config().keepaliveIntervalMs * config().savingThrows,
-  }));
-  const dispatcher = new CommandDispatcher({ log, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
-  const context: ControlPlaneContext = { replicaId, address: listen, log, reader, sessions, dispatcher, primary, clock: systemClock, timers: systemTimers, logger, config };
+  const primary = new PrimaryTracker(
+    systemClock,
+    () => ({
+      // A single voter has no other replica that could hold the lease.
+      previousLeaseWaitMs: replica.status().members.length === 1 ? 0 : replica.previousLeaseWaitMs(),
+      takeoverGraceMs: config().keepaliveIntervalMs * config().savingThrows,
+    }),
+    () => replica.holdsLease(),
+  );
+  const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
+  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, clock: systemClock, timers: systemTimers, logger, config };
 
-  log.onApplied((notices) => {
+  replica.onApplied((notices) => {
     for (const notice of notices) {
-      if (notice.kind === "PrimaryTakeover" && notice.replicaId === replicaId && notice.term === log.currentTerm()) primary.tookOver(notice.term);
+      if (notice.kind === "PrimaryTakeover" && notice.replicaId === replicaId && notice.term === replica.currentTerm()) primary.tookOver(notice.term);
     }
   });
-  log.onLeadershipChange((change) => {
+  replica.onLeadershipChange((change) => {
     if (!change.leader) return primary.stepDown();
-    log.propose({ kind: "PrimaryTakeover", term: change.term, replicaId }).catch((error: unknown) => logger.error({ err: error }, "takeover not committed"));
+    replica.propose({ kind: "PrimaryTakeover", term: change.term, replicaId }).catch((error: unknown) => logger.warn({ err: String(error) }, "takeover not committed"));
   });
 
-  const { server, extras } = createControlPlaneServer(context);
+  const { server, extras } = createControlPlaneServer(context, transport);
   const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
-  log.start();
+  replica.start();
   extras.setServing("SERVING");
   // Metrics (packaging): served before READY; later duties increment the counters registerControlPlaneMetrics returns.
   const metricsRegistry = createMetricsRegistry();
   registerControlPlaneMetrics(metricsRegistry, { replication: context.log, hosts: context.reader });
   await serveMetrics({ listen: String(values["metrics-listen"] ?? ""), registry: metricsRegistry, logger });
-  logger.info({ listen, port, term: log.currentTerm(), dataDir }, "vigild ready");
+  logger.info({ listen, port, term: replica.currentTerm(), dataDir, members: [...initialMembers.keys()] }, "vigild ready");
   notifyReady(`serving on ${listen}`);
 
   let stopping = false;
@@ -96,13 +111,29 @@ async function main(): Promise<void> {
     primary.stepDown();
     sessions.closeAll("the control plane replica is stopping");
     await shutdownServer(server, stopGraceMs);
-    await log.close();
+    await replica.close();
     db.close();
     logger.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** `--peers id=addr,...` as a map that includes this replica; empty means a single replica. */
+export function parsePeers(text: string, selfId: string, selfAddress: string): Map<string, string> {
+  const members = new Map<string, string>();
+  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const [id, address, ...rest] = item.split("=");
+    if (id === undefined || address === undefined || rest.length > 0 || address === "") throw new UsageError(`--peers: "${item}" is not id=address`);
+    const problem = hostIdProblem(id);
+    if (problem !== null) throw new UsageError(`--peers: replica id ${problem}`);
+    if (members.has(id)) throw new UsageError(`--peers: replica ${id} is listed twice`);
+    members.set(id, address);
+  }
+  if (members.size === 0) members.set(selfId, selfAddress);
+  if (!members.has(selfId)) throw new UsageError(`--peers does not list this replica (--id ${selfId})`);
+  return members;
 }
 
 runMain("vigild", main);
