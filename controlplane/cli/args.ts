@@ -32,14 +32,15 @@ import { groupHelp, groupUsage, topHelp, verbHelp } from "./usage.js";
 import {
   type Since,
   defaultEndpoint,
-  int32Max,
-  int32Min,
+  maxRestartsMax,
   parseDurationMs,
   parseEndpointList,
   parseInteger,
   parseNameList,
   parseShutdownTimeoutSeconds,
   parseSince,
+  priorityMagnitudeMax,
+  shutdownTimeoutSecondsMax,
   uint32Max,
 } from "./values.js";
 
@@ -378,7 +379,9 @@ function shutdownTimeout(flags: FlagValues): number {
   const value = text(flags, "timeout");
   if (value === undefined) return 0;
   const seconds = parseShutdownTimeoutSeconds(value);
-  if (seconds === null) throw new UsageError(`bad --timeout "${value}": expected seconds (1 to 86400) or a duration like 2m`);
+  if (seconds === null) {
+    throw new UsageError(`bad --timeout "${value}": expected seconds (1 to ${shutdownTimeoutSecondsMax}) or a duration like 2m`);
+  }
   return seconds;
 }
 
@@ -386,7 +389,7 @@ function policyChange(flags: FlagValues, usage: string): VmPolicyChange {
   const policy: VmPolicyChange = {};
   const restart = choice(flags, "restart", restartPolicies);
   if (restart !== undefined) policy.restart = restart;
-  const priority = integer(flags, "priority", { min: int32Min, max: int32Max });
+  const priority = integer(flags, "priority", { min: -priorityMagnitudeMax, max: priorityMagnitudeMax });
   if (priority !== undefined) policy.priority = priority;
   const limit = text(flags, "limit");
   if (limit !== undefined) policy.limit = parseNameList(limit);
@@ -394,7 +397,7 @@ function policyChange(flags: FlagValues, usage: string): VmPolicyChange {
   if (selector !== undefined) policy.selector = selector;
   const autorestart = choice(flags, "autorestart", onOff);
   if (autorestart !== undefined) policy.autorestart = autorestart === "on";
-  const maxRestarts = integer(flags, "max-restarts", { min: 0, max: uint32Max });
+  const maxRestarts = integer(flags, "max-restarts", { min: 0, max: maxRestartsMax });
   if (maxRestarts !== undefined) policy.maxRestarts = maxRestarts;
   if (Object.keys(policy).length === 0) throw new UsageError(`nothing to change; usage: ${usage}`);
   return policy;

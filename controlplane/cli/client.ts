@@ -4,7 +4,8 @@
 // 1. Endpoints are tried in the order given. The one that last answered is tried first next
 //    time, so a `--wait` poll keeps talking to the same replica.
 // 2. Each endpoint first gets `connectTimeoutMs` to reach READY. One that cannot connect is
-//    skipped at once (a refused connection fails fast; a black hole costs at most that long).
+//    skipped at once (a refused connection fails fast; a black hole costs at most that long),
+//    and its channel is dropped so that the next call dials it afresh.
 // 3. A call whose status is UNAVAILABLE (a replica without a leader, one shutting down) moves
 //    on to the next endpoint; gRPC defines UNAVAILABLE as safe to retry.
 // 4. Any other non-OK status is the answer: it is raised as CallFailed with the server's message.
@@ -129,7 +130,9 @@ export class Endpoints implements Rpc {
   private client(endpoint: string): grpc.Client {
     let client = this.clients.get(endpoint);
     if (client === undefined) {
-      client = new grpc.Client(endpoint, grpc.credentials.createInsecure());
+      // A private subchannel pool: closing this client really drops its connection attempts,
+      // so a replica that comes back is dialed at once instead of after grpc-js's backoff.
+      client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
       this.clients.set(endpoint, client);
     }
     return client;
@@ -149,6 +152,9 @@ export class Endpoints implements Rpc {
     if (readiness === "aborted") throw interrupted();
     const message = readiness === "failed" ? "connection failed" : `no connection within ${formatDuration(Math.min(remainingMs, connectTimeoutMs))}`;
     misses.push({ endpoint, answered: false, message });
+    // Start afresh next time (a `--wait` poll, a followed stream reconnecting).
+    client.close();
+    this.clients.delete(endpoint);
     return null;
   }
 }

@@ -44,18 +44,25 @@ export interface CommandContext {
   sleep(delayMs: number, signal: AbortSignal): Promise<void>;
 }
 
-/** start and stop wait for the agent to act; allow them at least this long. */
-export const vmOperationTimeoutMs = 120_000;
-/** vm shutdown without --timeout: the server's default is not known here, so assume this. */
-export const assumedShutdownTimeoutS = 300;
-/** What a shutdown call may take beyond its own timeout (the forced stop, the reply). */
-export const shutdownMarginMs = 30_000;
+/**
+ * start and stop wait for the agent's result, which vigild bounds by its `command.timeout`
+ * setting (120 s by default). The client deadline is only a safety net beyond that, with room
+ * for a raised setting, so that the server's own answer (success or a clear timeout) arrives first.
+ */
+export const vmOperationTimeoutMs = 300_000;
+/** vm shutdown without --timeout: vigild's default shutdown timeout. */
+export const assumedShutdownTimeoutS = 180;
+/**
+ * What a shutdown call may take beyond its own timeout. vigild itself waits the timeout plus
+ * 30 s for the agent's result; the client allows 30 s more so it hears the server's answer.
+ */
+export const shutdownMarginMs = 60_000;
 /** How often `--wait` polls the job. */
 export const jobPollIntervalMs = 1_000;
-/** Polls in a row that may fail (a failover in progress) before `--wait` gives up. */
-export const pollFailuresMax = 10;
-/** Reconnects in a row without a new event before `events --follow` gives up. */
-export const followReconnectsMax = 10;
+/** How long `--wait` keeps polling through failed polls (a failover, a vigild restart). */
+export const pollOutageMaxMs = 60_000;
+/** How long `events --follow` keeps reconnecting without receiving anything. */
+export const followOutageMaxMs = 60_000;
 export const followReconnectDelayMs = 1_000;
 
 export async function runCommand(command: CliCommand, context: CommandContext): Promise<ExitCode> {
@@ -199,7 +206,7 @@ export function setPolicyRequest(vm: string, policy: VmPolicyChange): object {
   };
 }
 
-/** The deadline of start/stop/shutdown: long enough for the agent to act, never below --timeout-ms. */
+/** The deadline of start/stop/shutdown: longer than the server's own wait, never below --timeout-ms. */
 export function vmOperationDeadlineMs(command: Extract<CliCommand, { kind: "vm.start" | "vm.stop" | "vm.shutdown" }>, globals: GlobalOptions): number {
   if (command.kind !== "vm.shutdown") return Math.max(globals.timeoutMs, vmOperationTimeoutMs);
   const shutdownS = command.timeoutS > 0 ? command.timeoutS : assumedShutdownTimeoutS;
@@ -260,7 +267,7 @@ async function waitForJob(started: Job, wait: WaitOptions, context: CommandConte
   const progress = progressPrinter(context);
   const giveUpAtMs = context.nowMs() + wait.timeoutMs;
   let job = started;
-  let failedPolls = 0;
+  let outageSinceMs: number | null = null;
   progress.show(job);
   while (!finalJobStates.includes(job.state)) {
     if (context.nowMs() >= giveUpAtMs) {
@@ -270,14 +277,14 @@ async function waitForJob(started: Job, wait: WaitOptions, context: CommandConte
     try {
       await context.sleep(jobPollIntervalMs, context.signal);
       job = decodeJob(await context.rpc.unary("JobService", "Get", { id: job.id }, { timeoutMs: context.globals.timeoutMs, signal: context.signal }));
-      failedPolls = 0;
+      outageSinceMs = null;
     } catch (error) {
       if (context.signal.aborted) {
         progress.end();
         throw new OperationFailed(`stopped waiting; job ${job.id} keeps running (vigilctl job show ${job.id})`, ExitCode.interrupted);
       }
-      failedPolls += 1;
-      if (!isTransient(error) || failedPolls > pollFailuresMax) {
+      outageSinceMs ??= context.nowMs();
+      if (!isTransient(error) || context.nowMs() - outageSinceMs > pollOutageMaxMs) {
         progress.end();
         throw error;
       }
@@ -289,12 +296,18 @@ async function waitForJob(started: Job, wait: WaitOptions, context: CommandConte
   return job;
 }
 
-/** A failover or a replica restart: worth retrying on the next poll or reconnect. */
+/**
+ * A failover or a replica restart: worth another poll or reconnect (both only read). A replica
+ * that shuts down cancels its open calls, so CANCELLED counts here; vigilctl's own
+ * cancellation on Ctrl-C is caught before this is asked.
+ */
 function isTransient(error: unknown): boolean {
   if (error instanceof NoEndpointReachable) return true;
-  return error instanceof CallFailed && (error.code === grpcUnavailable || error.code === grpcDeadlineExceeded);
+  if (!(error instanceof CallFailed)) return false;
+  return error.code === grpcCancelled || error.code === grpcUnavailable || error.code === grpcDeadlineExceeded;
 }
 
+const grpcCancelled = 1;
 const grpcDeadlineExceeded = 4;
 const grpcUnavailable = 14;
 
@@ -353,7 +366,7 @@ async function followEvents(command: EventsCommand, context: CommandContext): Pr
   let sinceMs = resolveSinceMs(command.since, context.nowMs());
   let limit = command.limit;
   let lastIndex = -1;
-  let reconnects = 0;
+  let outageSinceMs: number | null = null;
   for (;;) {
     try {
       const request = eventsRequest(command, sinceMs, limit);
@@ -362,7 +375,7 @@ async function followEvents(command: EventsCommand, context: CommandContext): Pr
         if (event.index <= lastIndex) continue;
         lastIndex = event.index;
         sinceMs = event.atMs;
-        reconnects = 0;
+        outageSinceMs = null;
         const json = output.eventJson(event);
         context.terminal.print(context.globals.output === "json" ? output.jsonLine(json) : output.eventLine(event));
       }
@@ -373,9 +386,9 @@ async function followEvents(command: EventsCommand, context: CommandContext): Pr
     if (context.signal.aborted) return ExitCode.ok;
     // The backlog limit applied to the first connection only.
     limit = 0;
-    reconnects += 1;
-    if (reconnects > followReconnectsMax) {
-      throw new OperationFailed(`event stream lost; gave up after ${followReconnectsMax} reconnects`, ExitCode.failed);
+    outageSinceMs ??= context.nowMs();
+    if (context.nowMs() - outageSinceMs > followOutageMaxMs) {
+      throw new OperationFailed(`event stream lost; no endpoint served it for ${output.formatDuration(followOutageMaxMs)}`, ExitCode.failed);
     }
     try {
       await context.sleep(followReconnectDelayMs, context.signal);

@@ -104,7 +104,11 @@ export const globalFlags: readonly FlagUse[] = [
     help: "vigild replicas to try in order (default $VIGIL_ENDPOINTS, else 127.0.0.1:7400)",
   },
   { name: "output", metavar: "table|json", choices: ["table", "json"], help: "output format (default table)" },
-  { name: "timeout-ms", metavar: "MS", help: "deadline of each call in milliseconds (default 30000)" },
+  {
+    name: "timeout-ms",
+    metavar: "MS",
+    help: "deadline of each call in milliseconds (default 30000; vm start/stop allow 5 min, vm shutdown its timeout + 60 s)",
+  },
   { name: "help", help: "show help for the command" },
 ];
 
@@ -209,7 +213,7 @@ export const verbSpecs: readonly VerbSpec[] = [
     kind: "vm.shutdown",
     path: ["vm", "shutdown"],
     args: [{ name: "VM" }],
-    flags: [{ name: "timeout", metavar: "S", help: "seconds (or a duration like 2m) before a forced stop (default: the server's)" }],
+    flags: [{ name: "timeout", metavar: "S", help: "seconds (or a duration like 2m, at most 1h) before a forced stop (default: the server's, 180 s)" }],
     summary: "shut a VM down via ACPI, forcing it off at the timeout",
   },
   { kind: "vm.stop", path: ["vm", "stop"], args: [{ name: "VM" }], flags: [], summary: "force a VM off at once" },
@@ -230,11 +234,11 @@ export const verbSpecs: readonly VerbSpec[] = [
     args: [{ name: "VM" }],
     flags: [
       { name: "restart", metavar: "POLICY", choices: restartPolicies, help: "always | on-host-failure | never" },
-      { name: "priority", metavar: "N", help: "restart priority, higher first (an integer)" },
+      { name: "priority", metavar: "N", help: "restart priority, higher first (an integer within ±1000000; negative: --priority=-5)" },
       { name: "limit", metavar: "h1,h2", help: "the hosts it may run on; an empty list allows every host" },
       { name: "selector", metavar: "S", choices: selectors, help: "how a target host is chosen: mem | memprov | load | vcpus | vms" },
       { name: "autorestart", metavar: "on|off", choices: onOff, help: "restart it automatically when it goes down" },
-      { name: "max-restarts", metavar: "N", help: "restarts allowed before HA gives up" },
+      { name: "max-restarts", metavar: "N", help: "restarts allowed before HA gives up (0 to 1000)" },
     ],
     summary: "change a VM's HA policy (only the flags given are changed)",
   },

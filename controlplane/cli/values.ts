@@ -35,12 +35,14 @@ export function parseInteger(text: string, bounds: { min: number; max: number })
   return value;
 }
 
-export const int32Max = 2_147_483_647;
-export const int32Min = -2_147_483_648;
 export const uint32Max = 4_294_967_295;
 
-/** The longest shutdown timeout vigilctl passes on: a day. Longer is almost surely a typo. */
-export const shutdownTimeoutSecondsMax = 86_400;
+/** The longest shutdown timeout vigild accepts (vm-service.ts: shutdownTimeoutMaxS). */
+export const shutdownTimeoutSecondsMax = 3_600;
+/** The priority range vigild accepts (vm-service.ts policyFromRequest). */
+export const priorityMagnitudeMax = 1_000_000;
+/** The most restarts vigild accepts for --max-restarts (vm-service.ts policyFromRequest). */
+export const maxRestartsMax = 1_000;
 
 /** `--timeout S` of vm shutdown: whole seconds ("120") or a duration ("2m"), rounded up to a second. */
 export function parseShutdownTimeoutSeconds(text: string): number | null {

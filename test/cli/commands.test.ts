@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CliCommand, GlobalOptions } from "../../controlplane/cli/args.js";
 import type { ApiService, CallOptions, Rpc, StreamOptions } from "../../controlplane/cli/client.js";
-import { type CommandContext, jobPollIntervalMs, pollFailuresMax, runCommand, vmOperationDeadlineMs } from "../../controlplane/cli/commands.js";
+import { type CommandContext, jobPollIntervalMs, pollOutageMaxMs, runCommand, vmOperationDeadlineMs } from "../../controlplane/cli/commands.js";
 import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed, describeFailure } from "../../controlplane/cli/errors.js";
 
 const unavailable = 14;
@@ -146,15 +146,16 @@ describe("--wait", () => {
     assert.equal(rpc.calls.length, 1 + 10_000 / jobPollIntervalMs);
   });
 
-  it("rides out a failover: unavailable polls are retried up to the bound", async () => {
+  it("rides out a failover: unavailable polls are retried for up to a minute", async () => {
     let polls = 0;
     const flaky: Handler = () => {
       polls += 1;
-      if (polls <= pollFailuresMax) throw polls % 2 === 0 ? new NoEndpointReachable("no endpoint reachable") : new CallFailed("no leader", unavailable, "a:1");
+      if (polls <= pollOutageMaxMs / jobPollIntervalMs) throw polls % 2 === 0 ? new NoEndpointReachable("no endpoint reachable") : new CallFailed("no leader", unavailable, "a:1");
       return jobIn("succeeded");
     };
     const rpc = new ScriptedRpc({ "VmService.Migrate": () => jobIn("pending"), "JobService.Get": flaky });
-    assert.equal(await runCommand(migrateWait, harness(rpc).context), ExitCode.ok);
+    const patientWait: CliCommand = { ...migrateWait, wait: { timeoutMs: 10 * 60_000 } };
+    assert.equal(await runCommand(patientWait, harness(rpc).context), ExitCode.ok);
 
     const alwaysDown = new ScriptedRpc({
       "VmService.Migrate": () => jobIn("pending"),
@@ -162,7 +163,10 @@ describe("--wait", () => {
         throw new CallFailed("no leader", unavailable, "a:1");
       },
     });
-    assert.deepEqual(await exitOf(runCommand(migrateWait, harness(alwaysDown).context)), { exitCode: ExitCode.failed, line: "vigilctl: no leader" });
+    const { context, clock } = harness(alwaysDown);
+    const startMs = clock.nowMs;
+    assert.deepEqual(await exitOf(runCommand(patientWait, context)), { exitCode: ExitCode.failed, line: "vigilctl: no leader" });
+    assert.equal(clock.nowMs - startMs, pollOutageMaxMs + 2 * jobPollIntervalMs);
   });
 
   it("stops at once on an error that is not transient", async () => {
@@ -209,15 +213,15 @@ describe("VM operations", () => {
     const { context, printed } = harness(rpc);
     assert.equal(await runCommand({ kind: "vm.shutdown", vm: "web1", timeoutS: 90 }, context), ExitCode.ok);
     assert.deepEqual(printed, ["vm web1: shutdown succeeded on h2"]);
-    assert.deepEqual(rpc.calls[0], { service: "VmService", method: "Shutdown", request: { vm: "web1", timeoutS: 90 }, timeoutMs: 120_000 });
+    assert.deepEqual(rpc.calls[0], { service: "VmService", method: "Shutdown", request: { vm: "web1", timeoutS: 90 }, timeoutMs: 150_000 });
   });
 
-  it("get deadlines that outlast the operation: shutdown timeout + 30 s, start/stop 2 min, never below --timeout-ms", () => {
+  it("get deadlines that outlast the server's own wait: shutdown timeout + 60 s, start/stop 5 min, never below --timeout-ms", () => {
     const globals: GlobalOptions = { endpoints: [], output: "table", timeoutMs: 30_000 };
-    assert.equal(vmOperationDeadlineMs({ kind: "vm.shutdown", vm: "v", timeoutS: 600 }, globals), 630_000);
-    assert.equal(vmOperationDeadlineMs({ kind: "vm.shutdown", vm: "v", timeoutS: 0 }, globals), 330_000);
-    assert.equal(vmOperationDeadlineMs({ kind: "vm.start", vm: "v", on: "" }, globals), 120_000);
-    assert.equal(vmOperationDeadlineMs({ kind: "vm.stop", vm: "v" }, { ...globals, timeoutMs: 300_000 }), 300_000);
+    assert.equal(vmOperationDeadlineMs({ kind: "vm.shutdown", vm: "v", timeoutS: 600 }, globals), 660_000);
+    assert.equal(vmOperationDeadlineMs({ kind: "vm.shutdown", vm: "v", timeoutS: 0 }, globals), 240_000);
+    assert.equal(vmOperationDeadlineMs({ kind: "vm.start", vm: "v", on: "" }, globals), 300_000);
+    assert.equal(vmOperationDeadlineMs({ kind: "vm.stop", vm: "v" }, { ...globals, timeoutMs: 900_000 }), 900_000);
   });
 
   it("treat an outcome other than succeeded as a failure", async () => {
