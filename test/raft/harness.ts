@@ -52,6 +52,8 @@ export class TestCluster {
   /** Return true to drop a message. */
   dropIf: (message: Message) => boolean = () => false;
   readonly down = new Set<ReplicaId>();
+  /** Every message handed to a replica's step(), in order. */
+  readonly delivered: Message[] = [];
   private seed: number;
 
   constructor(
@@ -132,6 +134,7 @@ export class TestCluster {
     if (this.down.has(message.to) || this.dropIf(message)) return null;
     const target = this.replicas.get(message.to);
     if (target === undefined) return null;
+    this.delivered.push(message);
     const outcome = target.raft.step(message);
     target.stepOutcomes.push(outcome);
     return outcome;
@@ -162,6 +165,23 @@ export class TestCluster {
 
   heal(): void {
     this.dropIf = () => false;
+  }
+
+  /** Crashes `id`: it stops, and everything it had not persisted is gone (see restart). */
+  crash(id: ReplicaId | string): void {
+    this.down.add(this.replica(id).id);
+  }
+
+  /**
+   * Lets every lease among `idsToAge` run out: with all messages dropped they tick past twice the
+   * election timeout, pre-campaigning in vain (which changes no term) and forgetting their leader.
+   */
+  forgetLeaders(idsToAge: readonly string[]): void {
+    const previous = this.dropIf;
+    this.dropIf = () => true;
+    for (const id of idsToAge) this.tick(id, 2 * electionTimeoutTicks);
+    this.deliverAll();
+    this.dropIf = previous;
   }
 
   leaders(): ReplicaId[] {

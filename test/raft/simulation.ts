@@ -388,10 +388,9 @@ class Simulation {
       if (target === undefined || target.raft === null) continue;
       if (!this.network.connected(message.from, message.to)) continue;
       const outcome = target.raft.step(message);
+      this.recordDelivery(message);
       if (this.options.log !== undefined) {
-        this.record(`deliver ${describeMessage(message)}${outcome.accepted ? "" : ` rejected ${outcome.reason}`}`);
-      } else {
-        this.recordCompact(message);
+        this.options.log(`[tick ${this.tickNow} step ${this.step}] deliver ${describeMessage(message)}${outcome.accepted ? "" : ` rejected ${outcome.reason}`}`);
       }
       this.afterEvent(target);
     }
@@ -531,8 +530,8 @@ class Simulation {
     this.options.log?.(`[tick ${this.tickNow} step ${this.step}] ${line}`);
   }
 
-  /** The trace hash of a delivery without building a string (the hot path). */
-  private recordCompact(message: Message): void {
+  /** Folds a delivery into the trace without building a string (the hot path). */
+  private recordDelivery(message: Message): void {
     this.trace = new Hasher(this.trace).text(message.type).text(message.from).text(message.to).number(message.term).digest();
   }
 
