@@ -1,6 +1,24 @@
 // Runs one parsed CliCommand against vigild: builds the request, makes the call through Rpc,
 // decodes the reply and prints it with output.ts. Operation failures are thrown as named
 // errors (errors.ts) that the main turns into one stderr line and an exit code.
+import type { ClusterStatusRequest } from "../../common/generated/vigil/v1/ClusterStatusRequest.js";
+import type { GetConfigRequest } from "../../common/generated/vigil/v1/GetConfigRequest.js";
+import type { HostRequest } from "../../common/generated/vigil/v1/HostRequest.js";
+import type { JobRequest } from "../../common/generated/vigil/v1/JobRequest.js";
+import type { ListEventsRequest } from "../../common/generated/vigil/v1/ListEventsRequest.js";
+import type { ListHostsRequest } from "../../common/generated/vigil/v1/ListHostsRequest.js";
+import type { ListJobsRequest } from "../../common/generated/vigil/v1/ListJobsRequest.js";
+import type { ListVmsRequest } from "../../common/generated/vigil/v1/ListVmsRequest.js";
+import type { MemberRequest } from "../../common/generated/vigil/v1/MemberRequest.js";
+import type { MigrateVmRequest } from "../../common/generated/vigil/v1/MigrateVmRequest.js";
+import type { SetClusterMaintenanceRequest } from "../../common/generated/vigil/v1/SetClusterMaintenanceRequest.js";
+import type { SetConfigRequest } from "../../common/generated/vigil/v1/SetConfigRequest.js";
+import type { SetHostMaintenanceRequest } from "../../common/generated/vigil/v1/SetHostMaintenanceRequest.js";
+import type { SetVmPolicyRequest } from "../../common/generated/vigil/v1/SetVmPolicyRequest.js";
+import type { ShutdownVmRequest } from "../../common/generated/vigil/v1/ShutdownVmRequest.js";
+import type { StartVmRequest } from "../../common/generated/vigil/v1/StartVmRequest.js";
+import type { TransferPrimaryRequest } from "../../common/generated/vigil/v1/TransferPrimaryRequest.js";
+import type { VmRequest } from "../../common/generated/vigil/v1/VmRequest.js";
 import type { CliCommand, GlobalOptions, VmPolicyChange, WaitOptions } from "./args.js";
 import type { ApiService, Rpc } from "./client.js";
 import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed } from "./errors.js";
@@ -81,11 +99,11 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
       return ExitCode.ok;
     }
     case "cluster.maintenance":
-      await call("ClusterService", "SetMaintenance", { on: command.on });
+      await call("ClusterService", "SetMaintenance", { on: command.on } satisfies SetClusterMaintenanceRequest);
       emit({ maintenance: command.on }, `cluster maintenance ${command.on ? "on" : "off"}`);
       return ExitCode.ok;
     case "host.list": {
-      const hosts = decodeHostList(await call("HostService", "List", {}));
+      const hosts = decodeHostList(await call("HostService", "List", {} satisfies ListHostsRequest));
       emit(hosts.map(output.hostJson), output.hostListText(hosts));
       return ExitCode.ok;
     }
@@ -98,15 +116,15 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
     }
     case "host.flush":
     case "host.unflush": {
-      const job = decodeJob(await call("HostService", command.kind === "host.flush" ? "Flush" : "Unflush", { id: command.host }));
+      const job = decodeJob(await call("HostService", command.kind === "host.flush" ? "Flush" : "Unflush", { id: command.host } satisfies HostRequest));
       return jobStarted(job, command.wait, context);
     }
     case "host.remove":
-      await call("HostService", "Remove", { id: command.host });
+      await call("HostService", "Remove", { id: command.host } satisfies HostRequest);
       emit({ removed: command.host }, `host ${command.host} removed`);
       return ExitCode.ok;
     case "vm.list": {
-      const vms = decodeVmList(await call("VmService", "List", { host: command.host }));
+      const vms = decodeVmList(await call("VmService", "List", { host: command.host } satisfies ListVmsRequest));
       emit(vms.map(output.vmJson), output.vmListText(vms));
       return ExitCode.ok;
     }
@@ -121,17 +139,17 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
     case "vm.shutdown":
       return vmOperation(command, context);
     case "vm.migrate": {
-      const request = { vm: command.vm, to: command.to, forceLive: command.forceLive };
+      const request: MigrateVmRequest = { vm: command.vm, to: command.to, forceLive: command.forceLive };
       return jobStarted(decodeJob(await call("VmService", "Migrate", request)), command.wait, context);
     }
     case "job.list": {
-      const jobs = decodeJobList(await call("JobService", "List", {}));
+      const jobs = decodeJobList(await call("JobService", "List", {} satisfies ListJobsRequest));
       emit(jobs.map(output.jobJson), output.jobListText(jobs));
       return ExitCode.ok;
     }
     case "job.show":
     case "job.cancel": {
-      const job = decodeJob(await call("JobService", command.kind === "job.show" ? "Get" : "Cancel", { id: command.id }));
+      const job = decodeJob(await call("JobService", command.kind === "job.show" ? "Get" : "Cancel", { id: command.id } satisfies JobRequest));
       emit(output.jobJson(job), output.jobText(job));
       return ExitCode.ok;
     }
@@ -141,8 +159,8 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
     case "config.set": {
       const reply =
         command.kind === "config.get"
-          ? await call("ClusterService", "GetConfig", { key: command.key })
-          : await call("ClusterService", "SetConfig", { key: command.key, value: command.value });
+          ? await call("ClusterService", "GetConfig", { key: command.key } satisfies GetConfigRequest)
+          : await call("ClusterService", "SetConfig", { key: command.key, value: command.value } satisfies SetConfigRequest);
       const entries = decodeConfigEntries(reply);
       emit(entries.map(output.configEntryJson), output.configText(entries));
       return ExitCode.ok;
@@ -157,36 +175,36 @@ function clusterRequest(
 ): Request {
   switch (command.kind) {
     case "cluster.status":
-      return ["Status", {}];
+      return ["Status", {} satisfies ClusterStatusRequest];
     case "cluster.transfer-primary":
-      return ["TransferPrimary", { to: command.to }];
+      return ["TransferPrimary", { to: command.to } satisfies TransferPrimaryRequest];
     case "cluster.member.add":
-      return ["AddMember", { id: command.id, address: command.address }];
+      return ["AddMember", { id: command.id, address: command.address } satisfies MemberRequest];
     case "cluster.member.remove":
-      return ["RemoveMember", { id: command.id }];
+      return ["RemoveMember", { id: command.id } satisfies MemberRequest];
   }
 }
 
 function hostRequest(command: Extract<CliCommand, { kind: "host.show" | "host.confirm-fenced" | "host.maintenance" }>): Request {
   switch (command.kind) {
     case "host.show":
-      return ["Get", { id: command.host }];
+      return ["Get", { id: command.host } satisfies HostRequest];
     case "host.confirm-fenced":
-      return ["ConfirmFenced", { id: command.host }];
+      return ["ConfirmFenced", { id: command.host } satisfies HostRequest];
     case "host.maintenance":
-      return ["SetMaintenance", { id: command.host, on: command.on }];
+      return ["SetMaintenance", { id: command.host, on: command.on } satisfies SetHostMaintenanceRequest];
   }
 }
 
 function vmRequest(command: Extract<CliCommand, { kind: "vm.show" | "vm.set" }>): Request {
-  return command.kind === "vm.show" ? ["Get", { vm: command.vm }] : ["SetPolicy", setPolicyRequest(command.vm, command.policy)];
+  return command.kind === "vm.show" ? ["Get", { vm: command.vm } satisfies VmRequest] : ["SetPolicy", setPolicyRequest(command.vm, command.policy)];
 }
 
 /**
  * SetVmPolicyRequest: `fields` names the proto fields (snake_case, as in a FieldMask) that
  * the flags set; the server changes only those.
  */
-export function setPolicyRequest(vm: string, policy: VmPolicyChange): object {
+export function setPolicyRequest(vm: string, policy: VmPolicyChange): SetVmPolicyRequest {
   const fields: string[] = [];
   if (policy.restart !== undefined) fields.push("restart");
   if (policy.priority !== undefined) fields.push("priority");
@@ -216,10 +234,10 @@ export function vmOperationDeadlineMs(command: Extract<CliCommand, { kind: "vm.s
 async function vmOperation(command: Extract<CliCommand, { kind: "vm.start" | "vm.stop" | "vm.shutdown" }>, context: CommandContext): Promise<ExitCode> {
   const [method, action, request]: readonly [string, string, object] =
     command.kind === "vm.start"
-      ? ["Start", "start", { vm: command.vm, on: command.on }]
+      ? ["Start", "start", { vm: command.vm, on: command.on } satisfies StartVmRequest]
       : command.kind === "vm.stop"
-        ? ["Stop", "stop", { vm: command.vm }]
-        : ["Shutdown", "shutdown", { vm: command.vm, timeoutS: command.timeoutS }];
+        ? ["Stop", "stop", { vm: command.vm } satisfies VmRequest]
+        : ["Shutdown", "shutdown", { vm: command.vm, timeoutS: command.timeoutS } satisfies ShutdownVmRequest];
   const timeoutMs = vmOperationDeadlineMs(command, context.globals);
   const operation = decodeVmOperation(await context.rpc.unary("VmService", method, request, { timeoutMs, signal: context.signal }));
   const failed = operation.outcome !== "succeeded";
@@ -276,7 +294,7 @@ async function waitForJob(started: Job, wait: WaitOptions, context: CommandConte
     }
     try {
       await context.sleep(jobPollIntervalMs, context.signal);
-      job = decodeJob(await context.rpc.unary("JobService", "Get", { id: job.id }, { timeoutMs: context.globals.timeoutMs, signal: context.signal }));
+      job = decodeJob(await context.rpc.unary("JobService", "Get", { id: job.id } satisfies JobRequest, { timeoutMs: context.globals.timeoutMs, signal: context.signal }));
       outageSinceMs = null;
     } catch (error) {
       if (context.signal.aborted) {
@@ -342,8 +360,8 @@ function progressPrinter(context: CommandContext): ProgressPrinter {
 
 type EventsCommand = Extract<CliCommand, { kind: "events" }>;
 
-function eventsRequest(command: EventsCommand, sinceMs: number, limit: number): object {
-  return { follow: command.follow, host: command.host, vm: command.vm, sinceMs, limit };
+function eventsRequest(command: EventsCommand, sinceMs: number, limit: number): ListEventsRequest {
+  return { follow: command.follow, host: command.host, vm: command.vm, sinceMs, limit } satisfies ListEventsRequest;
 }
 
 async function listEvents(command: EventsCommand, context: CommandContext): Promise<ExitCode> {

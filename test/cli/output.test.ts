@@ -4,7 +4,23 @@ import { describe, it } from "node:test";
 import { serviceDefinition } from "../../common/proto.js";
 import { MalformedReply } from "../../controlplane/cli/errors.js";
 import * as output from "../../controlplane/cli/output.js";
+import type * as generated from "./generated-outputs.js";
+import type * as wire from "../../controlplane/cli/wire.js";
 import { type Host, type Job, type Vm, decodeClusterStatus, decodeHost, decodeHostList, decodeJob, decodeVm, decodeVmList, decodeVmOperation } from "../../controlplane/cli/wire.js";
+
+// Compile-time proof that the decoded views are exactly what proto-loader produces for control.proto:
+// each direction fails to compile if a field is missing, renamed or retyped on either side.
+type Both<Wire, Proto> = [(proto: Proto) => Wire, (wire: Wire) => Proto];
+const sameAsProto = {
+  member: [(proto) => proto, (wire) => wire] satisfies Both<wire.Member, generated.Member>,
+  clusterStatus: [(proto) => proto, (wire) => wire] satisfies Both<wire.ClusterStatus, generated.ClusterStatus>,
+  configEntry: [(proto) => proto, (wire) => wire] satisfies Both<wire.ConfigEntry, generated.ConfigEntry>,
+  clusterEvent: [(proto) => proto, (wire) => wire] satisfies Both<wire.ClusterEvent, generated.ClusterEvent>,
+  host: [(proto) => proto, (wire) => wire] satisfies Both<wire.Host, generated.Host>,
+  vm: [(proto) => proto, (wire) => wire] satisfies Both<wire.Vm, generated.Vm>,
+  vmOperation: [(proto) => proto, (wire) => wire] satisfies Both<wire.VmOperation, generated.VmOperation>,
+  job: [(proto) => proto, (wire) => wire] satisfies Both<wire.Job, generated.Job>,
+};
 
 /** Encodes `message` as the server would and decodes it as vigilctl's client does. */
 function throughTheWire(service: "ClusterService" | "HostService" | "VmService" | "JobService", method: string, message: object): unknown {
@@ -136,6 +152,12 @@ describe("-o json shapes (DESIGN §11)", () => {
     const status = decodeClusterStatus(throughTheWire("ClusterService", "Status", clusterStatus));
     assert.equal(output.jsonText(output.clusterStatusJson(status)), output.jsonText(output.clusterStatusJson(status)));
     assert.ok(!output.jsonLine(output.clusterStatusJson(status)).includes("\n"));
+  });
+});
+
+describe("the decoded views", () => {
+  it("match the proto-loader output types field for field (checked by the compiler)", () => {
+    assert.equal(Object.keys(sameAsProto).length, 8);
   });
 });
 
