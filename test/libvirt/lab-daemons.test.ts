@@ -1,0 +1,266 @@
+// Proves the binding against two real libvirtd + QEMU (TCG) daemons of scripts/lab: lifecycle with events, live peer-to-peer migration both ways with job stats and events on both sides, same-host refusal, block jobs (bandwidth-limited commit observed then aborted, active commit with pivot, copy, pull) with block-job events, and reconnect after a libvirtd restart. One file, run in order, because the restart would disturb concurrent tests.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, rmSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { LibvirtConnection, LibvirtError, type ConnectionChange, type DomainEvent, type JobStats } from "../../agent/libvirt/index.js";
+import { qemuDomainXml } from "./domain-xml.js";
+import { locateLab, restartLabDaemon, type LabEnvironment } from "./lab.js";
+import { EventRecorder, isLifecycle, waitFor } from "./wait-for.js";
+
+const lookup = locateLab();
+const eventTimeoutMs = 15_000;
+const migrationTimeoutMs = 60_000;
+const reconnectTimeoutMs = 60_000;
+
+/** Creates base.qcow2 and top.qcow2 (backed by base) with `topDataMiB` MiB written into top. */
+function createQcow2Chain(directory: string, topDataMiB: number): { base: string; top: string } {
+  mkdirSync(directory, { recursive: true });
+  const base = `${directory}/base.qcow2`;
+  const top = `${directory}/top.qcow2`;
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", base, "64M"]);
+  execFileSync("qemu-io", ["-c", "write -P 0x11 0 4M", base], { stdio: "ignore" });
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top]);
+  if (topDataMiB > 0) execFileSync("qemu-io", ["-c", `write -P 0xab 4M ${topDataMiB}M`, top], { stdio: "ignore" });
+  return { base, top };
+}
+
+function isBlockJob(uuid: string, status: string, jobType?: string): (event: DomainEvent) => boolean {
+  return (event) =>
+    event.kind === "block-job" &&
+    event.uuid === uuid &&
+    event.status === status &&
+    (jobType === undefined || event.jobType === jobType);
+}
+
+function diskSource(xml: string): string | undefined {
+  return /<disk[^>]*>[\s\S]*?<source file='([^']+)'/.exec(xml)?.[1];
+}
+
+async function removeDomain(connection: LibvirtConnection, uuid: string): Promise<void> {
+  const domain = await connection.lookupDomain(uuid);
+  if (domain === null) return;
+  if (domain.state !== "shutoff") await connection.destroyDomain(uuid).catch(() => undefined);
+  if (domain.persistent) await connection.undefineDomain(uuid).catch(() => undefined);
+}
+
+describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup.skipReason ?? false }, () => {
+  const lab = lookup.lab as LabEnvironment;
+  let host1: LibvirtConnection;
+  let host2: LibvirtConnection;
+  let events1: EventRecorder;
+  let events2: EventRecorder;
+  const created: string[] = [];
+
+  function newDomain(options: { diskPath?: string } = {}): { name: string; uuid: string; xml: string } {
+    const uuid = randomUUID();
+    const name = `vigil-lab-${uuid.slice(0, 8)}`;
+    created.push(uuid);
+    return { name, uuid, xml: qemuDomainXml({ name, uuid, ...options }) };
+  }
+
+  before(async () => {
+    host1 = await LibvirtConnection.open(lab.host1Uri);
+    host2 = await LibvirtConnection.open(lab.host2Uri);
+    events1 = new EventRecorder(host1);
+    events2 = new EventRecorder(host2);
+  });
+
+  after(async () => {
+    for (const uuid of created) {
+      for (const connection of [host1, host2]) {
+        if (connection?.isAlive()) await removeDomain(connection, uuid);
+      }
+    }
+    await host1?.close();
+    await host2?.close();
+  });
+
+  test("starts, suspends, resumes and destroys a 64 MiB TCG domain, with lifecycle events and reasons", async () => {
+    const { uuid, xml } = newDomain();
+    await host1.defineDomain(xml);
+
+    const started = await host1.startDomain(uuid);
+    assert.deepEqual([started.state, started.reason, started.memoryBytes], ["running", "booted", 64 * 1024 * 1024]);
+    await events1.waitForEvent(isLifecycle(uuid, "started", "booted"), { timeoutMs: eventTimeoutMs, what: "started/booted" });
+
+    assert.deepEqual(
+      [(await host1.suspendDomain(uuid)).state, (await host1.getDomainState(uuid)).reason],
+      ["paused", "user"],
+    );
+    await events1.waitForEvent(isLifecycle(uuid, "suspended", "paused"), { timeoutMs: eventTimeoutMs, what: "suspended/paused" });
+
+    assert.deepEqual((await host1.resumeDomain(uuid)).state, "running");
+    await events1.waitForEvent(isLifecycle(uuid, "resumed", "unpaused"), { timeoutMs: eventTimeoutMs, what: "resumed/unpaused" });
+
+    const destroyed = await host1.destroyDomain(uuid);
+    assert.deepEqual([destroyed.state, destroyed.reason], ["shutoff", "destroyed"]);
+    await events1.waitForEvent(isLifecycle(uuid, "stopped", "destroyed"), { timeoutMs: eventTimeoutMs, what: "stopped/destroyed" });
+
+    const host = await host1.getHostInfo();
+    assert.ok(host.cpus >= 1 && host.memoryBytes > 0 && host.freeMemoryBytes > 0);
+    await host1.undefineDomain(uuid);
+    assert.equal(await host1.lookupDomain(uuid), null);
+  });
+
+  test("migrates live peer-to-peer from host 1 to host 2 and back, with job stats and events on both sides", async () => {
+    const { uuid, xml } = newDomain();
+    await host1.defineDomain(xml);
+    await host1.startDomain(uuid);
+
+    const statsSeen: JobStats[] = [];
+    const outbound = host1.migrateDomain(uuid, {
+      destinationUri: lab.host2Uri,
+      migrationUri: lab.migrationUri,
+      persistOnDestination: true,
+      undefineSource: true,
+      unsafe: true,
+      // Slow enough that the test reads the job's statistics while it runs.
+      bandwidthMiBPerSecond: 1,
+    });
+    let outboundDone = false;
+    void outbound.then(() => (outboundDone = true), () => (outboundDone = true));
+    await waitFor(
+      async () => {
+        const stats = await host1.getJobStats(uuid).catch(() => null);
+        if (stats !== null && stats.type === "unbounded") statsSeen.push(stats);
+        // The first samples may come from the setup phase, before any data moved.
+        return statsSeen.some((sample) => (sample.dataTotalBytes ?? 0) > 0) || outboundDone;
+      },
+      { timeoutMs: migrationTimeoutMs, what: "job stats of the running migration", intervalMs: 50 },
+    );
+    await outbound;
+
+    const running = statsSeen.find((sample) => (sample.dataTotalBytes ?? 0) > 0);
+    assert.ok(running, `job stats with data were read while the migration ran (${statsSeen.length} samples)`);
+    assert.equal(running.operation, "migration_out");
+    assert.ok((running.dataTotalBytes ?? 0) > 0);
+    assert.ok(running.progress !== null && running.progress >= 0 && running.progress <= 1);
+    assert.ok(running.elapsedMs !== null);
+
+    await events1.waitForEvent(isLifecycle(uuid, "stopped", "migrated"), { timeoutMs: eventTimeoutMs, what: "source stopped/migrated" });
+    await events1.waitForEvent((event) => event.kind === "job-completed" && event.uuid === uuid, {
+      timeoutMs: eventTimeoutMs,
+      what: "source job-completed",
+    });
+    await events2.waitForEvent(isLifecycle(uuid, "started", "migrated"), { timeoutMs: eventTimeoutMs, what: "destination started/migrated" });
+    await events2.waitForEvent(isLifecycle(uuid, "resumed", "migrated"), { timeoutMs: eventTimeoutMs, what: "destination resumed/migrated" });
+    const completed = events1.events.find((event) => event.kind === "job-completed" && event.uuid === uuid);
+    assert.ok(completed?.kind === "job-completed");
+    assert.equal(completed.stats.type, "completed");
+    assert.ok(completed.stats.downtimeMs !== null && completed.stats.downtimeMs >= 0);
+
+    const arrived = await host2.lookupDomain(uuid);
+    assert.deepEqual([arrived?.state, arrived?.reason, arrived?.persistent], ["running", "migrated", true]);
+    assert.equal(await host1.lookupDomain(uuid), null, "undefineSource removed the definition on host 1");
+
+    await host2.migrateDomain(uuid, {
+      destinationUri: lab.host1Uri,
+      migrationUri: lab.migrationUri,
+      persistOnDestination: true,
+      undefineSource: true,
+      unsafe: true,
+    });
+    await events2.waitForEvent(isLifecycle(uuid, "stopped", "migrated"), { timeoutMs: eventTimeoutMs, what: "host 2 stopped/migrated" });
+    await events1.waitForEvent(isLifecycle(uuid, "resumed", "migrated"), { timeoutMs: eventTimeoutMs, what: "host 1 resumed/migrated" });
+    assert.deepEqual(await host1.getDomainState(uuid), { state: "running", reason: "migrated" });
+    assert.equal(await host2.lookupDomain(uuid), null);
+  });
+
+  test("refuses a migration to the same host with libvirt's error", async () => {
+    const { uuid, xml } = newDomain();
+    await host1.defineDomain(xml);
+    await host1.startDomain(uuid);
+    await assert.rejects(
+      host1.migrateDomain(uuid, { destinationUri: lab.host1Uri, migrationUri: lab.migrationUri, unsafe: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof LibvirtError);
+        assert.equal(error.operation, "virDomainMigrateToURI3");
+        assert.match(error.libvirtMessage, /same host/);
+        assert.equal(error.codeName, "VIR_ERR_INTERNAL_ERROR");
+        return true;
+      },
+    );
+    assert.equal((await host1.getDomainState(uuid)).state, "running");
+    await removeDomain(host1, uuid);
+  });
+
+  test("observes a bandwidth-limited commit in progress, aborts it, then commits the active layer with pivot", async () => {
+    const directory = `${lab.imagesDirectory}/${randomUUID()}`;
+    const chain = createQcow2Chain(directory, 24);
+    const { uuid, xml } = newDomain({ diskPath: chain.top });
+    try {
+      await host1.defineDomain(xml);
+      await host1.startDomain(uuid);
+
+      await host1.blockCommit(uuid, "vda", { active: true, bandwidthBytesPerSecond: 1024 * 1024 });
+      const inProgress = await waitFor(
+        async () => {
+          const info = await host1.getBlockJobInfo(uuid, "vda");
+          return info !== null && info.end > 0 && info.current < info.end ? info : null;
+        },
+        { timeoutMs: eventTimeoutMs, what: "the throttled commit in progress", intervalMs: 50 },
+      );
+      assert.equal(inProgress.type, "active_commit");
+      assert.equal(inProgress.bandwidthBytesPerSecond, 1024 * 1024);
+      await host1.abortBlockJob(uuid, "vda");
+      await events1.waitForEvent(isBlockJob(uuid, "canceled", "active_commit"), { timeoutMs: eventTimeoutMs, what: "commit canceled" });
+      assert.equal(await host1.getBlockJobInfo(uuid, "vda"), null);
+      assert.equal(diskSource(await host1.getDomainXml(uuid)), chain.top);
+
+      await host1.blockCommit(uuid, "vda", { active: true });
+      await events1.waitForEvent(isBlockJob(uuid, "ready", "active_commit"), { timeoutMs: eventTimeoutMs, what: "commit ready" });
+      await host1.abortBlockJob(uuid, "vda", { pivot: true });
+      await events1.waitForEvent(isBlockJob(uuid, "completed", "active_commit"), { timeoutMs: eventTimeoutMs, what: "commit completed" });
+      assert.equal(diskSource(await host1.getDomainXml(uuid)), chain.base);
+    } finally {
+      await removeDomain(host1, uuid);
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test("copies a disk (pivot to the copy) and pulls a backing chain, with block-job events", async () => {
+    const directory = `${lab.imagesDirectory}/${randomUUID()}`;
+    const chain = createQcow2Chain(directory, 4);
+    const { uuid, xml } = newDomain({ diskPath: chain.top });
+    const copy = `${directory}/copy.qcow2`;
+    try {
+      await host1.defineDomain(xml);
+      await host1.startDomain(uuid);
+
+      await host1.blockPull(uuid, "vda");
+      await events1.waitForEvent(isBlockJob(uuid, "completed", "pull"), { timeoutMs: eventTimeoutMs, what: "pull completed" });
+
+      const destination = `<disk type='file'><driver type='qcow2'/><source file='${copy}'/></disk>`;
+      await host1.blockCopy(uuid, "vda", destination, { transientJob: true, shallow: false });
+      await events1.waitForEvent(isBlockJob(uuid, "ready", "copy"), { timeoutMs: eventTimeoutMs, what: "copy ready" });
+      await host1.abortBlockJob(uuid, "vda", { pivot: true });
+      await events1.waitForEvent(isBlockJob(uuid, "completed", "copy"), { timeoutMs: eventTimeoutMs, what: "copy completed" });
+      assert.equal(diskSource(await host1.getDomainXml(uuid)), copy);
+    } finally {
+      await removeDomain(host1, uuid);
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test("reconnects after libvirtd restarts, reports lost and restored, and sees new events", async () => {
+    const changes: ConnectionChange[] = [];
+    const stopWatching = host1.onConnectionChange((change) => changes.push(change));
+    try {
+      restartLabDaemon("host1");
+      await waitFor(() => changes.includes("restored"), { timeoutMs: reconnectTimeoutMs, what: "the connection restored" });
+      assert.deepEqual(changes, ["lost", "restored"]);
+      assert.equal(host1.isAlive(), true);
+
+      const { uuid, xml } = newDomain();
+      await host1.defineDomain(xml);
+      await host1.startDomain(uuid);
+      await events1.waitForEvent(isLifecycle(uuid, "started", "booted"), { timeoutMs: eventTimeoutMs, what: "started after reconnect" });
+      assert.ok((await host1.listDomains()).some((domain) => domain.uuid === uuid));
+      await removeDomain(host1, uuid);
+    } finally {
+      stopWatching();
+    }
+  });
+});

@@ -1,0 +1,89 @@
+// Finds the two-daemon libvirt lab (scripts/lab/up.sh) for tests that need real libvirtd + QEMU.
+//
+// Policy (issue 3): as root, make sure the lab runs by calling up.sh (idempotent, ~0.3 s when up);
+// not root and CI unset: skip with a visible reason; in CI (CI=true) never skip: fail instead.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export interface LabEnvironment {
+  host1Uri: string;
+  host2Uri: string;
+  migrationUri: string;
+  host1Uuid: string;
+  host2Uuid: string;
+  imagesDirectory: string;
+  labDirectory: string;
+}
+
+export type LabLookup = { lab: LabEnvironment; skipReason: null } | { lab: null; skipReason: string };
+
+const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url));
+const labScripts = `${repositoryRoot}scripts/lab`;
+/** up.sh may install ~35 Debian packages on a fresh machine before starting the daemons. */
+const upTimeoutMs = 10 * 60_000;
+
+function labDirectory(): string {
+  return process.env["VIGIL_LAB_DIR"] ?? "/run/vigil-lab";
+}
+
+/** Parses the `export KEY='value'` lines of the lab's env file. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const match = /^(?:export\s+)?([A-Z0-9_]+)='([^']*)'$/.exec(line.trim());
+    if (match !== null) values[match[1]!] = match[2]!;
+  }
+  return values;
+}
+
+function readLab(): LabEnvironment | null {
+  const envPath = `${labDirectory()}/env`;
+  if (!existsSync(envPath)) return null;
+  const values = parseEnvFile(readFileSync(envPath, "utf8"));
+  const required = (key: string): string => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`${envPath} lacks ${key}`);
+    return value;
+  };
+  return {
+    host1Uri: required("VIGIL_LAB_HOST1_URI"),
+    host2Uri: required("VIGIL_LAB_HOST2_URI"),
+    migrationUri: required("VIGIL_LAB_MIGRATION_URI"),
+    host1Uuid: required("VIGIL_LAB_HOST1_UUID"),
+    host2Uuid: required("VIGIL_LAB_HOST2_UUID"),
+    imagesDirectory: required("VIGIL_LAB_IMAGES"),
+    labDirectory: required("VIGIL_LAB_DIR"),
+  };
+}
+
+function runLabScript(script: string, args: string[] = []): void {
+  const result = spawnSync("bash", [`${labScripts}/${script}`, ...args], {
+    encoding: "utf8",
+    timeout: upTimeoutMs,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (result.status !== 0) {
+    throw new Error(`scripts/lab/${script} failed (status ${result.status}): ${result.stderr}${result.error ?? ""}`);
+  }
+}
+
+export function locateLab(): LabLookup {
+  const isRoot = process.getuid?.() === 0;
+  const inCi = process.env["CI"] === "true";
+  if (isRoot) {
+    runLabScript("up.sh");
+    const lab = readLab();
+    if (lab === null) throw new Error("scripts/lab/up.sh succeeded but wrote no env file");
+    return { lab, skipReason: null };
+  }
+  const lab = readLab();
+  if (lab !== null) return { lab, skipReason: null };
+  if (inCi) throw new Error("CI=true: the libvirt lab tests must run, but this is not root and no lab is up");
+  return { lab: null, skipReason: "needs the libvirt lab: run as root (starts scripts/lab/up.sh) or start the lab first" };
+}
+
+/** Restarts one lab daemon's libvirtd (scripts/lab/restart-daemon.sh). */
+export function restartLabDaemon(host: "host1" | "host2"): void {
+  runLabScript("restart-daemon.sh", [host]);
+}
