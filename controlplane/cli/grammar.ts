@@ -234,7 +234,7 @@ export const verbSpecs: readonly VerbSpec[] = [
     args: [{ name: "VM" }],
     flags: [
       { name: "restart", metavar: "POLICY", choices: restartPolicies, help: "always | on-host-failure | never" },
-      { name: "priority", metavar: "N", help: "restart priority, higher first (an integer within ±1000000; negative: --priority=-5)" },
+      { name: "priority", metavar: "N", help: "restart priority, higher first (an integer within ±1000000)" },
       { name: "limit", metavar: "h1,h2", help: "the hosts it may run on; an empty list allows every host" },
       { name: "selector", metavar: "S", choices: selectors, help: "how a target host is chosen: mem | memprov | load | vcpus | vms" },
       { name: "autorestart", metavar: "on|off", choices: onOff, help: "restart it automatically when it goes down" },

@@ -48,7 +48,7 @@ export function groupUsage(prefix: readonly string[]): string {
 }
 
 export function groupHelp(prefix: readonly string[]): string {
-  const summary = nounSummaries.find(([noun]) => noun === prefix[0])?.[1];
+  const summary = prefix.length === 1 ? nounSummaries.find(([noun]) => noun === prefix[0])?.[1] : undefined;
   const title = summary === undefined ? `vigilctl ${prefix.join(" ")}` : `vigilctl ${prefix.join(" ")}: ${summary}`;
   const lines = [title, "", "Usage:"];
   for (const spec of specsUnder(prefix)) {

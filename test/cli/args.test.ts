@@ -69,6 +69,7 @@ describe("every command of DESIGN §11 parses", () => {
       },
     ],
     ["vm set web1 --limit=", { kind: "vm.set", vm: "web1", policy: { limit: [] } }],
+    ["vm set web1 --priority=-5", { kind: "vm.set", vm: "web1", policy: { priority: -5 } }],
     ["vm set web1 --autorestart on", { kind: "vm.set", vm: "web1", policy: { autorestart: true } }],
     ["job list", { kind: "job.list" }],
     ["job show j12", { kind: "job.show", id: "j12" }],
