@@ -213,9 +213,10 @@ export class Raft {
     const snapshotIndex = storage.snapshot().metadata.index;
     this.configuration = new ConfigurationHistory(snapshotIndex, initial.confState);
     this.replayConfigurationChanges(storage, snapshotIndex);
+    // A snapshot holds committed state only, whatever the stored commit index says.
     this.log = new RaftLog(storage, {
-      commitIndex: initial.hardState.commitIndex,
-      appliedIndex: Math.max(config.appliedIndex ?? snapshotIndex, storage.firstIndex() - 1),
+      commitIndex: Math.max(initial.hardState.commitIndex, snapshotIndex),
+      appliedIndex: config.appliedIndex ?? snapshotIndex,
     });
     this.term = initial.hardState.term;
     this.vote = initial.hardState.vote;
@@ -231,6 +232,7 @@ export class Raft {
   tick(): void {
     this.currentTick += 1;
     this.tickRole();
+    this.checkInvariants();
   }
 
   /** A message from a peer. Rejections are values with a reason; state is then unchanged. */
@@ -250,6 +252,7 @@ export class Raft {
     } else {
       this.stepRole(message);
     }
+    this.checkInvariants();
     return accepted;
   }
 
@@ -742,6 +745,7 @@ export class Raft {
     }
     const result = this.log.maybeAppend(message);
     if (result !== null) {
+      assert(this.log.matchTerm(result.lastNewIndex, message.entries.at(-1)?.term ?? message.previousTerm), "the follower holds what it acknowledges");
       this.recordAppendedConfiguration(result.appended);
       this.sendAppendResponse(message.from, { index: result.lastNewIndex, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
       return;
@@ -793,7 +797,9 @@ export class Raft {
   private appendAsLeader(kind: EntryKind, data: Uint8Array): Entry {
     assert(this.role === Role.leader, "only a leader appends on its own");
     const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, kind, data };
+    assert(this.log.lastTerm() <= this.term, "a leader's log holds no entry from a later term");
     this.log.append([entry]);
+    assert(this.log.lastIndex() === entry.index, "a leader only ever appends");
     if (kind === EntryKind.configurationChange) {
       this.configuration.recordEntries([entry]);
       this.syncProgressWithConfiguration();
@@ -931,6 +937,8 @@ export class Raft {
     // A full window with the follower still answering: an append was probably lost; make room.
     if (progress.state === ProgressState.replicate && progress.inflights.full()) progress.inflights.freeFirst();
     if (progress.matchIndex < this.log.lastIndex() || progress.state === ProgressState.probe) this.sendAppend(message.from, true);
+    // A caught-up transferee may have lost its TimeoutNow: repeat it (a late copy is a stale term).
+    if (message.from === this.leadTransferee && progress.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(message.from);
     if (message.readSequence > progress.readAcknowledgedSequence) {
       progress.readAcknowledgedSequence = message.readSequence;
       this.releaseConfirmedReads();
@@ -949,6 +957,7 @@ export class Raft {
     const voters = this.configuration.latest().voters;
     const index = committedIndex(voters, (voter) => (voter === this.id ? this.log.lastIndex() : this.progressOf(voter).matchIndex));
     if (index <= this.log.commitIndex) return false;
+    assert(index <= this.log.lastIndex(), "a majority cannot hold more than the leader's log");
     if (this.injectedBug !== InjectedBug.commitOldTermByCounting && this.log.term(index) !== this.term) return false;
     this.log.commitTo(index);
     return true;
@@ -1071,6 +1080,22 @@ export class Raft {
   }
 
   // ---- plumbing ----
+
+  /** Cheap local invariants, checked after every input that may change state. */
+  private checkInvariants(): void {
+    assert(this.log.commitIndex <= this.log.lastIndex(), "the commit index stays inside the log");
+    assert(this.log.appliedIndex <= this.log.commitIndex, "nothing is applied before it commits");
+    assert(this.log.lastTerm() <= this.term, "no entry comes from a future term");
+    if (this.role === Role.follower) return;
+    assert(this.leader === (this.role === Role.leader ? this.id : null), "only a leader knows a leader while campaigning");
+    if (this.role === Role.preCandidate) return;
+    assert(this.vote === this.id, "a candidate or leader voted for itself");
+    if (this.role !== Role.leader) return;
+    assert(this.termStartIndex > 0, "a leader opened its term with an entry");
+    assert(this.log.lastIndex() >= this.termStartIndex, "a leader never loses its own entries");
+    const voters = this.configuration.latest().voters;
+    assert(this.progress.size === voters.filter((voter) => voter !== this.id).length, "the leader tracks every other voter");
+  }
 
   private header(to: ReplicaId, term: Term = this.term): { from: ReplicaId; to: ReplicaId; term: Term } {
     return { from: this.id, to, term };
