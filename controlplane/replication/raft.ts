@@ -20,6 +20,22 @@
 //     the campaign is a transfer the leader itself started.
 //  7. At most one configuration change is uncommitted at a time, and a leader proposes one only
 //     after committing an entry of its own term.
+//
+// The drive loop at the edge (single-threaded; see Ready for why the order matters):
+//
+//   const raft = new Raft({ id, storage, rng, electionTimeoutTicks: 10, heartbeatIntervalTicks: 1,
+//                           appliedIndex: stateMachine.appliedIndex() });
+//   on timer every tickMs:     raft.tick()
+//   on peer message m:         raft.step(m)              // a rejection is a value: log it
+//   on client write w:         raft.propose(encode(w))   // accepted → wait for (index, term) applied
+//   on connection to leader lost: raft.campaignNow()
+//   then, while raft.hasReady():
+//     const ready = raft.ready();
+//     storage.write(ready.snapshot, ready.entries, ready.hardState);   // one transaction, fsync
+//     transport.send(ready.messages);
+//     stateMachine.restore(ready.snapshot); stateMachine.apply(ready.committedEntries);
+//     reads.answer(ready.readStates);
+//     raft.advance(ready);
 import { assert } from "../../common/assert.js";
 import type { Rng } from "../../common/env.js";
 import {
@@ -295,7 +311,7 @@ export class Raft {
   readIndex(context: ReadContext): RequestOutcome {
     if (this.role === Role.leader) return this.handleReadRequest({ context, requester: this.id });
     if (this.leader === null) return refuse(RequestRejection.noLeader, `${this.id} knows no leader`);
-    this.send({ ...this.header(this.leader), type: MessageType.readIndex, context });
+    this.send({ from: this.id, to: this.leader, term: this.term, type: MessageType.readIndex, context });
     return accepted;
   }
 
@@ -490,7 +506,7 @@ export class Raft {
       // it may otherwise never learn of it (our votes are not what it waits for).
       this.sendAppendResponse(message.from, { index: 0, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
     } else if (message.type === MessageType.preVote) {
-      this.send({ ...this.header(message.from), type: MessageType.preVoteResponse, reject: true });
+      this.send({ from: this.id, to: message.from, term: this.term, type: MessageType.preVoteResponse, reject: true });
     }
     return reject(StepRejection.staleTerm, `${message.type} from ${message.from} has term ${message.term}, below ${this.id}'s term ${this.term}`);
   }
@@ -508,11 +524,11 @@ export class Raft {
     const upToDate =
       this.injectedBug === InjectedBug.voteIgnoresLog || this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
     if (!canVote || !upToDate) {
-      this.send({ ...this.header(message.from), type: responseType, reject: true });
+      this.send({ from: this.id, to: message.from, term: this.term, type: responseType, reject: true });
       return;
     }
     // A granted pre-vote answers in the term asked about, so the pre-candidate counts it.
-    this.send({ ...this.header(message.from, message.term), type: responseType, reject: false });
+    this.send({ from: this.id, to: message.from, term: message.term, type: responseType, reject: false });
     if (preVote) return;
     assert(message.term === this.term, "a vote is granted in the current term");
     this.electionElapsedTicks = 0;
@@ -634,7 +650,7 @@ export class Raft {
     const lastLogTerm = this.log.lastTerm();
     for (const voter of this.configuration.latest().voters) {
       if (voter === this.id) continue;
-      this.send({ ...this.header(voter, voteTerm), type, lastLogIndex, lastLogTerm, transfer: kind === CampaignKind.transfer });
+      this.send({ from: this.id, to: voter, term: voteTerm, type, lastLogIndex, lastLogTerm, transfer: kind === CampaignKind.transfer });
     }
   }
 
@@ -762,7 +778,7 @@ export class Raft {
 
   private handleHeartbeat(message: HeartbeatMessage): void {
     this.log.commitTo(message.commitIndex);
-    this.send({ ...this.header(message.from), type: MessageType.heartbeatResponse, readSequence: message.readSequence });
+    this.send({ from: this.id, to: message.from, term: this.term, type: MessageType.heartbeatResponse, readSequence: message.readSequence });
   }
 
   private handleInstallSnapshot(message: InstallSnapshotMessage): void {
@@ -843,7 +859,7 @@ export class Raft {
       if (peer === this.id) continue;
       // Never announce a commit index beyond what the follower is known to hold.
       const commitIndex = Math.min(this.progressOf(peer).matchIndex, this.log.commitIndex);
-      this.send({ ...this.header(peer), type: MessageType.heartbeat, commitIndex, readSequence });
+      this.send({ from: this.id, to: peer, term: this.term, type: MessageType.heartbeat, commitIndex, readSequence });
     }
   }
 
@@ -857,7 +873,7 @@ export class Raft {
     const entries = previousTerm === null ? null : this.log.entriesFrom(progress.nextIndex, this.limits.appendBytesMax);
     if (previousTerm === null || entries === null) return this.sendSnapshot(peer, progress);
     if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send({ ...this.header(peer), type: MessageType.append, previousIndex, previousTerm, entries, commitIndex: this.log.commitIndex });
+    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.append, previousIndex, previousTerm, entries, commitIndex: this.log.commitIndex });
     const last = entries[entries.length - 1];
     if (progress.state === ProgressState.replicate && last !== undefined) progress.sentEntries(last.index);
     if (progress.state === ProgressState.probe) progress.probeSent = true;
@@ -875,12 +891,12 @@ export class Raft {
     const snapshot = this.log.snapshot();
     assert(snapshot.metadata.index >= this.log.firstIndex() - 1, "a compacted log has a snapshot covering the gap");
     progress.becomeSnapshot(snapshot.metadata.index, this.currentTick);
-    this.send({ ...this.header(peer), type: MessageType.installSnapshot, snapshot });
+    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.installSnapshot, snapshot });
     return true;
   }
 
   private sendTimeoutNow(peer: ReplicaId): void {
-    this.send({ ...this.header(peer), type: MessageType.timeoutNow });
+    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.timeoutNow });
   }
 
   private handleAppendResponse(message: AppendResponseMessage): void {
@@ -1034,7 +1050,7 @@ export class Raft {
   }
 
   private refuseForwardedRead(requester: ReplicaId, context: ReadContext): void {
-    this.send({ ...this.header(requester), type: MessageType.readIndexResponse, context, index: 0, reject: true });
+    this.send({ from: this.id, to: requester, term: this.term, type: MessageType.readIndexResponse, context, index: 0, reject: true });
   }
 
   private handleReadIndexResponse(message: ReadIndexResponseMessage): void {
@@ -1076,7 +1092,7 @@ export class Raft {
       this.readStates.push({ index: read.index, context: read.context });
       return;
     }
-    this.send({ ...this.header(read.requester), type: MessageType.readIndexResponse, context: read.context, index: read.index, reject: false });
+    this.send({ from: this.id, to: read.requester, term: this.term, type: MessageType.readIndexResponse, context: read.context, index: read.index, reject: false });
   }
 
   // ---- plumbing ----
@@ -1097,9 +1113,7 @@ export class Raft {
     assert(this.progress.size === voters.filter((voter) => voter !== this.id).length, "the leader tracks every other voter");
   }
 
-  private header(to: ReplicaId, term: Term = this.term): { from: ReplicaId; to: ReplicaId; term: Term } {
-    return { from: this.id, to, term };
-  }
+
 
   private send(message: Message): void {
     this.outbox.push(message);
@@ -1109,7 +1123,16 @@ export class Raft {
     to: ReplicaId,
     fields: { index: LogIndex; reject: boolean; rejectHintIndex: LogIndex; rejectHintTerm: Term },
   ): void {
-    this.send({ ...this.header(to), type: MessageType.appendResponse, ...fields });
+    this.send({
+      type: MessageType.appendResponse,
+      from: this.id,
+      to,
+      term: this.term,
+      index: fields.index,
+      reject: fields.reject,
+      rejectHintIndex: fields.rejectHintIndex,
+      rejectHintTerm: fields.rejectHintTerm,
+    });
   }
 
   private leaseStatus(): LeaseStatus {

@@ -86,7 +86,7 @@ export interface Swarm {
   readonly appendBytesMax: number;
 }
 
-export const defaultSafetyTicks = 150;
+export const defaultSafetyTicks = 250;
 export const defaultLivenessTicksMax = 400;
 const livenessPayloads = 3;
 
