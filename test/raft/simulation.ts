@@ -71,6 +71,7 @@ export interface Swarm {
   readonly heartbeatIntervalTicks: number;
   readonly network: NetworkFaults;
   readonly partitionProbability: number;
+  readonly partitionTicksMax: number;
   readonly crashProbability: number;
   readonly restartProbability: number;
   readonly crashBeforeSendProbability: number;
@@ -114,7 +115,8 @@ function drawSwarm(rng: Rng, replicaCount: number | undefined): Swarm {
       duplicateProbability: pick(rng, [0, 0.02, 0.1]),
       delayTicksMax: pick(rng, [0, 1, 3, 8]),
     },
-    partitionProbability: pick(rng, [0, 0.02, 0.06, 0.15]),
+    partitionProbability: pick(rng, [0, 0.02, 0.06, 0.15, 0.4]),
+    partitionTicksMax: pick(rng, [1, 2, 4]) * electionTimeoutTicks,
     crashProbability: pick(rng, [0, 0.01, 0.03, 0.08]),
     restartProbability: pick(rng, [0.05, 0.1, 0.3]),
     crashBeforeSendProbability: pick(rng, [0, 0.001, 0.004]),
@@ -278,7 +280,7 @@ class Simulation {
       const group = shape < 0.4 ? (replica.id === isolated ? 1 : 0) : this.rng.next() < 0.5 ? 1 : 0;
       groups.set(replica.id, group);
     }
-    const durationTicks = 5 + Math.floor(this.rng.next() * 4 * this.swarm.electionTimeoutTicks);
+    const durationTicks = 2 + Math.floor(this.rng.next() * this.swarm.partitionTicksMax);
     this.network.partition(groups, this.tickNow + durationTicks);
     this.stats.partitions += 1;
     this.record(`partition ${this.network.describePartition()} for ${durationTicks} ticks`);
