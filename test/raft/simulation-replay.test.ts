@@ -42,3 +42,15 @@ test("granting votes without the log check is caught within 100 seeds, and its r
   assert.match(output, new RegExp(`FAIL seed=${caught.seed} step=${caught.failure!.step} `));
   assert.match(output, /0 passed, 1 failed/);
 });
+
+test("committing an old-term entry by counting is caught (figure 8 arises from the faults alone)", () => {
+  // Found by: node dist/test/raft/sim-cli.js --seeds 3000 --bug commit-old-term-by-counting
+  // (seeds 910 and 2571 of 1..3000). If the simulator changes, rescan and update this seed.
+  const seed = 910;
+  const injectedBug = InjectedBug.commitOldTermByCounting;
+  const caught = runSimulation({ seed, injectedBug });
+  assert.ok(caught.failure !== null, "the pinned seed no longer catches the bug: rescan and update it");
+  assert.equal(caught.failure.invariant, "leader completeness");
+  assert.deepEqual(runSimulation({ seed, injectedBug }).failure, caught.failure);
+  assert.equal(runSimulation({ seed }).failure, null, "the same faults are harmless to the correct core");
+});

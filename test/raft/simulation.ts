@@ -274,7 +274,9 @@ class Simulation {
   private startPartition(): void {
     const groups = new Map<ReplicaId, number>();
     const shape = this.rng.next();
-    const isolated = pick(this.rng, this.replicas).id;
+    // Like Jepsen's partition-leader nemesis: most isolations cut off the current leader.
+    const leader = this.randomLeader();
+    const isolated = leader !== null && this.rng.next() < 0.7 ? leader.id : pick(this.rng, this.replicas).id;
     for (const replica of this.replicas) {
       // Either one replica alone, or a random split into two sides.
       const group = shape < 0.4 ? (replica.id === isolated ? 1 : 0) : this.rng.next() < 0.5 ? 1 : 0;
