@@ -7,11 +7,11 @@
 //  2. A worker holds the process open (ref) only while it runs an operation; idle workers never keep
 //     the process alive.
 //  3. Every call settles: with the operation's value, its LibvirtError, or an error when its worker dies.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { LibvirtError } from "./errors.js";
 import type { BlockingReply, BlockingRequest } from "./blocking-worker.js";
 import type { OperationName, Operations } from "./operations.js";
-import { workerExecArgv } from "./worker-exec-argv.js";
+import { spawnWorker } from "./worker-spawn.js";
 
 /** Concurrent blocking libvirt calls; more wait in the queue. Migrations hold a worker for their whole run. */
 const blockingWorkersMax = 4;
@@ -66,7 +66,7 @@ export class BlockingCallPool {
 
   private spawnIfAllowed(): PoolWorker | null {
     if (this.workers.length >= blockingWorkersMax) return null;
-    const worker = new Worker(new URL("./blocking-worker.js", import.meta.url), { execArgv: workerExecArgv() });
+    const worker = spawnWorker(new URL("./blocking-worker.js", import.meta.url));
     const entry: PoolWorker = { worker, current: null };
     worker.on("message", (reply: BlockingReply) => this.onReply(entry, reply));
     worker.on("error", (error: Error) => this.onWorkerGone(entry, error));

@@ -7,14 +7,14 @@
 //  2. The pump thread runs while at least one connection holds it (acquire/release are counted).
 //  3. The pump is stopped only after every connection deregistered its callbacks, so libvirt never
 //     calls a callback of a pump thread that is gone.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { assert } from "../../common/assert.js";
 import { silenceDefaultErrorPrinting } from "./errors.js";
 import type { DomainEvent } from "./events.js";
 import type { PumpCallbackPointers, PumpMessage, PumpWorkerData } from "./event-pump-worker.js";
 import { native } from "./ffi.js";
-import { workerExecArgv } from "./worker-exec-argv.js";
+import { spawnWorker } from "./worker-spawn.js";
 
 /** How long close() waits for the pump thread to leave poll() and exit. */
 const pumpStopTimeoutMs = 5_000;
@@ -72,10 +72,7 @@ export class EventPump {
     registerEventImplementationOnce();
     const stopFlag = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
     const workerData: PumpWorkerData = { stopFlag };
-    const worker = new Worker(new URL("./event-pump-worker.js", import.meta.url), {
-      workerData,
-      execArgv: workerExecArgv(),
-    });
+    const worker = spawnWorker(new URL("./event-pump-worker.js", import.meta.url), { workerData });
     const callbacks = await waitForReady(worker);
     logger?.debug("libvirt event pump started");
     return new EventPump(worker, new Int32Array(stopFlag), callbacks, logger);
