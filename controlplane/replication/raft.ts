@@ -311,7 +311,7 @@ export class Raft {
   readIndex(context: ReadContext): RequestOutcome {
     if (this.role === Role.leader) return this.handleReadRequest({ context, requester: this.id });
     if (this.leader === null) return refuse(RequestRejection.noLeader, `${this.id} knows no leader`);
-    this.send({ from: this.id, to: this.leader, term: this.term, type: MessageType.readIndex, context });
+    this.send({ type: MessageType.readIndex, from: this.id, to: this.leader, term: this.term, context });
     return accepted;
   }
 
@@ -506,7 +506,7 @@ export class Raft {
       // it may otherwise never learn of it (our votes are not what it waits for).
       this.sendAppendResponse(message.from, { index: 0, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
     } else if (message.type === MessageType.preVote) {
-      this.send({ from: this.id, to: message.from, term: this.term, type: MessageType.preVoteResponse, reject: true });
+      this.send({ type: MessageType.preVoteResponse, from: this.id, to: message.from, term: this.term, reject: true });
     }
     return reject(StepRejection.staleTerm, `${message.type} from ${message.from} has term ${message.term}, below ${this.id}'s term ${this.term}`);
   }
@@ -524,11 +524,11 @@ export class Raft {
     const upToDate =
       this.injectedBug === InjectedBug.voteIgnoresLog || this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
     if (!canVote || !upToDate) {
-      this.send({ from: this.id, to: message.from, term: this.term, type: responseType, reject: true });
+      this.send({ type: responseType, from: this.id, to: message.from, term: this.term, reject: true });
       return;
     }
     // A granted pre-vote answers in the term asked about, so the pre-candidate counts it.
-    this.send({ from: this.id, to: message.from, term: message.term, type: responseType, reject: false });
+    this.send({ type: responseType, from: this.id, to: message.from, term: message.term, reject: false });
     if (preVote) return;
     assert(message.term === this.term, "a vote is granted in the current term");
     this.electionElapsedTicks = 0;
@@ -650,7 +650,7 @@ export class Raft {
     const lastLogTerm = this.log.lastTerm();
     for (const voter of this.configuration.latest().voters) {
       if (voter === this.id) continue;
-      this.send({ from: this.id, to: voter, term: voteTerm, type, lastLogIndex, lastLogTerm, transfer: kind === CampaignKind.transfer });
+      this.send({ type, from: this.id, to: voter, term: voteTerm, lastLogIndex, lastLogTerm, transfer: kind === CampaignKind.transfer });
     }
   }
 
@@ -761,7 +761,8 @@ export class Raft {
     }
     const result = this.log.maybeAppend(message);
     if (result !== null) {
-      assert(this.log.matchTerm(result.lastNewIndex, message.entries.at(-1)?.term ?? message.previousTerm), "the follower holds what it acknowledges");
+      const lastNewTerm = message.entries.at(-1)?.term ?? message.previousTerm;
+      assert(this.log.matchTerm(result.lastNewIndex, lastNewTerm), "the follower holds what it acknowledges");
       this.recordAppendedConfiguration(result.appended);
       this.sendAppendResponse(message.from, { index: result.lastNewIndex, reject: false, rejectHintIndex: 0, rejectHintTerm: 0 });
       return;
@@ -778,7 +779,7 @@ export class Raft {
 
   private handleHeartbeat(message: HeartbeatMessage): void {
     this.log.commitTo(message.commitIndex);
-    this.send({ from: this.id, to: message.from, term: this.term, type: MessageType.heartbeatResponse, readSequence: message.readSequence });
+    this.send({ type: MessageType.heartbeatResponse, from: this.id, to: message.from, term: this.term, readSequence: message.readSequence });
   }
 
   private handleInstallSnapshot(message: InstallSnapshotMessage): void {
@@ -859,7 +860,7 @@ export class Raft {
       if (peer === this.id) continue;
       // Never announce a commit index beyond what the follower is known to hold.
       const commitIndex = Math.min(this.progressOf(peer).matchIndex, this.log.commitIndex);
-      this.send({ from: this.id, to: peer, term: this.term, type: MessageType.heartbeat, commitIndex, readSequence });
+      this.send({ type: MessageType.heartbeat, from: this.id, to: peer, term: this.term, commitIndex, readSequence });
     }
   }
 
@@ -873,7 +874,8 @@ export class Raft {
     const entries = previousTerm === null ? null : this.log.entriesFrom(progress.nextIndex, this.limits.appendBytesMax);
     if (previousTerm === null || entries === null) return this.sendSnapshot(peer, progress);
     if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.append, previousIndex, previousTerm, entries, commitIndex: this.log.commitIndex });
+    const commitIndex = this.log.commitIndex;
+    this.send({ type: MessageType.append, from: this.id, to: peer, term: this.term, previousIndex, previousTerm, entries, commitIndex });
     const last = entries[entries.length - 1];
     if (progress.state === ProgressState.replicate && last !== undefined) progress.sentEntries(last.index);
     if (progress.state === ProgressState.probe) progress.probeSent = true;
@@ -891,12 +893,12 @@ export class Raft {
     const snapshot = this.log.snapshot();
     assert(snapshot.metadata.index >= this.log.firstIndex() - 1, "a compacted log has a snapshot covering the gap");
     progress.becomeSnapshot(snapshot.metadata.index, this.currentTick);
-    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.installSnapshot, snapshot });
+    this.send({ type: MessageType.installSnapshot, from: this.id, to: peer, term: this.term, snapshot });
     return true;
   }
 
   private sendTimeoutNow(peer: ReplicaId): void {
-    this.send({ from: this.id, to: peer, term: this.term, type: MessageType.timeoutNow });
+    this.send({ type: MessageType.timeoutNow, from: this.id, to: peer, term: this.term });
   }
 
   private handleAppendResponse(message: AppendResponseMessage): void {
@@ -1024,7 +1026,8 @@ export class Raft {
       return refuseProposal(ProposalRejection.leaderNotReady, this.id, "the leader has not committed an entry of its term yet");
     }
     if (this.configuration.latestIndex() > this.log.commitIndex) {
-      return refuseProposal(ProposalRejection.configurationChangePending, this.id, `the change at ${this.configuration.latestIndex()} is not committed`);
+      const pendingIndex = this.configuration.latestIndex();
+      return refuseProposal(ProposalRejection.configurationChangePending, this.id, `the change at ${pendingIndex} is not committed`);
     }
     const problem = confChangeProblem(this.configuration.latest(), change);
     if (problem !== null) return refuseProposal(ProposalRejection.invalidConfigurationChange, this.id, problem);
@@ -1050,7 +1053,7 @@ export class Raft {
   }
 
   private refuseForwardedRead(requester: ReplicaId, context: ReadContext): void {
-    this.send({ from: this.id, to: requester, term: this.term, type: MessageType.readIndexResponse, context, index: 0, reject: true });
+    this.send({ type: MessageType.readIndexResponse, from: this.id, to: requester, term: this.term, context, index: 0, reject: true });
   }
 
   private handleReadIndexResponse(message: ReadIndexResponseMessage): void {
@@ -1092,7 +1095,8 @@ export class Raft {
       this.readStates.push({ index: read.index, context: read.context });
       return;
     }
-    this.send({ from: this.id, to: read.requester, term: this.term, type: MessageType.readIndexResponse, context: read.context, index: read.index, reject: false });
+    const { requester: to, context, index } = read;
+    this.send({ type: MessageType.readIndexResponse, from: this.id, to, term: this.term, context, index, reject: false });
   }
 
   // ---- plumbing ----
