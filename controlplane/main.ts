@@ -13,6 +13,7 @@ import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { clusterConfig, type ControlPlaneContext } from "./context.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
+import { DutyGate } from "./primary/duty-gate.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -29,7 +30,18 @@ const optionSpecs: Record<string, OptionSpec> = {
   "data-dir": { type: "string", description: "directory of this replica's SQLite file", configKey: "dataDir", defaultValue: "/var/lib/vigil/vigild" },
   insecure: { type: "boolean", description: "serve without TLS (development only)", defaultValue: false },
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
+  "snapshot-entries": { type: "string", description: "applied entries between snapshots", configKey: "snapshotEntries", defaultValue: "10000" },
+  "retained-entries": { type: "string", description: "log entries kept behind a snapshot for slow followers", configKey: "retainedEntries", defaultValue: "5000" },
 };
+
+/** Duties are re-checked this often: the bound on how late a lost lease stops them. */
+const dutyPollIntervalMs = 50;
+
+function positiveIntegerOption(values: Record<string, unknown>, flag: string): number {
+  const value = Number(values[flag]);
+  if (!Number.isInteger(value) || value <= 0) throw new UsageError(`--${flag} must be a whole number > 0, got "${String(values[flag])}"`);
+  return value;
+}
 
 const stopGraceMs = 5_000;
 
@@ -45,6 +57,8 @@ async function main(): Promise<void> {
   const listen = requireString(values, "listen");
   const dataDir = requireString(values, "data-dir");
   const initialMembers = parsePeers(String(values.peers ?? ""), replicaId, listen);
+  const snapshotEveryEntries = positiveIntegerOption(values, "snapshot-entries");
+  const retainedEntries = positiveIntegerOption(values, "retained-entries");
   if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
 
   const logger = createLogger("vigild", { replica: replicaId });
@@ -62,7 +76,7 @@ async function main(): Promise<void> {
     address: (peer) => log?.stateMachine.reader.memberAddresses().get(peer),
     isKnownPeer: (peer) => log?.stateMachine.reader.memberAddresses().has(peer) === true,
   });
-  log = new RaftReplica({ db, dataDir, replicaId, address: listen, transport, clock: systemClock, timers: systemTimers, rng: systemRng, logger: logger.child({ component: "raft" }) });
+  log = new RaftReplica({ db, dataDir, replicaId, address: listen, transport, clock: systemClock, timers: systemTimers, rng: systemRng, logger: logger.child({ component: "raft" }), snapshotEveryEntries, retainedEntries });
   transport.setClusterId(log.bootstrapOrCheck(initialMembers));
   const replica = log;
   const reader = log.stateMachine.reader;
@@ -93,6 +107,12 @@ async function main(): Promise<void> {
   const { server, extras } = createControlPlaneServer(context, transport);
   const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
   replica.start();
+  const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
+  const pollDuties = () => {
+    duties.poll();
+    cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
+  };
+  let cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
   extras.setServing("SERVING");
   // Metrics (packaging): served before READY; later duties increment the counters registerControlPlaneMetrics returns.
   const metricsRegistry = createMetricsRegistry();
@@ -109,6 +129,8 @@ async function main(): Promise<void> {
     notifyStopping();
     extras.setServing("NOT_SERVING");
     primary.stepDown();
+    cancelDutyPoll();
+    duties.poll();
     sessions.closeAll("the control plane replica is stopping");
     await shutdownServer(server, stopGraceMs);
     await replica.close();

@@ -109,6 +109,8 @@ export class RaftReplica implements ReplicatedLog {
   private closed = false;
   private lastQuorumContactTick = -1;
   private lastQuorumContactAtMs = -Infinity;
+  /** Monotonic time at which each recent logical tick ran, to date the core's tick-stamped facts. */
+  private readonly tickTimesMs = new Map<number, number>();
   private appliedSinceSnapshot = 0;
 
   constructor(private readonly options: RaftReplicaOptions) {
@@ -168,6 +170,7 @@ export class RaftReplica implements ReplicatedLog {
       onUnreachable: (peer) => this.core().reportUnreachable(peer),
     });
     this.lastTickAtMs = clock.monotonicMs();
+    this.tickTimesMs.set(this.core().status().currentTick, this.lastTickAtMs);
     if (this.core().status().voters.length === 1) this.core().campaignNow();
     this.processReady();
     this.scheduleTick();
@@ -192,7 +195,10 @@ export class RaftReplica implements ReplicatedLog {
     // Catch up after a pause (SIGSTOP, a long GC) so check-quorum sees the real elapsed time; bounded.
     const ticks = Math.min(Math.max(1, Math.floor((now - this.lastTickAtMs) / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
     this.lastTickAtMs = now;
-    for (let tick = 0; tick < ticks; tick++) this.core().tick();
+    for (let tick = 0; tick < ticks; tick++) {
+      this.core().tick();
+      this.rememberTickTime(now);
+    }
     this.processReady();
     this.scheduleTick();
   }
@@ -204,17 +210,42 @@ export class RaftReplica implements ReplicatedLog {
     return this.options.clock.monotonicMs() - this.lastQuorumContactAtMs < leaseMs;
   }
 
+  /**
+   * Wall time at which this replica's latest lease runs (or ran) out; null if it never led. Kept
+   * after losing leadership: a leader that learns of a new term only after a pause still had no
+   * lease, and so no duties, past this time (commands check holdsLease() before every send).
+   */
+  leaseExpiresAtMs(): number | null {
+    if (this.lastQuorumContactAtMs === -Infinity) return null;
+    const leaseMs = this.timing.electionTimeoutTicks * this.timing.tickMs;
+    const sinceContactMs = this.options.clock.monotonicMs() - this.lastQuorumContactAtMs;
+    return this.options.clock.nowMs() - sinceContactMs + leaseMs;
+  }
+
   /** How long a new primary waits before commanding agents: the old lease plus the drift bound. */
   previousLeaseWaitMs(): number {
     return this.timing.electionTimeoutTicks * this.timing.tickMs + this.timing.clockDriftMs;
   }
 
+  private rememberTickTime(now: number): void {
+    const tick = this.core().status().currentTick;
+    this.tickTimesMs.set(tick, now);
+    this.tickTimesMs.delete(tick - this.timing.electionTimeoutTicks * 4);
+  }
+
+  /**
+   * The lease runs from when the acknowledged heartbeats were SENT, not from when the acks were
+   * read: acks that sat in a socket while this process was paused (SIGSTOP) must not extend it.
+   * The core stamps quorum contact with the logical tick at which it was seen; no tick runs during
+   * a pause, so that tick's time (less one tick for the round trip) bounds the send time from below.
+   */
   private noteQuorumContact(): void {
     const lease = this.core().status().lease;
     if (lease === null) return;
     if (lease.quorumContactTick > this.lastQuorumContactTick) {
       this.lastQuorumContactTick = lease.quorumContactTick;
-      this.lastQuorumContactAtMs = this.options.clock.monotonicMs();
+      const tickTimeMs = this.tickTimesMs.get(lease.quorumContactTick) ?? this.lastTickAtMs;
+      this.lastQuorumContactAtMs = Math.max(this.lastQuorumContactAtMs, tickTimeMs - this.timing.tickMs);
     }
   }
 

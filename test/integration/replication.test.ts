@@ -1,0 +1,121 @@
+// Proves the replicated control plane with 3 real vigild processes on loopback: kill -9 and SIGSTOP
+// of the leader, catch-up through a snapshot, every acknowledged write kept on every replica.
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { TestCluster } from "../support/cluster.js";
+import { waitFor } from "../support/wait.js";
+
+interface DutyLog {
+  term: number;
+  dutiesStartedAtMs?: number;
+  dutiesStoppedAtMs?: number;
+  msg: string;
+}
+
+function dutyLines(output: string): DutyLog[] {
+  return output
+    .split("\n")
+    .filter((line) => line.includes('"primary duties'))
+    .map((line) => JSON.parse(line) as DutyLog);
+}
+
+/** Writes config values until `stop()` is called; returns every value whose write was acknowledged. */
+function writeContinuously(cluster: TestCluster) {
+  const acknowledged: number[] = [];
+  let value = 0;
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      value += 1;
+      try {
+        await cluster.setConfig("command.timeout", String(value));
+        acknowledged.push(value);
+      } catch {
+        // Unacknowledged: it may or may not have committed; only acknowledged writes are checked.
+      }
+    }
+  })();
+  return {
+    acknowledged,
+    count: () => acknowledged.length,
+    async stop() {
+      stopped = true;
+      await done;
+      return acknowledged;
+    },
+  };
+}
+
+async function assertAllPresent(cluster: TestCluster, acknowledged: number[]): Promise<void> {
+  for (const replica of cluster.running()) {
+    const present = await waitFor(
+      async () => {
+        const messages = new Set(await cluster.configEvents(replica.address));
+        return acknowledged.every((value) => messages.has(`config command.timeout = ${value}`)) ? messages : undefined;
+      },
+      { timeoutMs: 20_000, what: `every acknowledged write on ${replica.id}` },
+    );
+    assert.ok(present.size >= acknowledged.length, `${replica.id} holds all ${acknowledged.length} acknowledged writes`);
+  }
+}
+
+describe("replicated control plane, 3 processes", () => {
+  it("survives kill -9 of the leader and catches the restarted replica up through a snapshot", async () => {
+    const cluster = new TestCluster(["--snapshot-entries", "40", "--retained-entries", "10"]);
+    after(() => cluster.stopAll());
+    await cluster.start(3);
+    const firstLeader = await cluster.waitForLeader();
+    const writer = writeContinuously(cluster);
+    await waitFor(() => writer.count() >= 20, { timeoutMs: 20_000, what: "20 writes before the fault" });
+
+    const killed = cluster.replica(firstLeader);
+    killed.process!.child.kill("SIGKILL");
+    await killed.process!.exited;
+    const countAtKill = writer.count();
+    const newLeader = await cluster.waitForLeader({ excluding: firstLeader });
+    assert.notEqual(newLeader, firstLeader);
+    await waitFor(() => writer.count() >= countAtKill + 150, { timeoutMs: 60_000, what: "150 writes after the failover (several snapshots)" });
+
+    cluster.launch(killed);
+    await waitFor(() => killed.process!.output().includes("installed a snapshot from the leader") || undefined, {
+      timeoutMs: 30_000,
+      what: "the restarted replica to install a snapshot (its log position was compacted away)",
+    });
+    const acknowledged = await writer.stop();
+    await assertAllPresent(cluster, acknowledged);
+  });
+
+  it("stops a SIGSTOPped leader's duties before a new primary's start, and keeps every acknowledged write", async () => {
+    const cluster = new TestCluster();
+    after(() => cluster.stopAll());
+    await cluster.start(3);
+    const firstLeader = await cluster.waitForLeader();
+    const paused = cluster.replica(firstLeader);
+    await waitFor(() => dutyLines(paused.process!.output()).some((line) => line.msg === "primary duties started"), { timeoutMs: 20_000, what: "the first primary's duties to start" });
+    const writer = writeContinuously(cluster);
+    await waitFor(() => writer.count() >= 10, { timeoutMs: 20_000, what: "10 writes before the pause" });
+
+    paused.process!.child.kill("SIGSTOP");
+    const newLeader = await cluster.waitForLeader({ excluding: firstLeader, timeoutMs: 30_000 });
+    const successor = cluster.replica(newLeader);
+    const started = await waitFor(() => dutyLines(successor.process!.output()).find((line) => line.msg === "primary duties started"), {
+      timeoutMs: 20_000,
+      what: "the new primary's duties to start",
+    });
+    paused.process!.child.kill("SIGCONT");
+    const stopped = await waitFor(() => dutyLines(paused.process!.output()).find((line) => line.msg === "primary duties stopped"), {
+      timeoutMs: 20_000,
+      what: "the resumed old primary to stop its duties",
+    });
+    assert.ok(stopped.term < started.term, `old term ${stopped.term} < new term ${started.term}`);
+    assert.ok(
+      stopped.dutiesStoppedAtMs! <= started.dutiesStartedAtMs!,
+      `old duties stopped at ${stopped.dutiesStoppedAtMs}, new ones started at ${started.dutiesStartedAtMs}: no overlap`,
+    );
+    await waitFor(() => writer.count() >= 30, { timeoutMs: 20_000, what: "writes to continue after the pause" });
+    const acknowledged = await writer.stop();
+    await assertAllPresent(cluster, acknowledged);
+    const resumed = await cluster.status(paused.address);
+    assert.notEqual(resumed.primaryState === "primary" && resumed.primary === firstLeader && resumed.leader === firstLeader, true, "the old leader no longer acts as primary");
+  });
+});
