@@ -2,6 +2,7 @@
 import type { Clock, Timers } from "../common/env.js";
 import type { Logger } from "../common/logging.js";
 import type { CommandDispatcher } from "./primary/dispatcher.js";
+import type { DutyGate } from "./primary/duty-gate.js";
 import type { PrimaryTracker } from "./primary/primary-tracker.js";
 import type { SessionRegistry } from "./primary/sessions.js";
 import type { ReplicatedLog } from "./replication/log.js";
@@ -21,6 +22,7 @@ export interface ControlPlaneContext {
   sessions: SessionRegistry;
   dispatcher: CommandDispatcher;
   primary: PrimaryTracker;
+  duties: DutyGate;
   clock: Clock;
   timers: Timers;
   logger: Logger;

@@ -29,6 +29,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   peers: { type: "string", description: "initial members as id=addr,... (empty: a single replica)", defaultValue: "" },
   "data-dir": { type: "string", description: "directory of this replica's SQLite file", configKey: "dataDir", defaultValue: "/var/lib/vigil/vigild" },
   insecure: { type: "boolean", description: "serve without TLS (development only)", defaultValue: false },
+  join: { type: "boolean", description: "join the existing cluster of --peers (after `vigilctl cluster member add`) instead of founding one", defaultValue: false },
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
   "snapshot-entries": { type: "string", description: "applied entries between snapshots", configKey: "snapshotEntries", defaultValue: "10000" },
   "retained-entries": { type: "string", description: "log entries kept behind a snapshot for slow followers", configKey: "retainedEntries", defaultValue: "5000" },
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     isKnownPeer: (peer) => log?.stateMachine.reader.memberAddresses().has(peer) === true,
   });
   log = new RaftReplica({ db, dataDir, replicaId, address: listen, transport, clock: systemClock, timers: systemTimers, rng: systemRng, logger: logger.child({ component: "raft" }), snapshotEveryEntries, retainedEntries });
-  transport.setClusterId(log.bootstrapOrCheck(initialMembers));
+  transport.setClusterId(values.join === true ? log.joinExisting(await clusterIdOfPeers(initialMembers, replicaId), initialMembers) : log.bootstrapOrCheck(initialMembers));
   const replica = log;
   const reader = log.stateMachine.reader;
   const config = () => clusterConfig(reader);
@@ -92,7 +93,8 @@ async function main(): Promise<void> {
     () => replica.holdsLease(),
   );
   const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
-  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, clock: systemClock, timers: systemTimers, logger, config };
+  const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
+  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config };
 
   replica.onApplied((notices) => {
     for (const notice of notices) {
@@ -107,7 +109,6 @@ async function main(): Promise<void> {
   const { server, extras } = createControlPlaneServer(context, transport);
   const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
   replica.start();
-  const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
   const pollDuties = () => {
     duties.poll();
     cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
@@ -140,6 +141,20 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** The cluster id, as the first reachable other member of `members` tells it (bounded). */
+async function clusterIdOfPeers(members: Map<string, string>, selfId: string): Promise<string> {
+  const errors: string[] = [];
+  for (const [id, address] of members) {
+    if (id === selfId) continue;
+    try {
+      return await GrpcPeerTransport.askClusterId(address, grpc.credentials.createInsecure(), 5_000);
+    } catch (error) {
+      errors.push(`${id} at ${address}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`--join: no member of --peers answered (${errors.join("; ") || "no other member listed"})`);
 }
 
 /** `--peers id=addr,...` as a map that includes this replica; empty means a single replica. */

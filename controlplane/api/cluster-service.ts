@@ -6,7 +6,10 @@ import type { ListEventsRequest__Output } from "../../common/generated/vigil/v1/
 import type { ControlPlaneContext } from "../context.js";
 import { configKeys, configProblem, findConfigKey } from "../state/config-keys.js";
 import type { ClusterEventRecord } from "../state/store.js";
-import { invalidArgument, toStatus, unary, unimplemented } from "./status.js";
+import type { ClusterStatus } from "../../common/generated/vigil/v1/ClusterStatus.js";
+import { hostIdProblem } from "../../common/validate.js";
+import { NotLeaderError } from "../replication/log.js";
+import { failedPrecondition, invalidArgument, notFound, toStatus, unary } from "./status.js";
 
 const eventsPageMax = 1_000;
 
@@ -17,20 +20,8 @@ function eventView(event: ClusterEventRecord): ClusterEvent {
 export function clusterServiceHandlers(context: ControlPlaneContext): ClusterServiceHandlers {
   const { log, reader, logger } = context;
   return {
-    Status: unary(logger, "Status", async () => {
-      // This replica's own view, answered even without a leader: it is what an operator needs then.
-      const replication = log.status();
-      const lease = reader.primaryLease();
-      const isPrimary = log.isLeader() && lease?.replica === context.replicaId && lease.term === context.primary.primaryTerm();
-      return {
-        term: replication.term,
-        primary: lease?.replica ?? "",
-        primaryState: isPrimary ? context.primary.state() : lease === undefined ? "none" : "primary",
-        maintenance: reader.clusterMaintenance(),
-        leader: replication.leaderId ?? "",
-        members: replication.members,
-      };
-    }),
+    // This replica's own view, answered even without a leader: it is what an operator needs then.
+    Status: unary(logger, "Status", async () => statusView(context)),
     SetMaintenance: unary(logger, "SetMaintenance", async (request) => {
       await log.propose({ kind: "SetClusterMaintenance", on: request.on });
       return {};
@@ -49,17 +40,71 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       const entry = findConfigKey(request.key)!;
       return { entries: [{ key: entry.key, value: request.value, description: entry.description }] };
     }),
-    TransferPrimary: unary(logger, "TransferPrimary", async () => {
-      throw unimplemented("transfer-primary (a single-replica cluster has no other replica)");
+    TransferPrimary: unary(logger, "TransferPrimary", async (request) => {
+      await relinquishTo(context, request.to);
+      return statusView(context);
     }),
-    AddMember: unary(logger, "AddMember", async () => {
-      throw unimplemented("member add");
+    AddMember: unary(logger, "AddMember", async (request) => {
+      requireMemberId(request.id);
+      if (!/^[^\s:]+:\d{1,5}$/.test(request.address)) throw invalidArgument("address", `"${request.address.slice(0, 80)}" is not host:port`);
+      if (log.status().members.some((member) => member.id === request.id)) throw failedPrecondition(`${request.id} is already a member`);
+      await log.propose({ kind: "SetMemberAddress", replicaId: request.id, address: request.address });
+      await log.changeMembership({ kind: "addVoter", replica: request.id });
+      return statusView(context);
     }),
-    RemoveMember: unary(logger, "RemoveMember", async () => {
-      throw unimplemented("member remove");
+    RemoveMember: unary(logger, "RemoveMember", async (request) => {
+      requireMemberId(request.id);
+      if (!log.status().members.some((member) => member.id === request.id)) throw notFound(`member "${request.id}"`);
+      if (request.id === context.replicaId && log.isLeader()) await relinquishTo(context, "");
+      await log.changeMembership({ kind: "removeVoter", replica: request.id });
+      return statusView(context);
     }),
     ListEvents: (call) => streamEvents(context, call),
   };
+}
+
+function requireMemberId(id: string): void {
+  const problem = hostIdProblem(id);
+  if (problem !== null) throw invalidArgument("id", `replica id ${problem}`);
+}
+
+function statusView(context: ControlPlaneContext): ClusterStatus {
+  const { log, reader } = context;
+  const replication = log.status();
+  const lease = reader.primaryLease();
+  const isPrimary = log.isLeader() && lease?.replica === context.replicaId && lease.term === context.primary.primaryTerm();
+  return {
+    term: replication.term,
+    primary: lease?.replica ?? "",
+    primaryState: isPrimary ? context.primary.state() : (lease?.state ?? "none"),
+    maintenance: reader.clusterMaintenance(),
+    leader: replication.leaderId ?? "",
+    members: replication.members,
+  };
+}
+
+/**
+ * A graceful hand-over (DESIGN §3): write `relinquish`, drain duties, then
+ * transfer leadership. If the transferee does not take over in time, this
+ * replica resumes as primary and the call fails with the reason.
+ */
+async function relinquishTo(context: ControlPlaneContext, requested: string): Promise<void> {
+  const { log } = context;
+  if (!log.isLeader()) throw new NotLeaderError(log.status().leaderAddress);
+  const candidates = log.status().members.filter((member) => member.id !== context.replicaId);
+  if (requested !== "") requireMemberId(requested);
+  if (requested === context.replicaId) throw failedPrecondition(`${requested} is already the primary`);
+  const target = requested !== "" ? candidates.find((member) => member.id === requested) : [...candidates].sort((a, b) => b.commitIndex - a.commitIndex || a.id.localeCompare(b.id))[0];
+  if (target === undefined) throw requested === "" ? failedPrecondition("there is no other replica to hand the primary role to") : notFound(`member "${requested}"`);
+  await log.propose({ kind: "PrimaryRelinquish", term: log.currentTerm(), replicaId: context.replicaId, to: target.id });
+  context.primary.relinquish();
+  context.duties.poll();
+  try {
+    await log.transferLeadership(target.id);
+  } catch (error) {
+    context.primary.cancelRelinquish();
+    throw error;
+  }
 }
 
 /** Sends the matching events; with follow, keeps sending as new ones are applied until the client cancels. */

@@ -5,6 +5,7 @@ import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logging.js";
 import { CommandTimeoutError, HostNotConnectedError, PrimaryNotReadyError } from "../primary/dispatcher.js";
 import { LogClosedError, NotLeaderError } from "../replication/log.js";
+import { ProposalDroppedError, TransferFailedError } from "../replication/raft-replica.js";
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -27,6 +28,8 @@ export function toStatus(error: unknown): { code: grpc.status; details: string }
   if (error instanceof LogClosedError) return { code: grpc.status.UNAVAILABLE, details: error.message };
   if (error instanceof HostNotConnectedError) return { code: grpc.status.FAILED_PRECONDITION, details: error.message };
   if (error instanceof PrimaryNotReadyError) return { code: grpc.status.UNAVAILABLE, details: error.message };
+  if (error instanceof TransferFailedError) return { code: grpc.status.FAILED_PRECONDITION, details: error.message };
+  if (error instanceof ProposalDroppedError) return { code: grpc.status.ABORTED, details: error.message };
   if (error instanceof CommandTimeoutError) return { code: grpc.status.DEADLINE_EXCEEDED, details: error.message };
   return { code: grpc.status.INTERNAL, details: `internal error: ${errorMessage(error)}` };
 }

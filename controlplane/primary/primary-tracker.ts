@@ -27,6 +27,16 @@ export class PrimaryTracker {
     this.relinquishing = false;
   }
 
+  /** A graceful hand-over has begun: duties drain and no new command goes out. */
+  relinquish(): void {
+    this.relinquishing = true;
+  }
+
+  /** The hand-over failed (the transferee did not take over in time): resume as primary. */
+  cancelRelinquish(): void {
+    this.relinquishing = false;
+  }
+
   /** Leadership or the lease is lost: every duty stops at once. */
   stepDown(): void {
     this.takeoverAtMs = null;

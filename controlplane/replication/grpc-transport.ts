@@ -157,6 +157,19 @@ export class GrpcPeerTransport {
     call.end();
   }
 
+  /** Asks the replica at `address` which cluster it belongs to (used by `vigild --join`). */
+  static askClusterId(address: string, credentials: grpc.ChannelCredentials, deadlineMs: number): Promise<string> {
+    const Client = clientConstructor("PeerService");
+    const client = new Client(address, credentials) as unknown as PeerServiceClient;
+    return new Promise((resolve, reject) =>
+      client.Hello({ clusterId: "", replicaId: "" }, { deadline: Date.now() + deadlineMs }, (error, response) => {
+        client.close();
+        if (error !== null || response === undefined || response.clusterId === "") reject(error ?? new Error(`${address} named no cluster`));
+        else resolve(response.clusterId);
+      }),
+    );
+  }
+
   /** Forwards an encoded command to `leader`; resolves with where it committed. */
   propose(leader: ReplicaId, command: Uint8Array): Promise<{ index: number; term: number }> {
     const outbound = this.connection(leader);

@@ -52,6 +52,10 @@ export interface ReplicatedLog {
   /** Resolves when this replica's state reflects every write committed before the call (linearizable read). */
   readBarrier(): Promise<void>;
   status(): ReplicationStatus;
+  /** Hands leadership to `to`; resolves once this replica no longer leads, rejects if it did not move in time. */
+  transferLeadership(to: string): Promise<void>;
+  /** Adds or removes one voter (single-server change); resolves once the change is applied. */
+  changeMembership(change: { kind: "addVoter" | "removeVoter"; replica: string }): Promise<void>;
   onApplied(listener: (notices: AppliedNotice[]) => void): () => void;
   onLeadershipChange(listener: (change: LeadershipChange) => void): () => void;
   close(): Promise<void>;

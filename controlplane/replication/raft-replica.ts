@@ -53,6 +53,11 @@ export interface RaftReplicaOptions {
   retainedEntries?: number;
 }
 
+/** A leadership transfer was refused or did not complete within its bound. */
+export class TransferFailedError extends Error {
+  override name = "TransferFailedError";
+}
+
 /** Thrown when a proposed entry was replaced by another leader's before it committed. */
 export class ProposalDroppedError extends Error {
   override name = "ProposalDroppedError";
@@ -144,6 +149,22 @@ export class RaftReplica implements ReplicatedLog {
     })();
     this.options.logger.info({ clusterId: expected, voters }, "founded a new cluster");
     return expected;
+  }
+
+  /**
+   * Prepares an empty data dir to join an existing cluster (`vigild --join`): no founding entries;
+   * the leader's log or snapshot brings the membership once `member add` has made this a voter.
+   */
+  joinExisting(clusterId: string, knownMembers: Map<string, string>): string {
+    const stored = this.stateMachine.reader.meta("cluster_id");
+    if (stored !== undefined && stored !== clusterId) throw new DataDirOfAnotherClusterError(`data dir belongs to cluster ${stored}, not ${clusterId}`);
+    if (stored !== undefined) return stored;
+    this.db.transaction(() => {
+      for (const [id, address] of knownMembers) this.db.prepare("INSERT OR IGNORE INTO members (id, address) VALUES (?, ?)").run(id, address);
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('cluster_id', ?)").run(clusterId);
+    })();
+    this.options.logger.info({ clusterId }, "joining an existing cluster; waiting for the leader");
+    return clusterId;
   }
 
   start(): void {
@@ -522,18 +543,32 @@ export class RaftReplica implements ReplicatedLog {
     return { term: status.term, leaderId: status.leader, leaderAddress: this.leaderAddress(), members };
   }
 
-  /** Hands leadership to `to` (or the most caught-up voter); resolves once asked, not once done. */
-  transferLeadership(to: string): void {
+  async transferLeadership(to: string): Promise<void> {
+    if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress());
     const outcome = this.core().transferLeadership(replicaId(to));
-    if (!outcome.accepted) throw new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (${outcome.detail})`);
+    if (!outcome.accepted) throw new TransferFailedError(`leadership transfer to ${to} refused: ${outcome.detail}`);
     this.scheduleReady();
+    // The core aborts a transfer that takes longer than an election timeout; wait a little beyond.
+    const boundMs = 3 * this.timing.electionTimeoutTicks * this.timing.tickMs;
+    await new Promise<void>((resolve, reject) => {
+      const unsubscribe = this.onLeadershipChange((change) => {
+        if (change.leader) return;
+        unsubscribe();
+        cancel();
+        resolve();
+      });
+      const cancel = this.options.timers.after(boundMs, () => {
+        unsubscribe();
+        reject(new TransferFailedError(`${to} did not take leadership within ${boundMs} ms`));
+      });
+    });
   }
 
-  /** Proposes one membership change on the leader; resolves when it is applied. */
-  async changeMembership(change: ConfChange): Promise<void> {
+  async changeMembership(change: { kind: "addVoter" | "removeVoter"; replica: string }): Promise<void> {
     if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress());
-    const outcome = this.core().proposeConfChange(change);
-    if (!outcome.accepted) throw new Error(`membership change refused: ${outcome.detail}`);
+    const confChange: ConfChange = { kind: change.kind, replica: replicaId(change.replica) };
+    const outcome = this.core().proposeConfChange(confChange);
+    if (!outcome.accepted) throw new TransferFailedError(`membership change refused: ${outcome.detail}`);
     this.scheduleReady();
     await new Promise<unknown>((resolve, reject) => this.proposals.set(outcome.index, { term: outcome.term, resolve, reject }));
   }

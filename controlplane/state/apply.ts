@@ -60,6 +60,9 @@ export class StateMachine {
         return this.applyAgentEvents(context, command.hostId, command.events);
       case "PrimaryTakeover":
         return this.applyPrimaryTakeover(context, command.term, command.replicaId);
+      case "PrimaryRelinquish":
+        this.db.prepare("UPDATE primary_lease SET state = 'relinquish', since_ms = ? WHERE id = 1 AND term = ? AND replica = ?").run(context.payload.atMs, command.term, command.replicaId);
+        return this.event(context, { kind: "primary", message: `primary: replica ${command.replicaId} relinquishes term ${command.term} to ${command.to}` });
       case "SetClusterMaintenance":
         this.setSetting("cluster_maintenance", command.on ? "on" : "off");
         return this.event(context, { kind: "maintenance", message: `cluster maintenance ${command.on ? "on" : "off"}` });

@@ -30,6 +30,7 @@ export type StateCommand =
     }
   | { kind: "AgentEvents"; hostId: string; events: AgentEvent__Output[] }
   | { kind: "PrimaryTakeover"; term: number; replicaId: string }
+  | { kind: "PrimaryRelinquish"; term: number; replicaId: string; to: string }
   | { kind: "SetClusterMaintenance"; on: boolean }
   | { kind: "SetConfig"; key: string; value: string }
   | { kind: "SetVmPolicy"; vmUuid: string; policy: Partial<VmPolicy> }
@@ -51,6 +52,7 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "HostHello",
   "AgentEvents",
   "PrimaryTakeover",
+  "PrimaryRelinquish",
   "SetClusterMaintenance",
   "SetConfig",
   "SetVmPolicy",
