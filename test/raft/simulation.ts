@@ -27,6 +27,9 @@ export interface SimulationOptions {
   /** Founding replicas: 3 or 5. Drawn from the seed when absent. */
   readonly replicaCount?: number;
   readonly safetyTicks?: number;
+  /** Healed ticks allowed without any replica applying anything new before liveness fails. */
+  readonly livenessStallTicksMax?: number;
+  /** Healed ticks allowed in all (slow swarms replicate one entry per round trip). */
   readonly livenessTicksMax?: number;
   readonly injectedBug?: InjectedBug | null;
   /** Receives one line per event (for --verbose replays). */
@@ -88,7 +91,8 @@ export interface Swarm {
 }
 
 export const defaultSafetyTicks = 250;
-export const defaultLivenessTicksMax = 400;
+export const defaultLivenessStallTicksMax = 300;
+export const defaultLivenessTicksMax = 4000;
 const livenessPayloads = 3;
 
 interface SimReplica extends CheckedReplica {
@@ -214,8 +218,11 @@ class Simulation {
     this.record("healed: network whole, all replicas up");
     const payloads = Array.from({ length: livenessPayloads }, (_, position) => `live-${position + 1}`);
     const retryTicks = 2 * this.swarm.electionTimeoutTicks;
+    const stallTicksMax = this.options.livenessStallTicksMax ?? defaultLivenessStallTicksMax;
     const deadline = this.tickNow + (this.options.livenessTicksMax ?? defaultLivenessTicksMax);
-    while (this.tickNow < deadline) {
+    let progress = this.appliedTotal();
+    let progressTick = this.tickNow;
+    while (this.tickNow < deadline && this.tickNow - progressTick < stallTicksMax) {
       this.tickNow += 1;
       if (this.tickNow % retryTicks === 1) this.proposeMissing(payloads);
       this.tickReplicas(0);
@@ -225,8 +232,20 @@ class Simulation {
         this.record("converged");
         return;
       }
+      if (this.appliedTotal() > progress) {
+        progress = this.appliedTotal();
+        progressTick = this.tickNow;
+      }
     }
-    throw new SimulationViolation("liveness", `no convergence within ${this.options.livenessTicksMax ?? defaultLivenessTicksMax} healed ticks: ${this.describeState()}`);
+    const why = this.tickNow < deadline ? `nothing applied for ${stallTicksMax} healed ticks` : `not converged after ${deadline} ticks`;
+    throw new SimulationViolation("liveness", `${why}: ${this.describeState()}`);
+  }
+
+  /** Liveness progress: everything applied anywhere. */
+  private appliedTotal(): number {
+    let total = 0;
+    for (const replica of this.replicas) total += replica.app.appliedIndex;
+    return total;
   }
 
   private proposeMissing(payloads: readonly string[]): void {
