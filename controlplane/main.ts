@@ -13,6 +13,7 @@ import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { clusterConfig, type ControlPlaneContext } from "./context.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
+import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
@@ -106,9 +107,11 @@ async function main(): Promise<void> {
     replica.propose({ kind: "PrimaryTakeover", term: change.term, replicaId }).catch((error: unknown) => logger.warn({ err: String(error) }, "takeover not committed"));
   });
 
+  const relay = new AgentRelay({ replicaId, clusterId: () => reader.meta("cluster_id") ?? "", sessions, transport, log: replica, clock: systemClock, timers: systemTimers, logger: logger.child({ component: "relay" }) });
   const { server, extras } = createControlPlaneServer(context, transport);
   const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
   replica.start();
+  relay.start();
   const pollDuties = () => {
     duties.poll();
     cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
     primary.stepDown();
     cancelDutyPoll();
     duties.poll();
+    relay.stop();
     sessions.closeAll("the control plane replica is stopping");
     await shutdownServer(server, stopGraceMs);
     await replica.close();

@@ -78,10 +78,7 @@ class AgentStream {
       case "event":
         return this.receiveEvent(message.event!);
       case "heartbeat":
-        if (this.session !== null) {
-          this.session.lastHeartbeatMs = this.options.clock.nowMs();
-          this.session.stats = message.heartbeat?.stats ?? null;
-        }
+        if (this.session !== null) this.options.sessions.touch(this.session, this.options.clock.nowMs(), message.heartbeat?.stats ?? null);
         return;
       default:
         throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "agent message has no body");
@@ -92,11 +89,9 @@ class AgentStream {
     if (this.phase !== "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "hello sent twice on one stream");
     const problem = helloProblem(hello);
     if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
-    const { log, sessions } = this.options;
-    if (!log.isLeader()) {
-      const leader = log.status().leaderAddress;
-      throw new StreamFailure(grpc.status.UNAVAILABLE, leader === null ? "no leader is known; retry shortly" : `not the leader; the leader is at ${leader}`);
-    }
+    const { sessions } = this.options;
+    // Any replica takes agent streams: a follower's proposals go to the leader, and it relays
+    // presence, heartbeats and commands (agent-relay.ts).
     const connected = sessions.get(hello.hostId);
     if (connected !== undefined && connected.bootId !== hello.bootId) {
       throw new StreamFailure(
@@ -107,7 +102,7 @@ class AgentStream {
     this.phase = "registering";
     this.hostId = hello.hostId;
     const capacity = hello.capacity;
-    log
+    this.options.log
       .propose({
         kind: "HostHello",
         hostId: hello.hostId,
@@ -132,6 +127,7 @@ class AgentStream {
       hostId: hello.hostId,
       bootId: hello.bootId,
       sessionId: hello.sessionId,
+      via: null,
       connectedAtMs: now,
       lastHeartbeatMs: now,
       stats: hello.capacity ?? null,

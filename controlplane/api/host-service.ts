@@ -15,7 +15,7 @@ function requireHostId(id: string): string {
 export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHandlers {
   const { log, reader, logger, sessions } = context;
   const view = (host: HostRecord, counts: Map<string, number>) =>
-    hostView(host, sessions.get(host.id), counts.get(host.id) ?? 0, context.config(), context.clock.nowMs());
+    hostView(host, sessions.get(host.id), counts.get(host.id) ?? 0, context.config(), context.clock.nowMs(), context.replicaId);
   const existingHost = (id: string): HostRecord => {
     const host = reader.host(requireHostId(id));
     if (host === undefined) throw notFound(`host "${id}"`);

@@ -11,7 +11,7 @@ export function missedKeepalives(session: AgentSession | undefined, config: Clus
   return Math.max(0, Math.floor((nowMs - session.lastHeartbeatMs) / config.keepaliveIntervalMs) - 1);
 }
 
-export function hostView(host: HostRecord, session: AgentSession | undefined, vmCount: number, config: ClusterConfig, nowMs: number): Host {
+export function hostView(host: HostRecord, session: AgentSession | undefined, vmCount: number, config: ClusterConfig, nowMs: number, replicaId: string): Host {
   const missed = missedKeepalives(session, config, nowMs);
   const alive = session !== undefined && missed < config.savingThrows;
   const stats = session?.stats;
@@ -34,6 +34,7 @@ export function hostView(host: HostRecord, session: AgentSession | undefined, vm
     freeMemoryBytes: stats?.freeMemoryBytes ?? 0,
     memoryProvisionedBytes: stats?.memoryProvisionedBytes ?? 0,
     load: stats?.load ?? 0,
+    connectedReplica: session === undefined ? "" : (session.via ?? replicaId),
   };
 }
 

@@ -1,5 +1,8 @@
-// The agents connected to this replica, in memory only: connection and
-// heartbeat facts are not replicated per beat (DESIGN §4).
+// The agents connected to the cluster as this replica knows them, in memory
+// only: connection and heartbeat facts are not replicated per beat (DESIGN §4).
+// A session is local (the agent's stream ends here) or, on the leader, remote:
+// the agent is connected to follower `via`, which relays its heartbeats here
+// and the primary's commands to it.
 import type { Command } from "../../common/generated/vigil/v1/Command.js";
 import type { HostStats__Output } from "../../common/generated/vigil/v1/HostStats.js";
 
@@ -7,6 +10,8 @@ export interface AgentSession {
   hostId: string;
   bootId: string;
   sessionId: string;
+  /** null for a local stream; the replica id the agent is connected to otherwise. */
+  via: string | null;
   connectedAtMs: number;
   lastHeartbeatMs: number;
   stats: HostStats__Output | null;
@@ -15,31 +20,62 @@ export interface AgentSession {
   close(reason: string): void;
 }
 
+export type SessionChange = { kind: "connected" | "heartbeat" | "disconnected"; session: AgentSession };
+
 export class SessionRegistry {
   private readonly sessions = new Map<string, AgentSession>();
+  private readonly listeners = new Set<(change: SessionChange) => void>();
 
   get(hostId: string): AgentSession | undefined {
     return this.sessions.get(hostId);
   }
 
-  /** Registers a session; returns the one it replaced (same host, same boot: an agent reconnect). */
+  onChange(listener: (change: SessionChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(change: SessionChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  /** Registers a session; returns the one it replaced (an agent reconnect, or a move between replicas). */
   put(session: AgentSession): AgentSession | undefined {
     const previous = this.sessions.get(session.hostId);
     this.sessions.set(session.hostId, session);
+    this.emit({ kind: "connected", session });
     return previous;
+  }
+
+  /** A keepalive arrived for `session`. */
+  touch(session: AgentSession, atMs: number, stats: HostStats__Output | null): void {
+    session.lastHeartbeatMs = atMs;
+    session.stats = stats ?? session.stats;
+    if (this.sessions.get(session.hostId) === session) this.emit({ kind: "heartbeat", session });
   }
 
   /** Removes `session` only if it is still the current one for its host. */
   remove(session: AgentSession): void {
-    if (this.sessions.get(session.hostId) === session) this.sessions.delete(session.hostId);
+    if (this.sessions.get(session.hostId) !== session) return;
+    this.sessions.delete(session.hostId);
+    this.emit({ kind: "disconnected", session });
+  }
+
+  /** Removes every remote session relayed by replica `via` (its relay stream ended). */
+  removeVia(via: string): void {
+    for (const session of [...this.sessions.values()]) if (session.via === via) this.remove(session);
   }
 
   all(): AgentSession[] {
     return [...this.sessions.values()].sort((a, b) => a.hostId.localeCompare(b.hostId));
   }
 
+  local(): AgentSession[] {
+    return this.all().filter((session) => session.via === null);
+  }
+
   closeAll(reason: string): void {
-    for (const session of this.sessions.values()) session.close(reason);
+    for (const session of this.local()) session.close(reason);
     this.sessions.clear();
   }
 }

@@ -10,6 +10,8 @@ import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import type { PeerEnvelope__Output } from "../../common/generated/vigil/v1/PeerEnvelope.js";
 import type { PeerEnvelope } from "../../common/generated/vigil/v1/PeerEnvelope.js";
+import type { AgentPresenceUpdate, AgentPresenceUpdate__Output } from "../../common/generated/vigil/v1/AgentPresenceUpdate.js";
+import type { Command, Command__Output } from "../../common/generated/vigil/v1/Command.js";
 import type { PeerServiceClient, PeerServiceHandlers } from "../../common/generated/vigil/v1/PeerService.js";
 import type { SnapshotChunk__Output } from "../../common/generated/vigil/v1/SnapshotChunk.js";
 import { errorMessage } from "../../common/errors.js";
@@ -32,6 +34,16 @@ export interface TransportHandlers {
   onPropose(command: Uint8Array): Promise<{ index: number; term: number }>;
   onSnapshotSent(peer: ReplicaId, succeeded: boolean): void;
   onUnreachable(peer: ReplicaId): void;
+}
+
+/** What the agent relay needs from the transport (agent-relay.ts). */
+export interface RelayHandlers {
+  /** Leader: an update about an agent connected to follower `from`. */
+  onAgentPresence(from: string, update: AgentPresenceUpdate__Output): void;
+  /** Leader: follower `from`'s presence stream ended; its agents are no longer reachable through it. */
+  onPresenceClosed(from: string): void;
+  /** Follower: deliver a primary's command to a locally connected agent. */
+  onRelayCommand(hostId: string, command: Command__Output): { delivered: boolean; error: string };
 }
 
 export interface TransportOptions {
@@ -57,6 +69,7 @@ export class GrpcPeerTransport {
   private readonly outbound = new Map<ReplicaId, Outbound>();
   private readonly PeerClient = clientConstructor("PeerService");
   private handlers: TransportHandlers | null = null;
+  private relay: RelayHandlers | null = null;
   private closed = false;
 
   constructor(private readonly options: TransportOptions) {}
@@ -67,6 +80,32 @@ export class GrpcPeerTransport {
 
   attach(handlers: TransportHandlers): void {
     this.handlers = handlers;
+  }
+
+  attachRelay(relay: RelayHandlers): void {
+    this.relay = relay;
+  }
+
+  /** Follower: opens the presence stream to `leader`; `onEnd` runs when it ends for any reason. */
+  openPresenceStream(leader: ReplicaId, onEnd: () => void): grpc.ClientWritableStream<AgentPresenceUpdate> | null {
+    const outbound = this.connection(leader);
+    if (outbound === null) return null;
+    const stream = outbound.client.AgentPresence(() => onEnd());
+    stream.on("error", () => undefined);
+    return stream;
+  }
+
+  /** Leader: hands `command` to follower `via` for the agent of `hostId`. */
+  relayCommand(via: ReplicaId, hostId: string, command: Command, deadlineMs: number): Promise<void> {
+    const outbound = this.connection(via);
+    if (outbound === null) return Promise.reject(new Error(`no address for replica ${via}`));
+    return new Promise((resolve, reject) =>
+      outbound.client.RelayCommand({ clusterId: this.options.clusterId, hostId, command }, { deadline: Date.now() + deadlineMs }, (error, result) => {
+        if (error !== null) reject(error);
+        else if (result?.delivered !== true) reject(new Error(result?.error || "not delivered"));
+        else resolve();
+      }),
+    );
   }
 
   send(messages: readonly Message[]): void {
@@ -196,6 +235,14 @@ export class GrpcPeerTransport {
     return {
       Hello: (call, callback) => callback(null, { clusterId: this.options.clusterId, replicaId: this.options.replicaId }),
       Stream: (call, callback) => this.receiveStream(call, callback),
+      AgentPresence: (call, callback) => this.receivePresence(call, callback),
+      RelayCommand: (call, callback) => {
+        if (call.request.clusterId !== this.options.clusterId) {
+          return callback({ code: grpc.status.PERMISSION_DENIED, details: `cluster id ${call.request.clusterId.slice(0, 80)} is not this cluster (${this.options.clusterId})` });
+        }
+        if (this.relay === null || call.request.command === null) return callback(null, { delivered: false, error: "relay not ready" });
+        callback(null, this.relay.onRelayCommand(call.request.hostId, call.request.command));
+      },
       InstallSnapshot: (call, callback) => this.receiveSnapshot(call, callback),
       Propose: (call, callback) => {
         if (call.request.clusterId !== this.options.clusterId) {
@@ -242,6 +289,26 @@ export class GrpcPeerTransport {
         const details = error instanceof PeerMessageError ? error.message : `bad peer message: ${errorMessage(error)}`;
         finish({ code: grpc.status.INVALID_ARGUMENT, details, name: "PeerRefused", message: details } as grpc.ServiceError);
       }
+    });
+    call.on("end", () => finish(null));
+    call.on("error", () => finish(null));
+  }
+
+  private receivePresence(call: grpc.ServerReadableStream<AgentPresenceUpdate__Output, object>, callback: grpc.sendUnaryData<object>): void {
+    let from: string | null = null;
+    let finished = false;
+    const finish = (status: grpc.ServiceError | null) => {
+      if (finished) return;
+      finished = true;
+      if (from !== null) this.relay?.onPresenceClosed(from);
+      callback(status, status === null ? {} : undefined);
+    };
+    call.on("data", (update: AgentPresenceUpdate__Output) => {
+      if (finished) return;
+      const problem = this.envelopeProblem(update.clusterId, update.from, this.options.replicaId);
+      if (problem !== null) return finish({ code: grpc.status.PERMISSION_DENIED, details: problem, name: "PeerRefused", message: problem } as grpc.ServiceError);
+      from = update.from;
+      this.relay?.onAgentPresence(update.from, update);
     });
     call.on("end", () => finish(null));
     call.on("error", () => finish(null));

@@ -1,0 +1,152 @@
+// Lets an agent connect to any replica (DESIGN §3, §4). Its events already
+// reach the log through the follower's forwarded proposals; this relays the
+// rest, in memory only:
+// - a follower streams the presence and heartbeats of its agents to the leader,
+//   which keeps them as remote sessions (liveness is the primary's, not the log's);
+// - the primary's commands to such an agent go to that follower, which hands
+//   them to the agent's stream.
+// The presence stream follows the leader: when leadership moves it is reopened
+// to the new leader with every agent connected here.
+import type { AgentPresenceUpdate, AgentPresenceUpdate__Output } from "../../common/generated/vigil/v1/AgentPresenceUpdate.js";
+import type { Command__Output } from "../../common/generated/vigil/v1/Command.js";
+import type * as grpc from "@grpc/grpc-js";
+import type { Cancel, Clock, Timers } from "../../common/env.js";
+import { errorMessage } from "../../common/errors.js";
+import type { Logger } from "../../common/logging.js";
+import type { GrpcPeerTransport, RelayHandlers } from "../replication/grpc-transport.js";
+import type { ReplicatedLog } from "../replication/log.js";
+import { replicaId } from "../replication/raft-types.js";
+import type { AgentSession, SessionChange, SessionRegistry } from "./sessions.js";
+
+export interface AgentRelayOptions {
+  replicaId: string;
+  clusterId(): string;
+  sessions: SessionRegistry;
+  transport: GrpcPeerTransport;
+  log: ReplicatedLog;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+}
+
+/** How often the presence stream is checked against the current leader. */
+const leaderCheckIntervalMs = 100;
+const relayDeadlineMs = 5_000;
+
+export class AgentRelay implements RelayHandlers {
+  private presence: { leader: string; stream: grpc.ClientWritableStream<AgentPresenceUpdate> } | null = null;
+  private cancelCheck: Cancel | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: AgentRelayOptions) {}
+
+  start(): void {
+    this.options.transport.attachRelay(this);
+    this.options.sessions.onChange((change) => this.localChange(change));
+    const check = () => {
+      this.followLeader();
+      if (!this.stopped) this.cancelCheck = this.options.timers.after(leaderCheckIntervalMs, check);
+    };
+    check();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelCheck?.();
+    this.presence?.stream.end();
+    this.presence = null;
+  }
+
+  // -- follower side ------------------------------------------------------------------------------
+
+  private followLeader(): void {
+    const { log, sessions } = this.options;
+    const leader = log.status().leaderId;
+    if (log.isLeader() || leader === null || leader === this.options.replicaId) {
+      this.closePresence();
+      return;
+    }
+    // Not leading: agents relayed to us by others are no longer ours to track.
+    for (const session of sessions.all()) if (session.via !== null) sessions.remove(session);
+    if (this.presence?.leader === leader) return;
+    this.closePresence();
+    const stream = this.options.transport.openPresenceStream(replicaId(leader), () => {
+      if (this.presence?.stream === stream) this.presence = null;
+    });
+    if (stream === null) return;
+    this.presence = { leader, stream };
+    for (const session of sessions.local()) this.write(session, true);
+    this.options.logger.info({ leader, agents: sessions.local().length }, "relaying agent presence to the leader");
+  }
+
+  private closePresence(): void {
+    this.presence?.stream.end();
+    this.presence = null;
+  }
+
+  private localChange(change: SessionChange): void {
+    if (change.session.via !== null) return;
+    if (this.presence === null) this.followLeader();
+    this.write(change.session, change.kind !== "disconnected");
+  }
+
+  private write(session: AgentSession, connected: boolean): void {
+    this.presence?.stream.write({
+      clusterId: this.options.clusterId(),
+      from: this.options.replicaId,
+      hostId: session.hostId,
+      bootId: session.bootId,
+      connected,
+      stats: session.stats,
+    });
+  }
+
+  onRelayCommand(hostId: string, command: Command__Output): { delivered: boolean; error: string } {
+    const session = this.options.sessions.get(hostId);
+    if (session === undefined || session.via !== null) return { delivered: false, error: `host ${hostId} is not connected to replica ${this.options.replicaId}` };
+    session.send(command);
+    return { delivered: true, error: "" };
+  }
+
+  // -- leader side --------------------------------------------------------------------------------
+
+  onAgentPresence(from: string, update: AgentPresenceUpdate__Output): void {
+    const { sessions, clock, log } = this.options;
+    if (!log.isLeader()) return;
+    const existing = sessions.get(update.hostId);
+    if (!update.connected) {
+      if (existing?.via === from) sessions.remove(existing);
+      return;
+    }
+    if (existing !== undefined && existing.via === from && existing.bootId === update.bootId) {
+      sessions.touch(existing, clock.nowMs(), update.stats);
+      return;
+    }
+    sessions.put(this.remoteSession(from, update));
+  }
+
+  onPresenceClosed(from: string): void {
+    this.options.sessions.removeVia(from);
+  }
+
+  private remoteSession(via: string, update: AgentPresenceUpdate__Output): AgentSession {
+    const { transport, logger, clock } = this.options;
+    const now = clock.nowMs();
+    return {
+      hostId: update.hostId,
+      bootId: update.bootId,
+      sessionId: "",
+      via,
+      connectedAtMs: now,
+      lastHeartbeatMs: now,
+      stats: update.stats,
+      send: (command) => {
+        transport.relayCommand(replicaId(via), update.hostId, command, relayDeadlineMs).catch((error: unknown) => {
+          // The dispatcher's own bound reports the command as unanswered; this says why.
+          logger.warn({ host: update.hostId, via, command: command.commandId, err: errorMessage(error) }, "relaying a command failed");
+        });
+      },
+      close: () => undefined,
+    };
+  }
+}
