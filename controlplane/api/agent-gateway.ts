@@ -29,6 +29,8 @@ export interface AgentGatewayOptions {
   batchEventsMax?: number;
 }
 
+const runningStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
+
 type ConnectCall = grpc.ServerDuplexStream<AgentMessage__Output, ControlMessage>;
 
 class StreamFailure extends Error {
@@ -149,6 +151,12 @@ class AgentStream {
     if (this.phase === "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "the first message must be hello");
     const problem = eventProblem(event);
     if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
+    const claim = event.body === "lifecycle" ? event.lifecycle?.domain : null;
+    const owner = claim ? this.options.reader.vmByUuid(claim.uuid)?.host : null;
+    if (claim && owner && owner !== this.hostId && runningStates.has(claim.state)) {
+      // An agent speaks only for its own host: it cannot claim another host's VM runs here.
+      throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.lifecycle: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
+    }
     if (event.seq <= this.lastReceivedSeq) {
       throw new StreamFailure(grpc.status.INVALID_ARGUMENT, `event.seq ${event.seq} does not follow ${this.lastReceivedSeq}`);
     }

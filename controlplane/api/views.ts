@@ -26,6 +26,7 @@ export function hostView(host: HostRecord, session: AgentSession | undefined, vm
     agentVersion: host.agentVersion,
     migrationUri: host.migrationUri,
     appliedSeq: host.appliedSeq,
+    eventsApplied: host.eventsApplied,
     lastSeenMs: session?.lastHeartbeatMs ?? 0,
     missedKeepalives: missed,
     maintenance: host.maintenance,

@@ -56,6 +56,7 @@ export function hostJson(host: Host): JsonValue {
     memoryProvisionedBytes: host.memoryProvisionedBytes,
     load: host.load,
     connectedReplica: host.connectedReplica,
+    eventsApplied: host.eventsApplied,
   };
 }
 

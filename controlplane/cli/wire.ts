@@ -60,6 +60,7 @@ export interface Host {
   memoryProvisionedBytes: number;
   load: number;
   connectedReplica: string;
+  eventsApplied: number;
 }
 
 export interface DiskChain {
@@ -233,6 +234,7 @@ export function decodeHost(value: unknown): Host {
     memoryProvisionedBytes: count(f, "memoryProvisionedBytes", "Host"),
     load: count(f, "load", "Host"),
     connectedReplica: text(f, "connectedReplica", "Host"),
+    eventsApplied: count(f, "eventsApplied", "Host"),
   };
 }
 

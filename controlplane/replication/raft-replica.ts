@@ -404,7 +404,9 @@ export class RaftReplica implements ReplicatedLog {
   takeSnapshot(): void {
     const appliedIndex = this.stateMachine.reader.appliedIndex();
     if (appliedIndex === 0) return;
-    const metadata = this.core().snapshotMetadataAt(appliedIndex);
+    const metadata = this.core().trySnapshotMetadataAt(appliedIndex);
+    // Not snapshottable right now (a snapshot from the leader is being installed): try next time.
+    if (metadata === null) return;
     const image = this.db.serialize();
     this.db.transaction(() => this.storage.recordSnapshot(metadata, new Uint8Array(image.buffer, image.byteOffset, image.byteLength)))();
     this.storage.compact(Math.max(0, appliedIndex - (this.options.retainedEntries ?? 5_000)));

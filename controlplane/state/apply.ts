@@ -106,13 +106,15 @@ export class StateMachine {
     const host = this.reader.host(hostId);
     assert(host !== undefined, "the gateway commits HostHello before any event of that host");
     let appliedSeq = host.appliedSeq;
+    let applied = 0;
     for (const event of events) {
       // Exactly-once: a resent event (seq already applied) changes nothing (DESIGN §4).
       if (event.seq <= appliedSeq) continue;
       this.applyAgentEvent(context, hostId, event);
       appliedSeq = event.seq;
+      applied += 1;
     }
-    this.db.prepare("UPDATE hosts SET applied_seq = ? WHERE id = ?").run(appliedSeq, hostId);
+    this.db.prepare("UPDATE hosts SET applied_seq = ?, events_applied = events_applied + ? WHERE id = ?").run(appliedSeq, applied, hostId);
     context.notices.push({ kind: "EventsApplied", hostId, appliedSeq });
   }
 
@@ -164,12 +166,15 @@ export class StateMachine {
         .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, context.payload.atMs);
       return this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: discovered on ${hostId}, ${domain.state} (${domain.reason})` });
     }
-    // A report from another host than the owner changes nothing unless the domain runs there:
-    // a defined-but-off copy on a second host must not steal ownership.
-    const ownedHere = existing.host === hostId || existing.host === null || existing.state === "missing";
-    if (!ownedHere && !aliveStates.has(domain.state)) return;
+    // Ownership (which host may run a VM) changes only by an operation vigil decides (migration,
+    // HA restart), never by a report: a defined-but-off copy elsewhere is ignored, and a running
+    // one is recorded as a conflict for the operator, owner unchanged.
+    const ownedHere = existing.host === hostId || existing.host === null;
     if (!ownedHere) {
-      this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: owner ${existing.host ?? "none"} => ${hostId} (reported ${domain.state} there)` });
+      if (aliveStates.has(domain.state)) {
+        this.event(context, { kind: "conflict", host: hostId, vm: domain.name, message: `vm ${domain.name}: reported ${domain.state} on ${hostId}, but it belongs to ${existing.host}` });
+      }
+      return;
     }
     this.db
       .prepare("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?")

@@ -19,6 +19,7 @@ const migrations: readonly string[] = [
     agent_version TEXT NOT NULL,
     migration_uri TEXT NOT NULL,
     applied_seq INTEGER NOT NULL,
+    events_applied INTEGER NOT NULL DEFAULT 0,
     maintenance INTEGER NOT NULL DEFAULT 0,
     cpus INTEGER NOT NULL DEFAULT 0,
     memory_bytes INTEGER NOT NULL DEFAULT 0,

@@ -14,6 +14,8 @@ export interface HostRecord {
   agentVersion: string;
   migrationUri: string;
   appliedSeq: number;
+  /** How many agent events were applied for this host: equals appliedSeq when none was applied twice. */
+  eventsApplied: number;
   maintenance: boolean;
   cpus: number;
   memoryBytes: number;
@@ -81,6 +83,7 @@ interface HostRow {
   agent_version: string;
   migration_uri: string;
   applied_seq: number;
+  events_applied: number;
   maintenance: number;
   cpus: number;
   memory_bytes: number;
@@ -114,6 +117,7 @@ function hostFromRow(row: HostRow): HostRecord {
     agentVersion: row.agent_version,
     migrationUri: row.migration_uri,
     appliedSeq: row.applied_seq,
+    eventsApplied: row.events_applied,
     maintenance: row.maintenance !== 0,
     cpus: row.cpus,
     memoryBytes: row.memory_bytes,

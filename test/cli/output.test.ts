@@ -61,6 +61,7 @@ const host: Host = {
   memoryProvisionedBytes: 40 * 2 ** 30,
   load: 1.5,
   connectedReplica: "cp2",
+      eventsApplied: 7,
 };
 
 const vm: Vm = {
