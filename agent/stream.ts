@@ -45,6 +45,8 @@ interface ActiveStream {
 }
 
 const sendBatchMax = 64;
+/** An outbox this deep means the control plane has been unreachable a while: say so, once. */
+export const outboxBacklogWarningEvents = 10_000;
 
 export class ControlPlaneLink {
   private stopped = false;
@@ -74,9 +76,25 @@ export class ControlPlaneLink {
     return () => this.connectedListeners.delete(listener);
   }
 
+  private backlogWarned = false;
+
   /** New events were journaled: send what the window allows. */
   notify(): void {
+    this.checkBacklog();
     if (this.active?.welcomed) this.pump(this.active);
+  }
+
+  /** Warns once when the unacknowledged backlog passes the threshold, and once when it drains below a tenth. */
+  private checkBacklog(): void {
+    const { journal, logger } = this.options;
+    const backlog = journal.lastSeq() - journal.lastAckedSeq();
+    if (!this.backlogWarned && backlog >= outboxBacklogWarningEvents) {
+      this.backlogWarned = true;
+      logger.warn({ backlog, connected: this.isConnected() }, "outbox backlog is large: events are kept on disk until the control plane acknowledges them");
+    } else if (this.backlogWarned && backlog < outboxBacklogWarningEvents / 10) {
+      this.backlogWarned = false;
+      logger.info({ backlog }, "outbox backlog drained");
+    }
   }
 
   /** Stops the stream and its heartbeats. Call it last: the keepalive is the last thing to stop. */
@@ -163,6 +181,7 @@ export class ControlPlaneLink {
         const ackedSeq = message.ack!.ackedSeq;
         this.options.journal.acknowledge(ackedSeq);
         active.ackedSeq = Math.max(active.ackedSeq, ackedSeq);
+        this.checkBacklog();
         return this.pump(active);
       }
       case "command":
