@@ -17,6 +17,7 @@ import type { SnapshotChunk__Output } from "../../common/generated/vigil/v1/Snap
 import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logging.js";
 import { clientConstructor } from "../../common/proto.js";
+import { parseForwardedCommand } from "../state/commands.js";
 import { PeerMessageError, messageFromWire, messageToWire } from "./peer-wire.js";
 import { MessageType, replicaId, type InstallSnapshotMessage, type Message, type ReplicaId } from "./raft-types.js";
 
@@ -250,6 +251,11 @@ export class GrpcPeerTransport {
         }
         const handlers = this.handlers;
         if (handlers === null) return callback({ code: grpc.status.UNAVAILABLE, details: "replica is starting" });
+        try {
+          parseForwardedCommand(call.request.command);
+        } catch (error) {
+          return callback({ code: grpc.status.INVALID_ARGUMENT, details: errorMessage(error) });
+        }
         handlers.onPropose(call.request.command).then(
           (position) => callback(null, position),
           (error: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: errorMessage(error) }),

@@ -65,6 +65,23 @@ export class CorruptEntryError extends Error {
   override name = "CorruptEntryError";
 }
 
+/**
+ * Parses a command forwarded by another replica. Only a known kind is let
+ * through: once committed, an entry that apply cannot handle would stop every
+ * replica, so it must be refused before it is proposed.
+ */
+export function parseForwardedCommand(bytes: Uint8Array): StateCommand {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (error) {
+    throw new CorruptEntryError(`forwarded command is not JSON: ${(error as Error).message}`);
+  }
+  const kind = (parsed as { kind?: unknown } | null)?.kind;
+  if (typeof kind !== "string" || !commandKinds.has(kind)) throw new CorruptEntryError(`forwarded command has an unknown kind ${JSON.stringify(kind)?.slice(0, 60)}`);
+  return parsed as StateCommand;
+}
+
 export function encodeEntry(payload: EntryPayload): Uint8Array {
   return Buffer.from(JSON.stringify(payload), "utf8");
 }
