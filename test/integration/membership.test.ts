@@ -115,6 +115,12 @@ describe("replica set operations, 3 processes", () => {
       call.end();
     });
     assert.deepEqual(snapshotResult, { accepted: false, error: "snapshot checksum does not match" });
+    const forwarded = (command: string) =>
+      new Promise<grpc.ServiceError | null>((resolve) => peerClient(victim.address).Propose({ clusterId, command: Buffer.from(command) }, { deadline: Date.now() + 5_000 }, (error) => resolve(error)));
+    for (const bad of ['{"kind":"DropAllTables"}', "not json"]) {
+      const refused = await forwarded(bad);
+      assert.equal(refused?.code, grpc.status.INVALID_ARGUMENT, `forwarded ${bad} is refused before it is proposed`);
+    }
     const afterwards = await cluster.status(victim.address);
     assert.equal(afterwards.term, before.term, "no bad message moved the term");
     assert.equal(afterwards.leader, before.leader);
