@@ -288,9 +288,12 @@ export class GrpcPeerTransport {
         this.options.logger.warn({ from: envelope.from }, `peer message refused: ${problem ?? "no message"}`);
         return finish({ code: grpc.status.PERMISSION_DENIED, details: problem ?? "envelope has no message", name: "PeerRefused", message: problem ?? "" } as grpc.ServiceError);
       }
-      from = envelope.from;
       try {
-        this.handlers?.onMessage(messageFromWire(envelope.message, envelope.from, envelope.to));
+        const message = messageFromWire(envelope.message, envelope.from, envelope.to);
+        // The stream counts as this peer's (and its end as the peer going away) only once it has
+        // carried a valid message: a bogus stream naming the leader must not trigger a pre-vote.
+        from = envelope.from;
+        this.handlers?.onMessage(message);
       } catch (error) {
         const details = error instanceof PeerMessageError ? error.message : `bad peer message: ${errorMessage(error)}`;
         finish({ code: grpc.status.INVALID_ARGUMENT, details, name: "PeerRefused", message: details } as grpc.ServiceError);
