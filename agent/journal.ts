@@ -34,8 +34,12 @@ export class Journal {
   private readonly db: Database.Database;
   private lastSeqCache: number;
 
-  constructor(path: string, options: { synchronous?: "FULL" | "NORMAL" } = {}) {
-    this.db = new Database(path);
+  /**
+   * Opens the journal at `path`, or over an open database (the simulator keeps an in-memory one
+   * across simulated agent crashes, as a file survives a real one).
+   */
+  constructor(path: string | Database.Database, options: { synchronous?: "FULL" | "NORMAL" } = {}) {
+    this.db = typeof path === "string" ? new Database(path) : path;
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
     this.db.exec(schema);

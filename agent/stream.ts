@@ -10,6 +10,7 @@ import type { ControlMessage__Output } from "../common/generated/vigil/v1/Contro
 import type { Hello } from "../common/generated/vigil/v1/Hello.js";
 import type { HostStats } from "../common/generated/vigil/v1/HostStats.js";
 import type { Welcome__Output } from "../common/generated/vigil/v1/Welcome.js";
+import { assert } from "../common/assert.js";
 import type { Cancel, Clock, Rng, Timers } from "../common/env.js";
 import { errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logging.js";
@@ -17,9 +18,31 @@ import { clientConstructor } from "../common/proto.js";
 import { backoffDelayMs, reconnectBackoff } from "./backoff.js";
 import type { Journal } from "./journal.js";
 
+/** One Connect call as the link uses it: grpc's ClientDuplexStream in production, a simulated one in test/sim. */
+export interface AgentCall {
+  write(message: AgentMessage): unknown;
+  end(): unknown;
+  cancel(): void;
+  on(event: "data", listener: (message: ControlMessage__Output) => void): unknown;
+  on(event: "status", listener: (status: { code: number; details: string }) => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/** A Connect call and a way to release its channel. */
+export interface AgentConnection {
+  call: AgentCall;
+  close(): void;
+}
+
+/** Opens AgentGateway.Connect to `endpoint`. */
+export type AgentConnector = (endpoint: string) => AgentConnection;
+
 export interface LinkOptions {
   endpoints: string[];
-  credentials: grpc.ChannelCredentials;
+  /** Used by the default connector (a grpc-js client per stream); not needed when `connect` is given. */
+  credentials?: grpc.ChannelCredentials;
+  /** Opens a stream; the grpc-js client by default, the simulated network in test/sim. */
+  connect?: AgentConnector;
   journal: Journal;
   clock: Clock;
   timers: Timers;
@@ -33,8 +56,6 @@ export interface LinkOptions {
   inFlightEventsMax?: number;
   welcomeTimeoutMs?: number;
 }
-
-type AgentCall = grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output>;
 
 interface ActiveStream {
   call: AgentCall;
@@ -56,11 +77,12 @@ export class ControlPlaneLink {
   private wakeBackoff: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private readonly inFlightEventsMax: number;
-  private readonly AgentGatewayClient = clientConstructor("AgentGateway");
+  private readonly connect: AgentConnector;
   private connectedListeners = new Set<(connected: boolean) => void>();
 
   constructor(private readonly options: LinkOptions) {
     this.inFlightEventsMax = options.inFlightEventsMax ?? 256;
+    this.connect = options.connect ?? grpcConnector(options.credentials);
   }
 
   start(): void {
@@ -135,12 +157,8 @@ export class ControlPlaneLink {
   private session(endpoint: string): Promise<boolean> {
     const { logger, timers } = this.options;
     return new Promise((resolve) => {
-      const client = new this.AgentGatewayClient(endpoint, this.options.credentials, {
-        "grpc.keepalive_time_ms": 10_000,
-        "grpc.keepalive_timeout_ms": 5_000,
-        "grpc.max_receive_message_length": 16 * 1024 * 1024,
-      });
-      const call = client.Connect() as AgentCall;
+      const connection = this.connect(endpoint);
+      const call = connection.call;
       const active: ActiveStream = { call, welcomed: false, sentUpToSeq: 0, ackedSeq: 0, cancelHeartbeat: null };
       this.active = active;
       const cancelWelcomeWait = timers.after(this.options.welcomeTimeoutMs ?? 15_000, () => {
@@ -156,7 +174,7 @@ export class ControlPlaneLink {
         cancelWelcomeWait();
         active.cancelHeartbeat?.();
         if (this.active === active) this.active = null;
-        client.close();
+        connection.close();
         if (active.welcomed) for (const listener of this.connectedListeners) listener(false);
         logger.info({ endpoint, reason }, "control plane stream ended");
         resolve(active.welcomed);
@@ -167,8 +185,8 @@ export class ControlPlaneLink {
           call.cancel();
         });
       });
-      call.on("status", (status: grpc.StatusObject) => finish(status.code === grpc.status.OK ? "closed" : `${grpc.status[status.code]}: ${status.details}`));
-      call.on("error", (error: Error) => finish(errorMessage(error)));
+      call.on("status", (status) => finish(status.code === grpc.status.OK ? "closed" : `${grpc.status[status.code]}: ${status.details}`));
+      call.on("error", (error) => finish(errorMessage(error)));
       call.write({ hello: this.options.hello() });
     });
   }
@@ -228,4 +246,19 @@ export class ControlPlaneLink {
       }
     }
   }
+}
+
+/** The production connector: a grpc-js client per stream, closed with it. */
+function grpcConnector(credentials: grpc.ChannelCredentials | undefined): AgentConnector {
+  const AgentGatewayClient = clientConstructor("AgentGateway");
+  return (endpoint) => {
+    assert(credentials !== undefined, "the link has credentials or a connector");
+    const client = new AgentGatewayClient(endpoint, credentials, {
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 5_000,
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    });
+    const call = client.Connect() as grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output>;
+    return { call, close: () => client.close() };
+  };
 }

@@ -31,7 +31,19 @@ export interface AgentGatewayOptions {
 
 const runningStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
-type ConnectCall = grpc.ServerDuplexStream<AgentMessage__Output, ControlMessage>;
+/**
+ * The server side of one Connect call as the gateway uses it: grpc's ServerDuplexStream in
+ * production, a simulated stream in the deterministic simulator (test/sim).
+ */
+export interface GatewayCall {
+  on(event: "data", listener: (message: AgentMessage__Output) => void): unknown;
+  on(event: "end" | "cancelled", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  write(message: ControlMessage): unknown;
+  /** Ends the call with a non-OK status. */
+  emit(event: "error", status: { code: grpc.status; details: string; metadata: grpc.Metadata }): unknown;
+  end(): unknown;
+}
 
 class StreamFailure extends Error {
   constructor(
@@ -53,7 +65,7 @@ class AgentStream {
   private readonly logger: Logger;
 
   constructor(
-    private readonly call: ConnectCall,
+    private readonly call: GatewayCall,
     private readonly options: AgentGatewayOptions,
   ) {
     this.logger = options.logger;
@@ -205,10 +217,13 @@ class AgentStream {
   }
 }
 
+/** Takes one agent stream: the gateway's whole life for that call happens through `call`. */
+export function acceptAgentStream(call: GatewayCall, options: AgentGatewayOptions): void {
+  new AgentStream(call, options);
+}
+
 export function agentGatewayHandlers(options: AgentGatewayOptions): AgentGatewayHandlers {
   return {
-    Connect: (call) => {
-      new AgentStream(call, options);
-    },
+    Connect: (call) => acceptAgentStream(call, options),
   };
 }

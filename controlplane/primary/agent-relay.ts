@@ -8,21 +8,38 @@
 // The presence stream follows the leader: when leadership moves it is reopened
 // to the new leader with every agent connected here.
 import type { AgentPresenceUpdate, AgentPresenceUpdate__Output } from "../../common/generated/vigil/v1/AgentPresenceUpdate.js";
-import type { Command__Output } from "../../common/generated/vigil/v1/Command.js";
-import type * as grpc from "@grpc/grpc-js";
+import type { Command, Command__Output } from "../../common/generated/vigil/v1/Command.js";
 import type { Cancel, Clock, Timers } from "../../common/env.js";
 import { errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logging.js";
-import type { GrpcPeerTransport, RelayHandlers } from "../replication/grpc-transport.js";
+import type { RelayHandlers } from "../replication/grpc-transport.js";
 import type { ReplicatedLog } from "../replication/log.js";
-import { replicaId } from "../replication/raft-types.js";
+import { replicaId, type ReplicaId } from "../replication/raft-types.js";
 import type { AgentSession, SessionChange, SessionRegistry } from "./sessions.js";
+
+/** A follower's presence stream to the leader, as the relay writes it. */
+export interface PresenceStream {
+  write(update: AgentPresenceUpdate): unknown;
+  end(): unknown;
+}
+
+/**
+ * What the relay needs from the network between replicas: grpc-transport.ts in production, a
+ * simulated network in the deterministic simulator (test/sim).
+ */
+export interface RelayTransport {
+  attachRelay(relay: RelayHandlers): void;
+  /** Follower: opens the presence stream to `leader`; `onEnd` runs when it ends for any reason. */
+  openPresenceStream(leader: ReplicaId, onEnd: () => void): PresenceStream | null;
+  /** Leader: hands `command` to follower `via` for the agent of `hostId`. */
+  relayCommand(via: ReplicaId, hostId: string, command: Command, deadlineMs: number): Promise<void>;
+}
 
 export interface AgentRelayOptions {
   replicaId: string;
   clusterId(): string;
   sessions: SessionRegistry;
-  transport: GrpcPeerTransport;
+  transport: RelayTransport;
   log: ReplicatedLog;
   clock: Clock;
   timers: Timers;
@@ -34,7 +51,7 @@ const leaderCheckIntervalMs = 100;
 const relayDeadlineMs = 5_000;
 
 export class AgentRelay implements RelayHandlers {
-  private presence: { leader: string; stream: grpc.ClientWritableStream<AgentPresenceUpdate> } | null = null;
+  private presence: { leader: string; stream: PresenceStream } | null = null;
   private cancelCheck: Cancel | null = null;
   private stopped = false;
 

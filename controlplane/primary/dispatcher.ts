@@ -42,6 +42,8 @@ export interface DispatcherOptions {
   /** Why commands may not be sent now (takeover wait, relinquish), or null when they may. */
   commandBlocker(): string | null;
   logger: Logger;
+  /** A fresh command id: randomUUID by default, seeded in simulation. */
+  newCommandId?: () => string;
 }
 
 export class CommandDispatcher {
@@ -68,7 +70,7 @@ export class CommandDispatcher {
     if (blocker !== null) return Promise.reject(new PrimaryNotReadyError(blocker));
     const session = sessions.get(hostId);
     if (session === undefined) return Promise.reject(new HostNotConnectedError(`host ${hostId} is not connected`));
-    const commandId = randomUUID();
+    const commandId = (this.options.newCommandId ?? randomUUID)();
     const term = log.currentTerm();
     return new Promise((resolve, reject) => {
       const cancelTimeout = timers.after(timeoutMs, () => {

@@ -20,11 +20,11 @@ import type { AppliedNotice } from "../state/apply.js";
 import { StateMachine } from "../state/apply.js";
 import { decodeEntry, encodeEntry, type StateCommand } from "../state/commands.js";
 import type { Db } from "../state/store.js";
-import type { GrpcPeerTransport } from "./grpc-transport.js";
+import type { TransportHandlers } from "./grpc-transport.js";
 import { LogClosedError, NotLeaderError, type LeadershipChange, type MemberStatus, type ReplicatedLog, type ReplicationStatus } from "./log.js";
 import { Raft } from "./raft.js";
 import { bootstrapEntries, decodeConfChange, type ConfChange } from "./raft-configuration.js";
-import { EntryKind, Role, replicaId, type Entry, type ReplicaId, type Snapshot, type SoftState } from "./raft-types.js";
+import { EntryKind, Role, replicaId, type Entry, type Message, type ReplicaId, type Snapshot, type SoftState } from "./raft-types.js";
 import { SqliteRaftStorage } from "./sqlite-raft-storage.js";
 
 export interface RaftTiming {
@@ -37,16 +37,33 @@ export interface RaftTiming {
 
 export const defaultRaftTiming: RaftTiming = { tickMs: 100, heartbeatIntervalTicks: 1, electionTimeoutTicks: 10, clockDriftMs: 500 };
 
+/**
+ * What the replica needs from the network between replicas: grpc-transport.ts in production, a
+ * simulated network in the deterministic simulator (test/sim).
+ */
+export interface PeerTransport {
+  attach(handlers: TransportHandlers): void;
+  /** Sends without waiting; a message that cannot be delivered is dropped (Raft resends). */
+  send(messages: readonly Message[]): void;
+  /** Forwards an encoded command to `leader`; resolves with where it committed. */
+  propose(leader: ReplicaId, command: Uint8Array): Promise<{ index: number; term: number }>;
+  close(): void;
+}
+
 export interface RaftReplicaOptions {
   db: Db;
   dataDir: string;
   replicaId: string;
   address: string;
-  transport: GrpcPeerTransport;
+  transport: PeerTransport;
   clock: Clock;
   timers: Timers;
   rng: Rng;
   logger: Logger;
+  /** Runs `callback` soon, after the current event: setImmediate by default, the simulator's queue in simulation. */
+  defer?: (callback: () => void) => void;
+  /** A fresh id for a read request's context: randomUUID by default, seeded in simulation. */
+  uniqueId?: () => string;
   timing?: RaftTiming;
   /** Applied entries between snapshots; the log keeps `retainedEntries` behind the newest one. */
   snapshotEveryEntries?: number;
@@ -290,7 +307,8 @@ export class RaftReplica implements ReplicatedLog {
   private scheduleReady(): void {
     if (this.readyScheduled || this.closed) return;
     this.readyScheduled = true;
-    setImmediate(() => {
+    const defer = this.options.defer ?? setImmediate;
+    defer(() => {
       this.readyScheduled = false;
       this.processReady();
     });
@@ -416,7 +434,7 @@ export class RaftReplica implements ReplicatedLog {
 
   /** Restores the replicated tables from a leader's image and replaces the log, in one transaction. */
   private installSnapshot(snapshot: Snapshot): void {
-    const path = join(this.options.dataDir, `snapshot-${randomUUID()}.db`);
+    const path = join(this.options.dataDir, `snapshot-${(this.options.uniqueId ?? randomUUID)()}.db`);
     writeFileSync(path, snapshot.data);
     try {
       this.db.prepare("ATTACH DATABASE ? AS incoming").run(path);
@@ -505,7 +523,7 @@ export class RaftReplica implements ReplicatedLog {
 
   async readBarrier(): Promise<void> {
     if (this.closed) throw new LogClosedError("the replica is stopping");
-    const context = randomUUID();
+    const context = (this.options.uniqueId ?? randomUUID)();
     const outcome = this.core().readIndex(context);
     if (!outcome.accepted) throw new NotLeaderError(this.leaderAddress());
     this.scheduleReady();
