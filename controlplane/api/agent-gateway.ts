@@ -17,6 +17,16 @@ import type { AgentSession, SessionRegistry } from "../primary/sessions.js";
 import type { StateReader } from "../state/store.js";
 import { eventProblem, helloProblem } from "./agent-validation.js";
 
+/**
+ * Test-only faults that make the gateway deliberately unsafe, so that the simulator (test/sim) can
+ * prove its checkers catch them. Never set in production.
+ */
+export const GatewayInjectedBug = {
+  /** Acknowledge each event as soon as it arrives, before it is committed. */
+  ackBeforeCommit: "ack-before-commit",
+} as const;
+export type GatewayInjectedBug = (typeof GatewayInjectedBug)[keyof typeof GatewayInjectedBug];
+
 export interface AgentGatewayOptions {
   log: ReplicatedLog;
   /** This replica's applied state: read after HostHello commits, so it has the host. */
@@ -27,6 +37,8 @@ export interface AgentGatewayOptions {
   keepaliveIntervalMs(): number;
   /** Events per proposal at most: bounds a batch's size in the log and its apply time. */
   batchEventsMax?: number;
+  /** Test only: see GatewayInjectedBug. */
+  injectedBug?: GatewayInjectedBug | null;
 }
 
 const runningStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
@@ -173,6 +185,7 @@ class AgentStream {
       throw new StreamFailure(grpc.status.INVALID_ARGUMENT, `event.seq ${event.seq} does not follow ${this.lastReceivedSeq}`);
     }
     this.lastReceivedSeq = event.seq;
+    if (this.options.injectedBug === GatewayInjectedBug.ackBeforeCommit && this.phase === "open") this.write({ ack: { ackedSeq: event.seq } });
     this.buffered.push(event);
     this.proposeBuffered();
   }

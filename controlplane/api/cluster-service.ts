@@ -9,6 +9,7 @@ import type { ClusterEventRecord } from "../state/store.js";
 import type { ClusterStatus } from "../../common/generated/vigil/v1/ClusterStatus.js";
 import { hostIdProblem } from "../../common/validate.js";
 import { NotLeaderError } from "../replication/log.js";
+import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, toStatus, unary } from "./status.js";
 
 const eventsPageMax = 1_000;
@@ -40,11 +41,11 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       const entry = findConfigKey(request.key)!;
       return { entries: [{ key: entry.key, value: request.value, description: entry.description }] };
     }),
-    TransferPrimary: unary(logger, "TransferPrimary", async (request) => {
+    TransferPrimary: leaderOnly(context, "ClusterService", "TransferPrimary", async (request) => {
       await relinquishTo(context, request.to);
       return statusView(context);
     }),
-    AddMember: unary(logger, "AddMember", async (request) => {
+    AddMember: leaderOnly(context, "ClusterService", "AddMember", async (request) => {
       requireMemberId(request.id);
       if (!/^[^\s:]+:\d{1,5}$/.test(request.address)) throw invalidArgument("address", `"${request.address.slice(0, 80)}" is not host:port`);
       if (log.status().members.some((member) => member.id === request.id)) throw failedPrecondition(`${request.id} is already a member`);
@@ -52,7 +53,7 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       await log.changeMembership({ kind: "addVoter", replica: request.id });
       return statusView(context);
     }),
-    RemoveMember: unary(logger, "RemoveMember", async (request) => {
+    RemoveMember: leaderOnly(context, "ClusterService", "RemoveMember", async (request) => {
       requireMemberId(request.id);
       if (!log.status().members.some((member) => member.id === request.id)) throw notFound(`member "${request.id}"`);
       if (request.id === context.replicaId && log.isLeader()) await relinquishTo(context, "");

@@ -17,6 +17,17 @@ export class ApiError extends Error {
   }
 }
 
+/** A status another replica answered with, relayed to our caller unchanged. */
+export class RelayedStatus extends Error {
+  override name = "RelayedStatus";
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(details);
+  }
+}
+
 export const invalidArgument = (field: string, why: string) => new ApiError(grpc.status.INVALID_ARGUMENT, `${field}: ${why}`);
 export const notFound = (what: string) => new ApiError(grpc.status.NOT_FOUND, `${what} not found`);
 export const failedPrecondition = (why: string) => new ApiError(grpc.status.FAILED_PRECONDITION, why);
@@ -24,6 +35,7 @@ export const unimplemented = (what: string) => new ApiError(grpc.status.UNIMPLEM
 
 export function toStatus(error: unknown): { code: grpc.status; details: string } {
   if (error instanceof ApiError) return { code: error.code, details: error.message };
+  if (error instanceof RelayedStatus) return { code: error.code, details: error.details };
   if (error instanceof NotLeaderError) return { code: grpc.status.UNAVAILABLE, details: error.message };
   if (error instanceof LogClosedError) return { code: grpc.status.UNAVAILABLE, details: error.message };
   if (error instanceof HostNotConnectedError) return { code: grpc.status.FAILED_PRECONDITION, details: error.message };

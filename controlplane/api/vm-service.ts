@@ -10,6 +10,7 @@ import type { ControlPlaneContext } from "../context.js";
 import type { CommandAction } from "../primary/dispatcher.js";
 import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
 import type { VmRecord } from "../state/store.js";
+import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
 import { vmView } from "./views.js";
 
@@ -108,7 +109,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       await log.readBarrier();
       return vmView(findVm(context, request.vm));
     }),
-    Start: unary(logger, "VmStart", async (request) => {
+    Start: leaderOnly(context, "VmService", "Start", async (request) => {
       const vm = findVm(context, request.vm);
       if (request.on !== "" && hostIdProblem(request.on) !== null) throw invalidArgument("on", `host id ${hostIdProblem(request.on)}`);
       if (request.on !== "" && reader.host(request.on) === undefined) throw notFound(`host "${request.on}"`);
@@ -119,12 +120,12 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       }
       return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
     }),
-    Stop: unary(logger, "VmStop", async (request) => {
+    Stop: leaderOnly(context, "VmService", "Stop", async (request) => {
       const vm = findVm(context, request.vm);
       if (!aliveStates.has(vm.state) && vm.state !== "shutdown" && vm.state !== "crashed") return noOperation(vm);
       return operate(context, vm, ownerOf(vm), "stopped", { destroy: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
     }),
-    Shutdown: unary(logger, "VmShutdown", async (request) => {
+    Shutdown: leaderOnly(context, "VmService", "Shutdown", async (request) => {
       const vm = findVm(context, request.vm);
       if (request.timeoutS > shutdownTimeoutMaxS) throw invalidArgument("timeout_s", `must be at most ${shutdownTimeoutMaxS}`);
       if (!aliveStates.has(vm.state)) return noOperation(vm);
@@ -132,7 +133,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       const action: CommandAction = { shutdown: { vmUuid: vm.uuid, timeoutMs: timeoutS * 1000 } };
       return operate(context, vm, ownerOf(vm), "stopped", action, timeoutS * 1000 + shutdownResultMarginMs);
     }),
-    Migrate: unary(logger, "VmMigrate", async (request) => {
+    Migrate: leaderOnly(context, "VmService", "Migrate", async (request) => {
       findVm(context, request.vm);
       throw unimplemented("vm migrate");
     }),

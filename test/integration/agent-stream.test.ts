@@ -50,18 +50,23 @@ function churn(endpoints: string[], vmNames: string[]) {
   };
 }
 
-function journalLastSeq(stateDir: string): number {
-  const db = new Database(`${stateDir}/journal.db`, { readonly: true });
-  const row = db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: string };
+function journalSeqs(stateDir: string): { lastSeq: number; lastAckedSeq: number } {
+  const db = new Database(`${stateDir}/journal.db`, { readonly: true, fileMustExist: true });
+  const value = (key: string) => Number((db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value ?? 0);
+  const seqs = { lastSeq: value("last_seq"), lastAckedSeq: value("last_acked_seq") };
   db.close();
-  return Number(row.value);
+  return seqs;
 }
 
 async function assertExactlyOnce(addresses: string[], hostId: string, agent: RunningProcess, stateDir: string): Promise<void> {
   // The agent's outbox drains once everything is acknowledged; then its journal says how many events exist.
   await waitFor(async () => (await hostOn(addresses[0]!, hostId)).alive, { timeoutMs: 30_000, what: `${hostId} alive` });
+  await waitFor(() => {
+    const seqs = journalSeqs(stateDir);
+    return seqs.lastSeq === seqs.lastAckedSeq || undefined;
+  }, { timeoutMs: 30_000, what: `${hostId}'s outbox to drain (every event acknowledged)` });
   assert.equal(await stopProcess(agent), 0);
-  const lastSeq = journalLastSeq(stateDir);
+  const { lastSeq } = journalSeqs(stateDir);
   for (const address of addresses) {
     const host = await waitFor(async () => {
       const seen = await hostOn(address, hostId);
@@ -113,6 +118,9 @@ describe("agent stream with real processes", () => {
       startAgent({ hostId: host.id, controlPlane: host.endpoints.join(","), stateDir: host.stateDir, libvirtUri: testNodeUri(directory.path, host.id, index + 1, 3) }),
     );
     for (const host of hosts) await waitFor(async () => (await hostOn(leaderAddress, host.id)).alive, { timeoutMs: 20_000, what: `${host.id} alive` });
+    // Any replica takes operations: a follower forwards this one to the leader, which commands h1.
+    await waitFor(() => vigilctl(follower, ["vm", "stop", "h1-vm1"]).code === 0 || undefined, { timeoutMs: 10_000, what: "a VM stop sent to a follower only (the new primary waits out the old lease first)" });
+    assert.equal(vigilctlJson<{ state: string }>(follower, ["vm", "show", "h1-vm1"]).state, "shutoff");
     const burst = churn(cluster.endpoints(), ["h1-vm1", "h1-vm2", "h1-vm3", "h2-vm1", "h2-vm2", "h2-vm3"]);
     await waitFor(() => burst.operations() >= 20, { timeoutMs: 30_000, what: "20 state changes before the fault" });
     cluster.replica(leader).process!.child.kill("SIGKILL");
