@@ -23,6 +23,12 @@ import { defaultReconnectPolicy, reconnectDelayMs, type ReconnectPolicy } from "
 
 export type ConnectionState = "connecting" | "open" | "lost" | "closed";
 export type ConnectionChange = "lost" | "restored";
+/** Why: for "lost", libvirt's close reason ("eof", "keepalive", "error", "client"); for "restored", the attempts it took. */
+export interface ConnectionChangeDetail {
+  reason?: string;
+  attempts?: number;
+}
+export type ConnectionChangeListener = (change: ConnectionChange, detail: ConnectionChangeDetail) => void;
 
 export interface ConnectionOptions {
   logger?: Logger;
@@ -30,12 +36,18 @@ export interface ConnectionOptions {
   keepAliveIntervalSeconds?: number;
   keepAliveCount?: number;
   reconnect?: Partial<ReconnectPolicy>;
+  /**
+   * Bound on one virConnectOpen. A daemon that accepts the socket but never answers (stopped, wedged)
+   * would otherwise hold an attempt forever; the late handle is closed when it finally arrives.
+   */
+  openTimeoutMs?: number;
   timers?: Timers;
   rng?: Rng;
 }
 
 const defaultKeepAliveIntervalSeconds = 5;
 const defaultKeepAliveCount = 3;
+const defaultOpenTimeoutMs = 30_000;
 const noConnectCode = 5; // VIR_ERR_NO_CONNECT
 const subscribedEvents: readonly EventKind[] = [
   "lifecycle",
@@ -72,7 +84,7 @@ export class ConnectionCore {
   private cancelReconnectWait: Cancel | null = null;
   private readonly pool = BlockingCallPool.shared();
   private readonly eventListeners = new Set<(event: DomainEvent) => void>();
-  private readonly changeListeners = new Set<(change: ConnectionChange) => void>();
+  private readonly changeListeners = new Set<ConnectionChangeListener>();
   private readonly unroute: () => void;
   private readonly policy: ReconnectPolicy;
   private readonly timers: Timers;
@@ -122,7 +134,7 @@ export class ConnectionCore {
    * was ignored) is released and reported as a failure.
    */
   private async attachNewHandle(): Promise<void> {
-    const handle = await this.pool.call("openConnection", this.uri);
+    const handle = await this.openWithinBound();
     try {
       await this.enableKeepAlive(handle);
       await this.pool.call("registerCloseCallback", handle, sharedCloseCallback(), BigInt(this.id));
@@ -136,6 +148,29 @@ export class ConnectionCore {
       throw error;
     }
     this.handle = handle;
+  }
+
+  private openWithinBound(): Promise<ConnectPointer> {
+    const timeoutMs = this.options.openTimeoutMs ?? defaultOpenTimeoutMs;
+    const opening = this.pool.call("openConnection", this.uri);
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const cancelTimer = this.timers.after(timeoutMs, () => {
+        timedOut = true;
+        reject(new Error(`virConnectOpen(${this.uri}) did not return within ${timeoutMs} ms`));
+      });
+      opening.then(
+        (handle) => {
+          cancelTimer();
+          if (!timedOut) resolve(handle);
+          else void this.pool.call("closeConnection", handle).catch((error: unknown) => this.logQuietly(error));
+        },
+        (error: unknown) => {
+          cancelTimer();
+          reject(error);
+        },
+      );
+    });
   }
 
   private async enableKeepAlive(handle: ConnectPointer): Promise<void> {
@@ -177,7 +212,7 @@ export class ConnectionCore {
     const handle = this.handle;
     this.handle = null;
     if (handle !== null) void this.releaseHandle(handle);
-    this.emitChange("lost");
+    this.emitChange("lost", { reason });
     void this.reconnect();
   }
 
@@ -197,7 +232,7 @@ export class ConnectionCore {
         return;
       }
       this.changeState("open", `reconnected after ${attempt + 1} attempt(s)`);
-      this.emitChange("restored");
+      this.emitChange("restored", { attempts: attempt + 1 });
     }
   }
 
@@ -233,10 +268,10 @@ export class ConnectionCore {
     for (const listener of this.eventListeners) listener(event);
   }
 
-  private emitChange(change: ConnectionChange): void {
+  private emitChange(change: ConnectionChange, detail: ConnectionChangeDetail): void {
     for (const listener of this.changeListeners) {
       try {
-        listener(change);
+        listener(change, detail);
       } catch (error) {
         this.logger?.error({ err: error, change }, "connection change listener threw");
       }
@@ -248,7 +283,7 @@ export class ConnectionCore {
     return () => this.eventListeners.delete(listener);
   }
 
-  addChangeListener(listener: (change: ConnectionChange) => void): () => void {
+  addChangeListener(listener: ConnectionChangeListener): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }

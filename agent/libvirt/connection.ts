@@ -3,7 +3,7 @@
 // events arrive through listeners; the connection reconnects by itself after libvirtd restarts and
 // says so through onConnectionChange, so that the caller re-reads the inventory.
 import type { Logger } from "pino";
-import { ConnectionCore, lifecycleOnly, type ConnectionChange, type ConnectionOptions } from "./connection-core.js";
+import { ConnectionCore, lifecycleOnly, type ConnectionChangeListener, type ConnectionOptions, type ConnectionState } from "./connection-core.js";
 import {
   blockCommitFlags,
   blockCopyFlags,
@@ -96,8 +96,7 @@ export class LibvirtConnection {
     return this.core.logger;
   }
 
-  /** "connecting" | "open" | "lost" | "closed" */
-  get state(): string {
+  get state(): ConnectionState {
     return this.core.state;
   }
 
@@ -138,6 +137,11 @@ export class LibvirtConnection {
 
   async destroyDomain(uuid: string, options: { graceful?: boolean } = {}): Promise<DomainInfo> {
     return this.core.blocking.call("destroyDomain", this.core.requireHandle(), uuid, flagsOf(destroyFlags, options));
+  }
+
+  /** virDomainReset: an immediate hardware reset, without asking the guest; emits a reboot event. */
+  async resetDomain(uuid: string): Promise<void> {
+    return this.core.blocking.call("resetDomain", this.core.requireHandle(), uuid);
   }
 
   async suspendDomain(uuid: string): Promise<DomainInfo> {
@@ -248,8 +252,11 @@ export class LibvirtConnection {
     return this.core.addEventListener(listener);
   }
 
-  /** "lost" when libvirt closed the connection, "restored" after a reconnect: then re-read the inventory. */
-  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+  /**
+   * "lost" when libvirt closed the connection (detail.reason: eof, keepalive, error), "restored" after
+   * a reconnect (detail.attempts): then re-read the inventory, events of the gap are gone.
+   */
+  onConnectionChange(listener: ConnectionChangeListener): () => void {
     return this.core.addChangeListener(listener);
   }
 

@@ -178,6 +178,7 @@ export interface LibvirtNative {
   virDomainCreateWithFlags(dom: DomainPointer, flags: number): number;
   virDomainShutdownFlags(dom: DomainPointer, flags: number): number;
   virDomainDestroyFlags(dom: DomainPointer, flags: number): number;
+  virDomainReset(dom: DomainPointer, flags: number): number;
   virDomainSuspend(dom: DomainPointer): number;
   virDomainResume(dom: DomainPointer): number;
   // Migration and jobs
@@ -242,6 +243,7 @@ const prototypes: Record<keyof LibvirtNative, string> = {
   virDomainCreateWithFlags: "int virDomainCreateWithFlags(virDomain *dom, unsigned int flags)",
   virDomainShutdownFlags: "int virDomainShutdownFlags(virDomain *dom, unsigned int flags)",
   virDomainDestroyFlags: "int virDomainDestroyFlags(virDomain *dom, unsigned int flags)",
+  virDomainReset: "int virDomainReset(virDomain *dom, unsigned int flags)",
   virDomainSuspend: "int virDomainSuspend(virDomain *dom)",
   virDomainResume: "int virDomainResume(virDomain *dom)",
   virDomainMigrateToURI3:

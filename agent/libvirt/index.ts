@@ -7,7 +7,13 @@ export type {
   ShutdownOptions,
   UndefineOptions,
 } from "./connection.js";
-export type { ConnectionChange, ConnectionOptions, ConnectionState } from "./connection-core.js";
+export type {
+  ConnectionChange,
+  ConnectionChangeDetail,
+  ConnectionChangeListener,
+  ConnectionOptions,
+  ConnectionState,
+} from "./connection-core.js";
 export { DomainHandle } from "./domain-handle.js";
 export type { DomainInfo, DomainState } from "./domain.js";
 export { LibvirtError } from "./errors.js";

@@ -137,6 +137,10 @@ function destroyDomain(conn: ConnectPointer, key: string, flags: number): Domain
   });
 }
 
+function resetDomain(conn: ConnectPointer, key: string): void {
+  withDomain(conn, key, (dom) => checkResult(native.virDomainReset(dom, 0), "virDomainReset"));
+}
+
 function suspendDomain(conn: ConnectPointer, key: string): DomainInfo {
   return withDomain(conn, key, (dom) => {
     checkResult(native.virDomainSuspend(dom), "virDomainSuspend");
@@ -384,6 +388,7 @@ export const operations = {
   startDomain,
   shutdownDomain,
   destroyDomain,
+  resetDomain,
   suspendDomain,
   resumeDomain,
   defineDomain,

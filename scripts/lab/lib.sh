@@ -75,10 +75,13 @@ remember_owner = 0
 CONF
 }
 
+libvirtd_pid_file() { echo "$(host_dir "$1")/libvirtd.pid"; }
+
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Running means managed: tini alive (it reaps QEMU) and libvirtd alive under it.
 daemon_running() {
-  local pid_file
-  pid_file="$(tini_pid_file "$1")"
-  [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+  pid_alive "$(tini_pid_file "$1")" && pid_alive "$(libvirtd_pid_file "$1")"
 }
 
 # Starts libvirtd for one host: its own mount namespace with its directories bound over libvirt's,
@@ -106,7 +109,8 @@ wait_until_ready() {
   local host="$1" deadline
   deadline=$(( $(date +%s) + DAEMON_READY_TIMEOUT_SECONDS ))
   until virsh -q -c "$(host_uri "$host")" list --all >/dev/null 2>&1; do
-    daemon_running "$host" || die "$host: libvirtd exited; see $(host_dir "$host")/daemon.log"
+    # tini exits with libvirtd (libvirtd's own pid file may not exist yet this early).
+    pid_alive "$(tini_pid_file "$host")" || die "$host: libvirtd exited; see $(host_dir "$host")/log/libvirtd.log"
     [ "$(date +%s)" -lt "$deadline" ] || die "$host: libvirtd not ready after ${DAEMON_READY_TIMEOUT_SECONDS}s"
     sleep 0.2
   done
@@ -120,22 +124,27 @@ destroy_running_domains() {
   done
 }
 
-# Stops one daemon (SIGTERM to tini, which forwards it), bounded, then SIGKILL.
+# Stops one daemon, bounded: SIGCONT (a test may have stopped it) and SIGTERM to libvirtd, whose exit
+# ends tini; after the bound SIGKILL to both. Also handles a libvirtd whose tini is gone.
 stop_daemon() {
-  local host="$1" pid deadline
-  daemon_running "$host" || { rm -f "$(tini_pid_file "$host")"; return 0; }
-  pid="$(cat "$(tini_pid_file "$host")")"
-  kill -TERM "$pid" 2>/dev/null || true
+  local host="$1" tini_pid="" libvirtd_pid="" deadline
+  pid_alive "$(tini_pid_file "$host")" && tini_pid="$(cat "$(tini_pid_file "$host")")"
+  pid_alive "$(libvirtd_pid_file "$host")" && libvirtd_pid="$(cat "$(libvirtd_pid_file "$host")")"
+  if [ -n "$libvirtd_pid" ]; then
+    kill -CONT "$libvirtd_pid" 2>/dev/null || true
+    kill -TERM "$libvirtd_pid" 2>/dev/null || true
+  fi
+  [ -n "$tini_pid" ] && kill -TERM "$tini_pid" 2>/dev/null || true
   deadline=$(( $(date +%s) + DAEMON_STOP_TIMEOUT_SECONDS ))
-  while kill -0 "$pid" 2>/dev/null; do
+  while { [ -n "$tini_pid" ] && kill -0 "$tini_pid" 2>/dev/null; } || { [ -n "$libvirtd_pid" ] && kill -0 "$libvirtd_pid" 2>/dev/null; }; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       log "$host: libvirtd did not stop in ${DAEMON_STOP_TIMEOUT_SECONDS}s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
+      for pid in $libvirtd_pid $tini_pid; do kill -KILL "$pid" 2>/dev/null || true; done
       break
     fi
     sleep 0.1
   done
-  rm -f "$(tini_pid_file "$host")"
+  rm -f "$(tini_pid_file "$host")" "$(libvirtd_pid_file "$host")"
 }
 
 # QEMU processes outlive libvirtd; kill the ones this host's daemon started (its pid files).

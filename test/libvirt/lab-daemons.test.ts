@@ -1,4 +1,4 @@
-// Proves the binding against two real libvirtd + QEMU (TCG) daemons of scripts/lab: lifecycle with events, live peer-to-peer migration both ways with job stats and events on both sides, same-host refusal, block jobs (bandwidth-limited commit observed then aborted, active commit with pivot, copy, pull) with block-job events, and reconnect after a libvirtd restart. One file, run in order, because the restart would disturb concurrent tests.
+// Proves the binding against two real libvirtd + QEMU (TCG) daemons of scripts/lab: lifecycle with events (reset => reboot), live peer-to-peer migration both ways with job stats, iterations, destination XML and events on both sides, abortJob of a running migration, same-host refusal, block jobs (bandwidth-limited commit observed then aborted, active commit with pivot, copy, pull) with block-job events, keepalive noticing a stopped daemon, and reconnect after a libvirtd restart. One file, run in order, because the restart would disturb concurrent tests.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -6,13 +6,16 @@ import { mkdirSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { LibvirtConnection, LibvirtError, type ConnectionChange, type DomainEvent, type JobStats } from "../../agent/libvirt/index.js";
 import { qemuDomainXml } from "./domain-xml.js";
-import { locateLab, restartLabDaemon, type LabEnvironment } from "./lab.js";
+import { holdLabTestsLock, labDaemonPid, locateLab, restartLabDaemon, type LabEnvironment } from "./lab.js";
 import { EventRecorder, isLifecycle, waitFor } from "./wait-for.js";
 
 const lookup = locateLab();
+const domainNamePrefix = "vigil-lab-";
 const eventTimeoutMs = 15_000;
 const migrationTimeoutMs = 60_000;
 const reconnectTimeoutMs = 60_000;
+/** keepalive 1 s × (count 1 + 1), plus scheduling slack. */
+const keepAliveTimeoutMs = 15_000;
 
 /** Creates base.qcow2 and top.qcow2 (backed by base) with `topDataMiB` MiB written into top. */
 function createQcow2Chain(directory: string, topDataMiB: number): { base: string; top: string } {
@@ -52,19 +55,27 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
   let events1: EventRecorder;
   let events2: EventRecorder;
   const created: string[] = [];
+  let releaseLab: (() => Promise<void>) | undefined;
 
   function newDomain(options: { diskPath?: string } = {}): { name: string; uuid: string; xml: string } {
     const uuid = randomUUID();
-    const name = `vigil-lab-${uuid.slice(0, 8)}`;
+    const name = `${domainNamePrefix}${uuid.slice(0, 8)}`;
     created.push(uuid);
     return { name, uuid, xml: qemuDomainXml({ name, uuid, ...options }) };
   }
 
   before(async () => {
+    releaseLab = await holdLabTestsLock();
     host1 = await LibvirtConnection.open(lab.host1Uri);
     host2 = await LibvirtConnection.open(lab.host2Uri);
     events1 = new EventRecorder(host1);
     events2 = new EventRecorder(host2);
+    // Leftovers of an interrupted earlier run (we hold the lab's lock, so none are in use).
+    for (const connection of [host1, host2]) {
+      for (const domain of await connection.listDomains()) {
+        if (domain.name.startsWith(domainNamePrefix)) await removeDomain(connection, domain.uuid);
+      }
+    }
   });
 
   after(async () => {
@@ -75,6 +86,7 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     }
     await host1?.close();
     await host2?.close();
+    await releaseLab?.();
   });
 
   test("starts, suspends, resumes and destroys a 64 MiB TCG domain, with lifecycle events and reasons", async () => {
@@ -93,6 +105,9 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
 
     assert.deepEqual((await host1.resumeDomain(uuid)).state, "running");
     await events1.waitForEvent(isLifecycle(uuid, "resumed", "unpaused"), { timeoutMs: eventTimeoutMs, what: "resumed/unpaused" });
+
+    await host1.resetDomain(uuid);
+    await events1.waitForEvent((event) => event.kind === "reboot" && event.uuid === uuid, { timeoutMs: eventTimeoutMs, what: "reboot" });
 
     const destroyed = await host1.destroyDomain(uuid);
     assert.deepEqual([destroyed.state, destroyed.reason], ["shutoff", "destroyed"]);
@@ -151,21 +166,60 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     assert.equal(completed.stats.type, "completed");
     assert.ok(completed.stats.downtimeMs !== null && completed.stats.downtimeMs >= 0);
 
+    assert.ok(
+      events1.events.some((event) => event.kind === "migration-iteration" && event.uuid === uuid && event.iteration >= 1),
+      "the source reported migration iterations",
+    );
     const arrived = await host2.lookupDomain(uuid);
     assert.deepEqual([arrived?.state, arrived?.reason, arrived?.persistent], ["running", "migrated", true]);
     assert.equal(await host1.lookupDomain(uuid), null, "undefineSource removed the definition on host 1");
 
+    // Back, with a destination XML that differs only in its title (allowed: no guest ABI change).
+    const destinationXml = (await host2.getDomainXml(uuid, { migratable: true })).replace(
+      "</name>",
+      "</name>\n  <title>came back</title>",
+    );
     await host2.migrateDomain(uuid, {
       destinationUri: lab.host1Uri,
       migrationUri: lab.migrationUri,
       persistOnDestination: true,
       undefineSource: true,
       unsafe: true,
+      destinationXml,
     });
     await events2.waitForEvent(isLifecycle(uuid, "stopped", "migrated"), { timeoutMs: eventTimeoutMs, what: "host 2 stopped/migrated" });
     await events1.waitForEvent(isLifecycle(uuid, "resumed", "migrated"), { timeoutMs: eventTimeoutMs, what: "host 1 resumed/migrated" });
     assert.deepEqual(await host1.getDomainState(uuid), { state: "running", reason: "migrated" });
+    assert.match(await host1.getDomainXml(uuid), /<title>came back<\/title>/);
     assert.equal(await host2.lookupDomain(uuid), null);
+    await removeDomain(host1, uuid);
+  });
+
+  test("aborts a running migration: the call fails with VIR_ERR_OPERATION_ABORTED and the guest keeps running on the source", async () => {
+    const { uuid, xml } = newDomain();
+    await host1.defineDomain(xml);
+    await host1.startDomain(uuid);
+    const migration = host1.migrateDomain(uuid, {
+      destinationUri: lab.host2Uri,
+      migrationUri: lab.migrationUri,
+      unsafe: true,
+      bandwidthMiBPerSecond: 1,
+    });
+    const outcome = migration.then(() => null, (error: unknown) => error);
+    await waitFor(
+      async () => {
+        const stats = await host1.getJobStats(uuid).catch(() => null);
+        return stats !== null && stats.type === "unbounded" && (stats.dataProcessedBytes ?? 0) > 0;
+      },
+      { timeoutMs: migrationTimeoutMs, what: "the migration moving data", intervalMs: 50 },
+    );
+    await host1.abortJob(uuid);
+    const error = await outcome;
+    assert.ok(error instanceof LibvirtError, `the migration must fail after abortJob, got ${String(error)}`);
+    assert.equal(error.codeName, "VIR_ERR_OPERATION_ABORTED");
+    assert.equal((await host1.getDomainState(uuid)).state, "running");
+    assert.equal(await host2.lookupDomain(uuid), null);
+    await removeDomain(host1, uuid);
   });
 
   test("refuses a migration to the same host with libvirt's error", async () => {
@@ -244,11 +298,36 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     }
   });
 
+  test("notices a daemon that stopped answering through keepalive, then reconnects when it answers again", async () => {
+    const watched = await LibvirtConnection.open(lab.host2Uri, { keepAliveIntervalSeconds: 1, keepAliveCount: 1 });
+    const changes: string[] = [];
+    watched.onConnectionChange((change, detail) => changes.push(`${change}:${detail.reason ?? detail.attempts}`));
+    const daemonPid = labDaemonPid(lab, "host2");
+    process.kill(daemonPid, "SIGSTOP");
+    try {
+      await waitFor(() => changes.length > 0, { timeoutMs: keepAliveTimeoutMs, what: "keepalive to declare the connection lost" });
+      assert.equal(changes[0], "lost:keepalive");
+      assert.equal(watched.isAlive(), false);
+    } finally {
+      process.kill(daemonPid, "SIGCONT");
+    }
+    await waitFor(() => changes.some((change) => change.startsWith("restored")), {
+      timeoutMs: reconnectTimeoutMs,
+      what: "the connection restored after SIGCONT",
+    });
+    assert.equal(watched.isAlive(), true);
+    assert.ok((await watched.listDomains()).length >= 0);
+    await watched.close();
+  });
+
   test("reconnects after libvirtd restarts, reports lost and restored, and sees new events", async () => {
     const changes: ConnectionChange[] = [];
     const stopWatching = host1.onConnectionChange((change) => changes.push(change));
     try {
+      const restartStarted = performance.now();
       restartLabDaemon("host1");
+      const restartMs = performance.now() - restartStarted;
+      assert.ok(restartMs < 15_000, `restart-daemon.sh took ${Math.round(restartMs)} ms`);
       await waitFor(() => changes.includes("restored"), { timeoutMs: reconnectTimeoutMs, what: "the connection restored" });
       assert.deepEqual(changes, ["lost", "restored"]);
       assert.equal(host1.isAlive(), true);

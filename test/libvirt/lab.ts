@@ -2,7 +2,7 @@
 //
 // Policy (issue 3): as root, make sure the lab runs by calling up.sh (idempotent, ~0.3 s when up);
 // not root and CI unset: skip with a visible reason; in CI (CI=true) never skip: fail instead.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -83,7 +83,43 @@ export function locateLab(): LabLookup {
   return { lab: null, skipReason: "needs the libvirt lab: run as root (starts scripts/lab/up.sh) or start the lab first" };
 }
 
+/**
+ * The pid of a lab daemon's libvirtd, validated: a test signals it, and a bad value (0, -1) would
+ * signal the test's own process group instead.
+ */
+export function labDaemonPid(lab: LabEnvironment, host: "host1" | "host2"): number {
+  const text = readFileSync(`${lab.labDirectory}/${host}/libvirtd.pid`, "utf8").trim();
+  const pid = Number(text);
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${host}: libvirtd.pid holds "${text}", not a pid`);
+  return pid;
+}
+
 /** Restarts one lab daemon's libvirtd (scripts/lab/restart-daemon.sh). */
 export function restartLabDaemon(host: "host1" | "host2"): void {
   runLabScript("restart-daemon.sh", [host]);
+}
+
+/** Another test run (another worker, another checkout) may use the same lab; one at a time. */
+const labTestsLockWaitMs = 10 * 60_000;
+
+/**
+ * Holds an exclusive lock on the lab for this test run, across processes: `flock` on
+ * $VIGIL_LAB_DIR.tests.lock, kept by a child that holds it until its stdin closes (so a crashed test
+ * process releases it too). Resolves with the release function once the lock is held.
+ */
+export function holdLabTestsLock(): Promise<() => Promise<void>> {
+  const lockPath = `${labDirectory()}.tests.lock`;
+  const waitSeconds = String(Math.ceil(labTestsLockWaitMs / 1000));
+  const holder = spawn("flock", ["--timeout", waitSeconds, lockPath, "-c", "echo locked; exec cat >/dev/null"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((resolve) => holder.once("exit", () => resolve()));
+  const release = async (): Promise<void> => {
+    holder.stdin.end();
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    holder.stdout.once("data", () => resolve(release));
+    holder.once("exit", (code) => reject(new Error(`could not lock ${lockPath} within ${waitSeconds} s (flock exit ${code})`)));
+  });
 }
