@@ -35,6 +35,8 @@ export function createControlPlaneServer(context: ControlPlaneContext, peers: Gr
       clock: context.clock,
       logger: context.logger.child({ component: "gateway" }),
       keepaliveIntervalMs: () => context.config().keepaliveIntervalMs,
+      // Small entries keep each Ready's persist and apply short on every replica.
+      batchEventsMax: 64,
     }),
   );
   server.addService(serviceDefinition("ClusterService"), clusterServiceHandlers(context));

@@ -101,7 +101,9 @@ export const defaultRaftLimits: RaftLimits = {
   appendBytesMax: 1024 * 1024,
   inflightMessagesMax: 256,
   uncommittedEntriesMax: 10_000,
-  applyBytesMax: 4 * 1024 * 1024,
+  // Applying is synchronous on the replica's event loop: a bounded batch keeps heartbeats flowing
+  // (a leader stalled past the election timeout loses its followers).
+  applyBytesMax: 512 * 1024,
   readRequestsMax: 4096,
 };
 

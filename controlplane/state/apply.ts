@@ -6,7 +6,8 @@ import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEv
 import type { DomainStatus__Output } from "../../common/generated/vigil/v1/DomainStatus.js";
 import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
-import { StateReader, type Db, type VmRecord } from "./store.js";
+import type { Statement } from "better-sqlite3";
+import { StatementCache, StateReader, type Db, type VmRecord } from "./store.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -25,17 +26,22 @@ const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked"
 
 export class StateMachine {
   readonly reader: StateReader;
+  private readonly statements: StatementCache;
 
   constructor(readonly db: Db) {
     this.reader = new StateReader(db);
+    this.statements = new StatementCache(db);
+  }
+
+  private statement(sql: string): Statement {
+    return this.statements.get(sql);
   }
 
   /** Records a configuration change the Raft core has put in force (the core owns membership itself). */
   applyMembershipChange(index: number, change: { kind: string; replica: string }): void {
     assert(this.db.inTransaction, "applyMembershipChange runs inside the batch transaction");
     const verb = change.kind === "addVoter" ? "added to" : "removed from";
-    this.db
-      .prepare("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, 0, 0, 'member', '', '', '', ?)")
+    this.statement("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, 0, 0, 'member', '', '', '', ?)")
       .run(index, `member ${change.replica} ${verb} the voters`);
   }
 
@@ -49,7 +55,7 @@ export class StateMachine {
 
   setAppliedIndex(index: number): void {
     assert(this.db.inTransaction, "applied_index advances inside the batch transaction");
-    this.db.prepare("INSERT INTO meta (key, value) VALUES ('applied_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(index));
+    this.statement("INSERT INTO meta (key, value) VALUES ('applied_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(index));
   }
 
   private dispatch(context: ApplyContext, command: StateCommand): void {
@@ -61,24 +67,24 @@ export class StateMachine {
       case "PrimaryTakeover":
         return this.applyPrimaryTakeover(context, command.term, command.replicaId);
       case "PrimaryRelinquish":
-        this.db.prepare("UPDATE primary_lease SET state = 'relinquish', since_ms = ? WHERE id = 1 AND term = ? AND replica = ?").run(context.payload.atMs, command.term, command.replicaId);
+        this.statement("UPDATE primary_lease SET state = 'relinquish', since_ms = ? WHERE id = 1 AND term = ? AND replica = ?").run(context.payload.atMs, command.term, command.replicaId);
         return this.event(context, { kind: "primary", message: `primary: replica ${command.replicaId} relinquishes term ${command.term} to ${command.to}` });
       case "SetClusterMaintenance":
         this.setSetting("cluster_maintenance", command.on ? "on" : "off");
         return this.event(context, { kind: "maintenance", message: `cluster maintenance ${command.on ? "on" : "off"}` });
       case "SetConfig":
-        this.db.prepare("INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(command.key, command.value);
+        this.statement("INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(command.key, command.value);
         return this.event(context, { kind: "config", message: `config ${command.key} = ${command.value}` });
       case "SetVmPolicy":
         return this.applyVmPolicy(context, command.vmUuid, command.policy);
       case "SetHostMaintenance":
-        this.db.prepare("UPDATE hosts SET maintenance = ? WHERE id = ?").run(command.on ? 1 : 0, command.hostId);
+        this.statement("UPDATE hosts SET maintenance = ? WHERE id = ?").run(command.on ? 1 : 0, command.hostId);
         return this.event(context, { kind: "maintenance", host: command.hostId, message: `host ${command.hostId} maintenance ${command.on ? "on" : "off"}` });
       case "SetMemberAddress":
-        this.db.prepare("INSERT INTO members (id, address) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address").run(command.replicaId, command.address);
+        this.statement("INSERT INTO members (id, address) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address").run(command.replicaId, command.address);
         return this.event(context, { kind: "member", message: `member ${command.replicaId} at ${command.address}` });
       case "VmRequested":
-        this.db.prepare("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
+        this.statement("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
         return;
     }
   }
@@ -86,16 +92,14 @@ export class StateMachine {
   private applyHostHello(context: ApplyContext, hello: Extract<StateCommand, { kind: "HostHello" }>): void {
     const existing = this.reader.host(hello.hostId);
     if (existing === undefined) {
-      this.db
-        .prepare(
+      this.statement(
           `INSERT INTO hosts (id, state, boot_id, agent_version, migration_uri, applied_seq, cpus, memory_bytes, registered_ms)
            VALUES (?, 'ready', ?, ?, ?, 0, ?, ?, ?)`,
         )
         .run(hello.hostId, hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, context.payload.atMs);
       return this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} registered (boot ${hello.bootId})` });
     }
-    this.db
-      .prepare("UPDATE hosts SET boot_id = ?, agent_version = ?, migration_uri = ?, cpus = ?, memory_bytes = ? WHERE id = ?")
+    this.statement("UPDATE hosts SET boot_id = ?, agent_version = ?, migration_uri = ?, cpus = ?, memory_bytes = ? WHERE id = ?")
       .run(hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, hello.hostId);
     if (existing.bootId !== hello.bootId) {
       this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} rebooted: boot ${existing.bootId} => ${hello.bootId}` });
@@ -114,7 +118,7 @@ export class StateMachine {
       appliedSeq = event.seq;
       applied += 1;
     }
-    this.db.prepare("UPDATE hosts SET applied_seq = ?, events_applied = events_applied + ? WHERE id = ?").run(appliedSeq, applied, hostId);
+    this.statement("UPDATE hosts SET applied_seq = ?, events_applied = events_applied + ? WHERE id = ?").run(appliedSeq, applied, hostId);
     context.notices.push({ kind: "EventsApplied", hostId, appliedSeq });
   }
 
@@ -130,8 +134,7 @@ export class StateMachine {
       case "commandResult": {
         const result = event.commandResult;
         if (result === null || result === undefined) return;
-        this.db
-          .prepare("INSERT OR IGNORE INTO command_results (command_id, host, term, outcome, error, at_ms) VALUES (?, ?, ?, ?, ?, ?)")
+        this.statement("INSERT OR IGNORE INTO command_results (command_id, host, term, outcome, error, at_ms) VALUES (?, ?, ?, ?, ?, ?)")
           .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
         if (result.domain) this.upsertDomain(context, hostId, result.domain);
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
@@ -159,8 +162,7 @@ export class StateMachine {
     const uuid = domain.uuid.toLowerCase();
     const existing = this.reader.vmByUuid(uuid);
     if (existing === undefined) {
-      this.db
-        .prepare(
+      this.statement(
           `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, context.payload.atMs);
@@ -176,15 +178,14 @@ export class StateMachine {
       }
       return;
     }
-    this.db
-      .prepare("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?")
+    this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?")
       .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, context.payload.atMs, uuid);
     this.setVmState(context, { ...existing, name: domain.name, host: hostId }, domain.state, domain.reason);
   }
 
   private setVmState(context: ApplyContext, vm: VmRecord, state: string, reason: string): void {
     if (vm.state === state && vm.reason === reason) return;
-    this.db.prepare("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
+    this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
     this.event(context, { kind: "vm", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${vm.state} => ${state} (${reason})` });
   }
 
@@ -202,15 +203,14 @@ export class StateMachine {
     const changes: string[] = [];
     for (const [field, value] of Object.entries(policy) as [keyof VmPolicy, never][]) {
       const [column, encode] = columns[field];
-      this.db.prepare(`UPDATE vms SET ${column} = ? WHERE uuid = ?`).run(encode(value), vmUuid);
+      this.statement(`UPDATE vms SET ${column} = ? WHERE uuid = ?`).run(encode(value), vmUuid);
       changes.push(`${field}=${JSON.stringify(value)}`);
     }
     this.event(context, { kind: "policy", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: policy ${changes.join(" ")}` });
   }
 
   private applyPrimaryTakeover(context: ApplyContext, term: number, replicaId: string): void {
-    this.db
-      .prepare(
+    this.statement(
         `INSERT INTO primary_lease (id, term, replica, state, since_ms) VALUES (1, ?, ?, 'takeover', ?)
          ON CONFLICT (id) DO UPDATE SET term = excluded.term, replica = excluded.replica, state = excluded.state, since_ms = excluded.since_ms`,
       )
@@ -220,12 +220,11 @@ export class StateMachine {
   }
 
   private setSetting(key: string, value: string): void {
-    this.db.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+    this.statement("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
   private event(context: ApplyContext, event: { kind: string; host?: string; vm?: string; job?: string; message: string }): void {
-    this.db
-      .prepare("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    this.statement("INSERT INTO cluster_events (log_index, at_ms, term, kind, host, vm, job, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
       .run(context.index, context.payload.atMs, context.payload.term, event.kind, event.host ?? "", event.vm ?? "", event.job ?? "", event.message);
     if (!context.notices.some((notice) => notice.kind === "ClusterEventAdded")) context.notices.push({ kind: "ClusterEventAdded" });
   }

@@ -151,59 +151,84 @@ function vmFromRow(row: VmRow): VmRecord {
   };
 }
 
+/**
+ * Prepared statements by SQL text: preparing costs far more than running a
+ * simple statement, and apply runs the same few statements for every event.
+ */
+export class StatementCache {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Db) {}
+
+  get(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
 /** Read-only queries over the replicated tables. */
 export class StateReader {
-  constructor(readonly db: Db) {}
+  private readonly statements: StatementCache;
+
+  constructor(readonly db: Db) {
+    this.statements = new StatementCache(db);
+  }
+
+  private statement(sql: string): Database.Statement {
+    return this.statements.get(sql);
+  }
 
   appliedIndex(): number {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'applied_index'").get() as { value: string } | undefined;
+    const row = this.statement("SELECT value FROM meta WHERE key = 'applied_index'").get() as { value: string } | undefined;
     return row === undefined ? 0 : Number(row.value);
   }
 
   meta(key: string): string | undefined {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    const row = this.statement("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   listHosts(): HostRecord[] {
-    return (this.db.prepare("SELECT * FROM hosts ORDER BY id").all() as HostRow[]).map(hostFromRow);
+    return (this.statement("SELECT * FROM hosts ORDER BY id").all() as HostRow[]).map(hostFromRow);
   }
 
   host(id: string): HostRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
+    const row = this.statement("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
     return row === undefined ? undefined : hostFromRow(row);
   }
 
   listVms(host?: string): VmRecord[] {
     const rows =
       host === undefined
-        ? (this.db.prepare("SELECT * FROM vms ORDER BY name, uuid").all() as VmRow[])
-        : (this.db.prepare("SELECT * FROM vms WHERE host = ? ORDER BY name, uuid").all(host) as VmRow[]);
+        ? (this.statement("SELECT * FROM vms ORDER BY name, uuid").all() as VmRow[])
+        : (this.statement("SELECT * FROM vms WHERE host = ? ORDER BY name, uuid").all(host) as VmRow[]);
     return rows.map(vmFromRow);
   }
 
   vmByUuid(uuid: string): VmRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM vms WHERE uuid = ?").get(uuid.toLowerCase()) as VmRow | undefined;
+    const row = this.statement("SELECT * FROM vms WHERE uuid = ?").get(uuid.toLowerCase()) as VmRow | undefined;
     return row === undefined ? undefined : vmFromRow(row);
   }
 
   /** VMs whose name or UUID is `nameOrUuid`: more than one means the name is ambiguous. */
   findVms(nameOrUuid: string): VmRecord[] {
-    const rows = this.db
-      .prepare("SELECT * FROM vms WHERE uuid = ? OR name = ? ORDER BY uuid")
+    const rows = this.statement("SELECT * FROM vms WHERE uuid = ? OR name = ? ORDER BY uuid")
       .all(nameOrUuid.toLowerCase(), nameOrUuid) as VmRow[];
     return rows.map(vmFromRow);
   }
 
   vmCountByHost(): Map<string, number> {
-    const rows = this.db
-      .prepare("SELECT host, COUNT(*) AS count FROM vms WHERE host IS NOT NULL AND state IN ('running','paused','blocked','pmsuspended') GROUP BY host")
+    const rows = this.statement("SELECT host, COUNT(*) AS count FROM vms WHERE host IS NOT NULL AND state IN ('running','paused','blocked','pmsuspended') GROUP BY host")
       .all() as { host: string; count: number }[];
     return new Map(rows.map((row) => [row.host, row.count]));
   }
 
   commandResult(commandId: string): { outcome: string; error: string; host: string } | undefined {
-    return this.db.prepare("SELECT outcome, error, host FROM command_results WHERE command_id = ?").get(commandId) as
+    return this.statement("SELECT outcome, error, host FROM command_results WHERE command_id = ?").get(commandId) as
       | { outcome: string; error: string; host: string }
       | undefined;
   }
@@ -226,19 +251,19 @@ export class StateReader {
     parameters.push(filter.limit);
     const sql = `SELECT idx AS "index", log_index AS logIndex, at_ms AS atMs, term, kind, host, vm, job, message
       FROM cluster_events WHERE ${clauses.join(" AND ")} ORDER BY idx LIMIT ?`;
-    return this.db.prepare(sql).all(...parameters) as ClusterEventRecord[];
+    return this.statement(sql).all(...parameters) as ClusterEventRecord[];
   }
 
   /** Every config key with its stored value or its default. */
   config(): Map<string, string> {
     const stored = new Map(
-      (this.db.prepare("SELECT key, value FROM config").all() as { key: string; value: string }[]).map((row) => [row.key, row.value]),
+      (this.statement("SELECT key, value FROM config").all() as { key: string; value: string }[]).map((row) => [row.key, row.value]),
     );
     return new Map(configKeys.map((entry) => [entry.key, stored.get(entry.key) ?? entry.defaultValue]));
   }
 
   setting(key: string): string | undefined {
-    const row = this.db.prepare("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined;
+    const row = this.statement("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined;
     return row?.value;
   }
 
@@ -248,12 +273,12 @@ export class StateReader {
 
   /** The replicated address book of control-plane members. */
   memberAddresses(): Map<string, string> {
-    const rows = this.db.prepare("SELECT id, address FROM members ORDER BY id").all() as { id: string; address: string }[];
+    const rows = this.statement("SELECT id, address FROM members ORDER BY id").all() as { id: string; address: string }[];
     return new Map(rows.map((row) => [row.id, row.address]));
   }
 
   primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {
-    return this.db.prepare("SELECT term, replica, state, since_ms AS sinceMs FROM primary_lease WHERE id = 1").get() as
+    return this.statement("SELECT term, replica, state, since_ms AS sinceMs FROM primary_lease WHERE id = 1").get() as
       | { term: number; replica: string; state: string; sinceMs: number }
       | undefined;
   }
