@@ -136,6 +136,7 @@ type Int32Out = Int32Array;
 type PointerBox = [RawPointer | null];
 
 export interface LibvirtNative {
+  virInitialize(): number;
   // Event loop
   virEventRegisterDefaultImpl(): number;
   virEventRunDefaultImpl(): number;
@@ -210,6 +211,7 @@ const library = koffi.load("libvirt.so.0");
 
 /** C prototypes, in the order of LibvirtNative. Pointers to libvirt objects are typed so koffi checks nothing extra. */
 const prototypes: Record<keyof LibvirtNative, string> = {
+  virInitialize: "int virInitialize(void)",
   virEventRegisterDefaultImpl: "int virEventRegisterDefaultImpl(void)",
   virEventRunDefaultImpl: "int virEventRunDefaultImpl(void)",
   virEventAddTimeout: "int virEventAddTimeout(int timeout, void *cb, void *opaque, void *ff)",
@@ -287,6 +289,11 @@ function bindAll(): LibvirtNative {
 }
 
 export const native: LibvirtNative = bindAll();
+
+// Most libvirt entry points initialize the library themselves, but not all: virTypedParamsAdd*
+// reset the thread's last error through a thread-local key that only virInitialize creates, and
+// without it they free a foreign pointer and abort the process. Idempotent and thread-safe.
+if (native.virInitialize() < 0) throw new Error("virInitialize failed");
 
 /** libc: free() for memory libvirt hands over (the array from virConnectListAllDomains), dlopen/dlsym for symbol addresses. */
 const libc = koffi.load("libc.so.6");
