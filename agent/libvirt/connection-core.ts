@@ -66,22 +66,33 @@ let closeCallbackPointer: FunctionPointer | null = null;
 
 /**
  * One JavaScript close callback for the whole process, registered once and never released.
- * libvirt may call it on any thread; koffi then runs it on the main thread.
+ * libvirt may call it on any thread; koffi then runs it on the main thread, possibly nested inside
+ * a synchronous libvirt call of the main thread, so the work is deferred to a clean stack.
  */
 function sharedCloseCallback(): FunctionPointer {
   closeCallbackPointer ??= registerCallback((_conn: RawPointer, reason: number, opaque: RawPointer | null) => {
-    connectionsById.get(Number(opaque ?? 0n))?.onClosedByLibvirt(nameAt(closeReasonNames, reason));
+    const connection = connectionsById.get(Number(opaque ?? 0n));
+    const reasonName = nameAt(closeReasonNames, reason);
+    setImmediate(() => connection?.onClosedByLibvirt(reasonName));
   }, callbackTypes.close);
   return closeCallbackPointer;
+}
+
+/** A native connection and the event registrations made on it. */
+interface AttachedHandle {
+  handle: ConnectPointer;
+  callbackIds: number[];
 }
 
 /** The state machine and plumbing behind LibvirtConnection. Not exported from the package. */
 export class ConnectionCore {
   readonly id = nextConnectionId++;
   state: ConnectionState = "connecting";
-  handle: ConnectPointer | null = null;
-  private callbackIds: number[] = [];
+  private attached: AttachedHandle | null = null;
   private cancelReconnectWait: Cancel | null = null;
+  private reconnecting: Promise<void> | null = null;
+  /** Releases of lost handles still in flight; close() waits for them before the pump may stop. */
+  private readonly releasesInFlight = new Set<Promise<void>>();
   private readonly pool = BlockingCallPool.shared();
   private readonly eventListeners = new Set<(event: DomainEvent) => void>();
   private readonly changeListeners = new Set<ConnectionChangeListener>();
@@ -112,7 +123,7 @@ export class ConnectionCore {
 
   /** The live handle, or a LibvirtError when the connection is lost or closed. */
   requireHandle(): ConnectPointer {
-    if (this.state === "open" && this.handle !== null) return this.handle;
+    if (this.state === "open" && this.attached !== null) return this.attached.handle;
     throw new LibvirtError({
       code: noConnectCode,
       domain: 0,
@@ -134,20 +145,21 @@ export class ConnectionCore {
    * was ignored) is released and reported as a failure.
    */
   private async attachNewHandle(): Promise<void> {
-    const handle = await this.openWithinBound();
+    const attaching: AttachedHandle = { handle: await this.openWithinBound(), callbackIds: [] };
+    const { handle } = attaching;
     try {
       await this.enableKeepAlive(handle);
       await this.pool.call("registerCloseCallback", handle, sharedCloseCallback(), BigInt(this.id));
       for (const kind of subscribedEvents) {
         const callback = this.pump.callbacks[kind];
-        this.callbackIds.push(await this.pool.call("registerDomainEvent", handle, eventIds[kind], callback, BigInt(this.id)));
+        attaching.callbackIds.push(await this.pool.call("registerDomainEvent", handle, eventIds[kind], callback, BigInt(this.id)));
       }
       if (native.virConnectIsAlive(handle) !== 1) throw new Error(`connection to ${this.uri} died while being set up`);
     } catch (error) {
-      await this.releaseHandle(handle);
+      await this.release(attaching);
       throw error;
     }
-    this.handle = handle;
+    this.attached = attaching;
   }
 
   private openWithinBound(): Promise<ConnectPointer> {
@@ -185,9 +197,7 @@ export class ConnectionCore {
   }
 
   /** Deregisters callbacks and closes `handle`. Errors are logged, not thrown: the handle may be dead already. */
-  private async releaseHandle(handle: ConnectPointer): Promise<void> {
-    const callbackIds = this.callbackIds;
-    this.callbackIds = [];
+  private async release({ handle, callbackIds }: AttachedHandle): Promise<void> {
     for (const callbackId of callbackIds) {
       await this.pool.call("deregisterDomainEvent", handle, callbackId).catch((error: unknown) => this.logQuietly(error));
     }
@@ -209,11 +219,14 @@ export class ConnectionCore {
   onClosedByLibvirt(reason: string): void {
     if (this.state !== "open") return;
     this.changeState("lost", `close callback: ${reason}`);
-    const handle = this.handle;
-    this.handle = null;
-    if (handle !== null) void this.releaseHandle(handle);
+    const lost = this.attached;
+    this.attached = null;
+    if (lost !== null) {
+      const releasing = this.release(lost).finally(() => this.releasesInFlight.delete(releasing));
+      this.releasesInFlight.add(releasing);
+    }
     this.emitChange("lost", { reason });
-    void this.reconnect();
+    this.reconnecting = this.reconnect().finally(() => (this.reconnecting = null));
   }
 
   private async reconnect(): Promise<void> {
@@ -249,9 +262,9 @@ export class ConnectionCore {
   }
 
   async detach(): Promise<void> {
-    const handle = this.handle;
-    this.handle = null;
-    if (handle !== null) await this.releaseHandle(handle);
+    const attached = this.attached;
+    this.attached = null;
+    if (attached !== null) await this.release(attached);
   }
 
   async close(): Promise<void> {
@@ -259,6 +272,10 @@ export class ConnectionCore {
     this.changeState("closed", "close() called");
     this.cancelReconnectWait?.();
     this.unroute();
+    // A reconnect attempt in flight undoes itself once it sees "closed" (bounded by openTimeoutMs);
+    // every registration must be gone before the pump may stop.
+    await this.reconnecting;
+    await Promise.all(this.releasesInFlight);
     await this.detach();
     connectionsById.delete(this.id);
     await this.pump.release();
@@ -289,7 +306,7 @@ export class ConnectionCore {
   }
 
   isAlive(): boolean {
-    return this.state === "open" && this.handle !== null && native.virConnectIsAlive(this.handle) === 1;
+    return this.state === "open" && this.attached !== null && native.virConnectIsAlive(this.attached.handle) === 1;
   }
 }
 
