@@ -103,7 +103,7 @@ async function loadRound(cluster: BenchCluster, key: LoadRoundKey): Promise<Load
     { system: key.system, endpoint: cluster.endpoints()[endpoint]!, inFlight: key.inFlight, warmUpMs: settings.loadWarmUpMs, durationMs: settings.loadDurationMs, deadlineMs: settings.loadDeadlineMs },
     cluster.pids(),
   );
-  log(`${key.system} ${key.inFlight} in flight via ${key.via}: ${result.writesPerSecond.toFixed(0)} writes/s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p99 ${result.latencyP99Ms.toFixed(2)} ms, client CPU ${(result.clientCpuShare * 100).toFixed(0)} %, servers ${result.serverCpuUsPerWrite.toFixed(0)} us/write${result.failed > 0 ? `, ${result.failed} failed (${result.firstError})` : ""}`);
+  log(`${key.system} ${key.inFlight} in flight via ${key.via}: ${result.writesPerSecond.toFixed(0)} writes/s, p50 ${result.latencyP50Ms.toFixed(2)} ms, p99 ${result.latencyP99Ms.toFixed(2)} ms, client CPU ${(result.clientCpuShare * 100).toFixed(0)} %, servers ${result.serverCpuUsPerWrite.toFixed(0)} us/write and ${(result.serverDiskBytesPerWrite / 1024).toFixed(1)} KiB written/write${result.failed > 0 ? `, ${result.failed} failed (${result.firstError})` : ""}`);
   return result;
 }
 
@@ -200,6 +200,7 @@ function loadMetrics(measurements: Measurements): Record<string, Metric> {
     metrics[`${prefix}.latencyP99`] = metric({ value: ours.latencyP99Ms, unit: "ms", peer: peer.latencyP99Ms, peerName, goal: contextGoal, met: true });
     metrics[`${prefix}.clientCpu`] = metric({ value: ours.clientCpuShare * 100, unit: "% of a core", peer: peer.clientCpuShare * 100, peerName, goal: contextGoal, met: true });
     metrics[`${prefix}.serverCpuPerWrite`] = metric({ value: ours.serverCpuUsPerWrite, unit: "us CPU/write (3 servers)", peer: peer.serverCpuUsPerWrite, peerName, goal: contextGoal, met: true });
+    metrics[`${prefix}.serverDiskBytesPerWrite`] = metric({ value: ours.serverDiskBytesPerWrite, unit: "bytes written to storage/write (3 servers)", peer: peer.serverDiskBytesPerWrite, peerName, goal: contextGoal, met: true });
   }
   const ours = medianRound(measurements, { system: "vigil", inFlight: 64, via: "follower" });
   const peer = medianRound(measurements, { system: "etcd", inFlight: 64, via: "follower" });
@@ -235,6 +236,9 @@ function capacityMetrics(measurements: Measurements): Record<string, Metric> {
     "log.entriesPerSecond": metric({ value: rate, unit: "entries/s on 3 replicas", peer: limit, peerName, goal: ">= 0.5x the SQLite limit", met: rate >= 0.5 * limit }),
     "log.fsyncsPerEntry": metric({ value: fsyncs, unit: "fsyncs/entry (leader)", peer: 0.01, peerName: "100 rows per transaction", goal: contextGoal, met: true }),
     "log.leaderCpuPerEntry": metric({ value: median(capacity.rounds.map((entry) => entry.leaderCpuUsPerEntry)), unit: "us CPU/entry (leader)", peer: null, peerName: "", goal: contextGoal, met: true }),
+    "log.followerCpuPerEntry": metric({ value: median(capacity.rounds.map((entry) => entry.followerCpuUsPerEntry)), unit: "us CPU/entry (2 followers)", peer: null, peerName: "", goal: contextGoal, met: true }),
+    "log.diskBytesPerEntry": metric({ value: median(capacity.rounds.map((entry) => entry.leaderDiskBytesPerEntry + entry.followerDiskBytesPerEntry)), unit: "bytes written to storage/entry (3 replicas)", peer: null, peerName: "", goal: contextGoal, met: true }),
+    "log.entriesPerAppend": metric({ value: median(capacity.rounds.map((entry) => entry.entriesPerAppend)), unit: "entries/append message", peer: null, peerName: "", goal: contextGoal, met: true }),
     "log.entryBytes": metric({ value: capacity.entryBytes, unit: "bytes/entry (log_entries.data)", peer: payloadBytes, peerName: "payload bytes", goal: contextGoal, met: true }),
   };
   if (measurements.sqliteOneRow !== null) {
@@ -300,6 +304,7 @@ async function main(): Promise<void> {
       log(
         `log capacity round ${index + 1}: ${entry.entriesPerSecond.toFixed(0)} entries/s, ${entry.fsyncsPerEntry.toFixed(4)} fsyncs/entry, ` +
           `${entry.entriesPerAppend.toFixed(1)} entries/append, leader ${entry.leaderCpuUsPerEntry.toFixed(0)} us/entry, followers ${entry.followerCpuUsPerEntry.toFixed(0)} us/entry, ` +
+          `${((entry.leaderDiskBytesPerEntry + entry.followerDiskBytesPerEntry) / 1024).toFixed(1)} KiB written/entry, ` +
           `leader loop stall max ${entry.leaderLoopDelayMaxMs.toFixed(0)} ms`,
       );
     }

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { LoadRequest, LoadResult } from "./load-client.js";
-import { cpuTimeMs, trackChild, withTimeout } from "./processes.js";
+import { cpuTimeMs, diskWriteBytes, trackChild, withTimeout } from "./processes.js";
 
 const loadClientPath = fileURLToPath(new URL("./load-client.js", import.meta.url));
 const loadSlackMs = 30_000;
@@ -14,6 +14,8 @@ export interface LoadMeasurement extends LoadResult {
   serverCpuUsPerWrite: number;
   /** The same, as a share of one core. */
   serverCpuShare: number;
+  /** Bytes the server processes wrote to storage in the window, per acknowledged write. */
+  serverDiskBytesPerWrite: number;
 }
 
 interface ClientLine {
@@ -29,8 +31,11 @@ export async function runLoad(request: LoadRequest, serverPids: readonly number[
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   let serverCpuAtStartMs = 0;
   let serverCpuMs = Number.NaN;
+  let serverBytesAtStart = 0;
+  let serverBytes = Number.NaN;
   let windowTimer: NodeJS.Timeout | undefined;
   const serverCpuNow = () => serverPids.reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+  const serverBytesNow = () => serverPids.reduce((sum, pid) => sum + diskWriteBytes(pid), 0);
   const lines = createInterface({ input: child.stdout });
   const result = new Promise<LoadResult>((resolve, reject) => {
     lines.on("line", (line) => {
@@ -42,7 +47,11 @@ export async function runLoad(request: LoadRequest, serverPids: readonly number[
       }
       if (parsed.event === "measuring") {
         serverCpuAtStartMs = serverCpuNow();
-        windowTimer = setTimeout(() => (serverCpuMs = serverCpuNow() - serverCpuAtStartMs), request.durationMs);
+        serverBytesAtStart = serverBytesNow();
+        windowTimer = setTimeout(() => {
+          serverCpuMs = serverCpuNow() - serverCpuAtStartMs;
+          serverBytes = serverBytesNow() - serverBytesAtStart;
+        }, request.durationMs);
       } else if (parsed.event === "done" && parsed.result !== undefined) {
         resolve(parsed.result);
       }
@@ -52,10 +61,12 @@ export async function runLoad(request: LoadRequest, serverPids: readonly number[
   try {
     const loadResult = await withTimeout(result, request.warmUpMs + request.durationMs + loadSlackMs, `the ${request.system} load client`);
     if (Number.isNaN(serverCpuMs)) serverCpuMs = serverCpuNow() - serverCpuAtStartMs;
+    if (Number.isNaN(serverBytes)) serverBytes = serverBytesNow() - serverBytesAtStart;
     return {
       ...loadResult,
       serverCpuUsPerWrite: loadResult.acknowledged === 0 ? Number.NaN : (serverCpuMs * 1000) / loadResult.acknowledged,
       serverCpuShare: serverCpuMs / request.durationMs,
+      serverDiskBytesPerWrite: loadResult.acknowledged === 0 ? Number.NaN : serverBytes / loadResult.acknowledged,
     };
   } finally {
     clearTimeout(windowTimer);

@@ -18,7 +18,7 @@ import { MessageType, replicaId, type Message } from "../../controlplane/replica
 import { openDatabase, type Db } from "../../controlplane/state/store.js";
 import { payloadValue, writeKey } from "./clients.js";
 import { VigilCluster } from "./clusters.js";
-import { BenchTimeoutError, cpuTimeMs, sleep, waitUntil } from "./processes.js";
+import { BenchTimeoutError, cpuTimeMs, diskWriteBytes, sleep, waitUntil } from "./processes.js";
 
 export interface CapacityOptions {
   /** Entries per measured round. */
@@ -47,6 +47,9 @@ export interface CapacityRound {
   /** CPU of the benchmark process (the leader) and of the two follower processes, per entry. */
   leaderCpuUsPerEntry: number;
   followerCpuUsPerEntry: number;
+  /** Bytes written to storage per entry: by the leader, and by the two followers together. */
+  leaderDiskBytesPerEntry: number;
+  followerDiskBytesPerEntry: number;
   /** The longest the leader's event loop was blocked, and the snapshots it took, in this round. */
   leaderLoopDelayMaxMs: number;
   snapshots: number;
@@ -223,6 +226,8 @@ async function measureRound(context: RoundContext, firstSequence: number): Promi
   loopDelay.enable();
   const leaderCpuBefore = process.cpuUsage();
   const followerCpuBeforeMs = followerPids.reduce((sum, pid) => sum + cpuTimeMs(pid), 0);
+  const leaderBytesBefore = diskWriteBytes(process.pid);
+  const followerBytesBefore = followerPids.reduce((sum, pid) => sum + diskWriteBytes(pid), 0);
   const startedAt = performance.now();
   try {
     await proposeAll(leader.replica, options.entries, options.window, firstSequence);
@@ -234,6 +239,8 @@ async function measureRound(context: RoundContext, firstSequence: number): Promi
   const snapshotDurationsMs = leader.snapshots.durationsMs.slice(snapshotsBefore);
   const leaderCpu = process.cpuUsage(leaderCpuBefore);
   const followerCpuMs = followerPids.reduce((sum, pid) => sum + cpuTimeMs(pid), 0) - followerCpuBeforeMs;
+  const leaderBytes = diskWriteBytes(process.pid) - leaderBytesBefore;
+  const followerBytes = followerPids.reduce((sum, pid) => sum + diskWriteBytes(pid), 0) - followerBytesBefore;
   const appendsSent = leader.messages.appendsSent - messagesBefore.appendsSent;
   return {
     entries: options.entries,
@@ -245,6 +252,8 @@ async function measureRound(context: RoundContext, firstSequence: number): Promi
     messagesReceivedPerEntry: (leader.messages.received - messagesBefore.received) / options.entries,
     leaderCpuUsPerEntry: (leaderCpu.user + leaderCpu.system) / options.entries,
     followerCpuUsPerEntry: (followerCpuMs * 1000) / options.entries,
+    leaderDiskBytesPerEntry: leaderBytes / options.entries,
+    followerDiskBytesPerEntry: followerBytes / options.entries,
     leaderLoopDelayMaxMs: loopDelay.max / 1e6,
     snapshots: snapshotDurationsMs.length,
     snapshotMsMax: snapshotDurationsMs.length === 0 ? 0 : Math.max(...snapshotDurationsMs),

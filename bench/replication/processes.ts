@@ -109,6 +109,20 @@ export function cpuTimeMs(pid: number | undefined): number {
   }
 }
 
+/**
+ * Bytes a process has caused to be written to storage (/proc/PID/io write_bytes: page-cache pages
+ * dirtied by its writes, the WAL and database pages included); 0 once it is gone.
+ */
+export function diskWriteBytes(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const match = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, "utf8"));
+    return match === null ? 0 : Number(match[1]);
+  } catch {
+    return 0;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
