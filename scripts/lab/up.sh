@@ -16,6 +16,11 @@
 #   VIGIL_LAB_MIGRATION_URI  tcp://127.0.0.1   (QEMU's migration data channel)
 #   VIGIL_LAB_HOST1_UUID, VIGIL_LAB_HOST2_UUID, VIGIL_LAB_IMAGES (a directory for disk images)
 # `. /run/vigil-lab/env` exports them in a shell; this script also prints them on stdout.
+# The URIs name the unix transport (qemu+unix://) on purpose: libvirt refuses a peer-to-peer
+# destination URI without a host ("Attempt to migrate guest to the same host") unless it does.
+# Restart one daemon's libvirtd with restart-daemon.sh host1|host2. Needs a kernel that lets root
+# create mount namespaces (unshare --mount). up.sh, down.sh and restart-daemon.sh serialize on
+# $VIGIL_LAB_DIR.lock; test runs that use the lab serialize on $VIGIL_LAB_DIR.tests.lock.
 # Logs: $VIGIL_LAB_DIR/hostN/daemon.log and hostN/log/libvirtd.log.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
