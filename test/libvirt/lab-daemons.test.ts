@@ -240,7 +240,7 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     await removeDomain(host1, uuid);
   });
 
-  test("observes a bandwidth-limited commit in progress, aborts it, then commits the active layer with pivot", async () => {
+  test("observes a bandwidth-limited commit in progress, changes its bandwidth, aborts it, then commits the active layer with pivot", async () => {
     const directory = `${lab.imagesDirectory}/${randomUUID()}`;
     const chain = createQcow2Chain(directory, 24);
     const { uuid, xml } = newDomain({ diskPath: chain.top });
@@ -258,6 +258,8 @@ describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup
       );
       assert.equal(inProgress.type, "active_commit");
       assert.equal(inProgress.bandwidthBytesPerSecond, 1024 * 1024);
+      await host1.setBlockJobBandwidth(uuid, "vda", 2 * 1024 * 1024);
+      assert.equal((await host1.getBlockJobInfo(uuid, "vda"))?.bandwidthBytesPerSecond, 2 * 1024 * 1024);
       await host1.abortBlockJob(uuid, "vda");
       await events1.waitForEvent(isBlockJob(uuid, "canceled", "active_commit"), { timeoutMs: eventTimeoutMs, what: "commit canceled" });
       assert.equal(await host1.getBlockJobInfo(uuid, "vda"), null);
