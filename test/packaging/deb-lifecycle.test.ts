@@ -1,4 +1,4 @@
-// Proves the .deb lifecycle under a real systemd (Debian 12 booted with systemd-nspawn): install starts vigild (Type=notify READY), the agent starts once configured, units verify cleanly, metrics answer over curl, bad config fails in one line without restarts, SIGKILL restarts, stop is clean, remove keeps config and state, purge deletes them.
+// Proves the .deb lifecycle under a real systemd (Debian 12 booted with systemd-nspawn): install starts vigild (Type=notify READY) and feeds the watchdog, the agent starts once configured, units verify cleanly, metrics answer over curl, bad config fails in one line without restarts, SIGKILL restarts, stop is clean, remove keeps config and state, purge deletes them.
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -96,6 +96,16 @@ describe(".deb lifecycle under systemd", { skip: packages.skip || notRoot }, () 
       },
       { timeoutMs: unitTimeoutMs, what: "host h1 to be alive in vigilctl host list" },
     );
+  });
+
+  it("vigild feeds the systemd watchdog from its event loop (WatchdogSec=30s, a ping every 15 s)", async () => {
+    const first = container.show("vigild", ["WatchdogUSec", "WatchdogTimestampMonotonic"]);
+    assert.equal(first.WatchdogUSec, "30s");
+    await waitFor(() => container.show("vigild", ["WatchdogTimestampMonotonic"]).WatchdogTimestampMonotonic !== first.WatchdogTimestampMonotonic, {
+      timeoutMs: 40_000,
+      intervalMs: 500,
+      what: "a WATCHDOG=1 ping to move the unit's watchdog timestamp",
+    });
   });
 
   it("both units pass systemd-analyze verify with nothing on stderr", () => {
