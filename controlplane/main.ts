@@ -112,12 +112,24 @@ async function main(): Promise<void> {
   const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
   replica.start();
   relay.start();
+  // Health says SERVING only once this replica knows a leader and has applied all it knows to be
+  // committed: a replica still catching up must not take traffic from a load balancer.
+  let ready = false;
+  const updateReadiness = () => {
+    const status = replica.status();
+    const self = status.members.find((member) => member.id === replicaId);
+    const caughtUp = status.leaderId !== null && self !== undefined && self.appliedIndex >= self.commitIndex;
+    if (caughtUp === ready) return;
+    ready = caughtUp;
+    extras.setServing(ready ? "SERVING" : "NOT_SERVING");
+    logger.info({ leader: status.leaderId, appliedIndex: self?.appliedIndex, commitIndex: self?.commitIndex }, ready ? "health: serving (caught up)" : "health: not serving (no leader or catching up)");
+  };
   const pollDuties = () => {
     duties.poll();
+    updateReadiness();
     cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
   };
   let cancelDutyPoll = systemTimers.after(dutyPollIntervalMs, pollDuties);
-  extras.setServing("SERVING");
   // Metrics (packaging): served before READY; later duties increment the counters registerControlPlaneMetrics returns.
   const metricsRegistry = createMetricsRegistry();
   registerControlPlaneMetrics(metricsRegistry, { replication: context.log, hosts: context.reader });

@@ -2,6 +2,9 @@
 // of the leader, catch-up through a snapshot, every acknowledged write kept on every replica.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 import { TestCluster } from "../support/cluster.js";
 import { waitFor } from "../support/wait.js";
 
@@ -59,7 +62,38 @@ async function assertAllPresent(cluster: TestCluster, acknowledged: number[]): P
   }
 }
 
+function healthOf(address: string): Promise<string> {
+  const definition = protoLoader.loadSync(healthProtoPath, { enums: String })["grpc.health.v1.Health"] as grpc.ServiceDefinition;
+  const Client = grpc.makeGenericClientConstructor(definition, "Health");
+  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as {
+    Check(request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: { status: string }) => void): void;
+    close(): void;
+  };
+  return new Promise((resolve, reject) =>
+    client.Check({ service: "" }, { deadline: Date.now() + 2_000 }, (error, response) => {
+      client.close();
+      if (error !== null || response === undefined) reject(error ?? new Error("no health"));
+      else resolve(response.status);
+    }),
+  );
+}
+
 describe("replicated control plane, 3 processes", () => {
+  it("reports health SERVING only while a replica knows a leader and has caught up", async () => {
+    const cluster = new TestCluster();
+    after(() => cluster.stopAll());
+    await cluster.start(3);
+    for (const replica of cluster.replicas) {
+      await waitFor(async () => (await healthOf(replica.address)) === "SERVING" || undefined, { timeoutMs: 10_000, what: `${replica.id} serving` });
+    }
+    const [survivor, ...others] = cluster.replicas;
+    for (const replica of others) {
+      replica.process!.child.kill("SIGKILL");
+      await replica.process!.exited;
+    }
+    await waitFor(async () => (await healthOf(survivor!.address)) === "NOT_SERVING" || undefined, { timeoutMs: 10_000, what: "the replica without a quorum to stop serving" });
+  });
+
   it("survives kill -9 of the leader and catches the restarted replica up through a snapshot", async () => {
     const cluster = new TestCluster(["--snapshot-entries", "40", "--retained-entries", "10"]);
     after(() => cluster.stopAll());

@@ -102,5 +102,8 @@ describe("walking skeleton: vigild, vigil-agent and vigilctl", () => {
     assert.ok(["takeover", "primary"].includes(status.primaryState), status.primaryState);
     assert.equal(status.maintenance, false);
     assert.deepEqual(status.members.map((member) => [member.id, member.role, member.healthy]), [["cp1", "leader", true]]);
+    // The lone replica idled for seconds between calls: its duties must never have flapped.
+    assert.equal(vigild.output().split('"msg":"primary duties started"').length - 1, 1, "duties started once");
+    assert.ok(!vigild.output().includes('"msg":"primary duties stopped"'), "duties never stopped while running");
   });
 });
