@@ -25,6 +25,22 @@ const schema = `
   CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY, term INTEGER NOT NULL, received_ms INTEGER NOT NULL, result TEXT) STRICT;
 `;
 
+/**
+ * Test-only faults that make the journal deliberately unsafe, so that the simulator (test/sim) can
+ * prove its checkers catch them. Never set in production.
+ */
+export const JournalInjectedBug = {
+  /** Admit a command whose term is below the highest term seen (no fencing). */
+  acceptStaleTerm: "agent-accepts-stale-term",
+} as const;
+export type JournalInjectedBug = (typeof JournalInjectedBug)[keyof typeof JournalInjectedBug];
+
+export interface JournalOptions {
+  synchronous?: "FULL" | "NORMAL";
+  /** Test only: see JournalInjectedBug. */
+  injectedBug?: JournalInjectedBug | null;
+}
+
 export type CommandAdmission =
   | { kind: "execute" }
   | { kind: "stale"; highestTerm: number }
@@ -38,7 +54,10 @@ export class Journal {
    * Opens the journal at `path`, or over an open database (the simulator keeps an in-memory one
    * across simulated agent crashes, as a file survives a real one).
    */
-  constructor(path: string | Database.Database, options: { synchronous?: "FULL" | "NORMAL" } = {}) {
+  constructor(
+    path: string | Database.Database,
+    private readonly options: JournalOptions = {},
+  ) {
     this.db = typeof path === "string" ? new Database(path) : path;
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
@@ -130,7 +149,7 @@ export class Journal {
   admitCommand(commandId: string, term: number, nowMs: number): CommandAdmission {
     return this.db.transaction((): CommandAdmission => {
       const highestTerm = this.highestTerm();
-      if (term < highestTerm) return { kind: "stale", highestTerm };
+      if (term < highestTerm && this.options.injectedBug !== JournalInjectedBug.acceptStaleTerm) return { kind: "stale", highestTerm };
       const seen = this.db.prepare("SELECT result FROM commands WHERE command_id = ?").get(commandId) as { result: string | null } | undefined;
       if (seen !== undefined) return { kind: "duplicate", previousResult: seen.result === null ? null : (JSON.parse(seen.result) as CommandResult) };
       if (term > highestTerm) this.setMeta("highest_term", term);

@@ -1,0 +1,348 @@
+// Simulated hosts: the hardware and libvirtd (SimHost), and the agent's connection to it
+// (SimHypervisor, implementing agent/hypervisor.ts).
+// - Domains keep running when the agent dies: libvirtd is its own daemon. They stop when the host
+//   loses power.
+// - Every operation takes simulated time, changes a domain's state with libvirt's reason, and emits
+//   libvirt's lifecycle event to every connected agent, as the event loop would.
+// - Faults a scenario scripts: the next operation of a kind fails, a guest ignores ACPI, a guest
+//   crashes or powers itself off, a burst of guest activity, libvirtd's connection drops.
+// Later issues add migrations and block jobs here: SimHost.faults.nextMigration is where "libvirt
+// fails the next migration after the domain landed" goes (see README.md, "extending").
+import type { DomainInfo, Hypervisor, LifecycleEvent } from "../../agent/hypervisor.js";
+import type { DomainStateName } from "../../agent/libvirt/names.js";
+import { assert } from "../../common/assert.js";
+import type { ProcessSlot, Scheduler } from "./scheduler.js";
+
+/** libvirt states in which a guest is executing (or about to stop executing) on the host. */
+export const executingStates: ReadonlySet<string> = new Set(["running", "blocked", "paused", "shutdown", "pmsuspended"]);
+
+export type HypervisorOperation = "start" | "shutdown" | "destroy" | "suspend" | "resume" | "list" | "lookup";
+
+export interface SimDomain {
+  name: string;
+  uuid: string;
+  state: DomainStateName;
+  reason: string;
+  vcpus: number;
+  memoryBytes: number;
+  persistent: boolean;
+}
+
+/** How long libvirt takes for each operation, and how long a guest takes to honour ACPI. */
+export const operationLatencyMs: Record<HypervisorOperation, number> = { start: 400, shutdown: 5, destroy: 40, suspend: 10, resume: 10, list: 2, lookup: 1 };
+export const acpiShutdownMs = 3_000;
+const eventDispatchMs = 1;
+
+export interface HostObserver {
+  domainChanged(host: SimHost, domain: SimDomain, before: { state: string; reason: string }): void;
+  /** A mutating operation reached libvirtd (what the agent actually did to a VM). */
+  operation(host: SimHost, operation: HypervisorOperation, domain: SimDomain, outcome: string): void;
+}
+
+export interface HostFaults {
+  /** Error messages the next operations of a kind fail with, oldest first. */
+  failNext: Map<HypervisorOperation, string[]>;
+  /** Guests that ignore ACPI shutdown requests. */
+  ignoreAcpi: Set<string>;
+  /**
+   * How the next live migration from this host goes wrong. TODO(migration issue): SimHypervisor
+   * gains migrate() and block jobs; a migration that fails "after-landing" leaves the domain
+   * running on the destination while libvirt reports an error at the source (DESIGN §8).
+   */
+  nextMigration: MigrationFault | null;
+}
+
+export type MigrationFault = "before-landing" | "after-landing" | "hang";
+export const migrationFaults: readonly MigrationFault[] = ["before-landing", "after-landing", "hang"];
+
+function copyOf(domain: SimDomain): DomainInfo {
+  return { ...domain };
+}
+
+/** One host's hardware and libvirtd. */
+export class SimHost {
+  readonly domains = new Map<string, SimDomain>();
+  readonly faults: HostFaults = { failNext: new Map(), ignoreAcpi: new Set(), nextMigration: null };
+  private readonly connections = new Set<SimHypervisor>();
+  bootCount = 1;
+
+  constructor(
+    readonly hostId: string,
+    readonly cpus: number,
+    readonly memoryBytes: number,
+    /** libvirtd's process: alive while the host has power. */
+    readonly libvirtd: ProcessSlot,
+    readonly scheduler: Scheduler,
+    private readonly observer: HostObserver,
+  ) {}
+
+  get powered(): boolean {
+    return this.libvirtd.isAlive();
+  }
+
+  bootId(): string {
+    return `${this.hostId}-boot-${this.bootCount}`;
+  }
+
+  define(domain: SimDomain): void {
+    this.domains.set(domain.uuid, domain);
+  }
+
+  byNameOrUuid(nameOrUuid: string): SimDomain | undefined {
+    const byUuid = this.domains.get(nameOrUuid.toLowerCase());
+    if (byUuid !== undefined) return byUuid;
+    for (const domain of this.domains.values()) if (domain.name === nameOrUuid) return domain;
+    return undefined;
+  }
+
+  sortedDomains(): SimDomain[] {
+    return [...this.domains.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  attach(connection: SimHypervisor): void {
+    this.connections.add(connection);
+  }
+
+  detach(connection: SimHypervisor): void {
+    this.connections.delete(connection);
+  }
+
+  /** Changes a domain's state and tells every connected agent, as libvirt's event loop does. */
+  transition(domain: SimDomain, state: DomainStateName, reason: string, event: { event: string; detail: string } | null): void {
+    const before = { state: domain.state, reason: domain.reason };
+    domain.state = state;
+    domain.reason = reason;
+    this.observer.domainChanged(this, domain, before);
+    if (event === null) return;
+    const lifecycle: LifecycleEvent = { uuid: domain.uuid, name: domain.name, event: event.event, detail: event.detail };
+    for (const connection of this.connections) connection.dispatchLifecycle(lifecycle);
+  }
+
+  /** Takes the next scripted failure for `operation`, if any. */
+  takeFailure(operation: HypervisorOperation): string | null {
+    const queue = this.faults.failNext.get(operation);
+    const message = queue?.shift();
+    if (queue !== undefined && queue.length === 0) this.faults.failNext.delete(operation);
+    return message ?? null;
+  }
+
+  noteOperation(operation: HypervisorOperation, domain: SimDomain, outcome: string): void {
+    this.observer.operation(this, operation, domain, outcome);
+  }
+
+  /** Power lost: every guest stops at once, libvirtd and every agent connection die with the host. */
+  powerOff(): void {
+    for (const domain of this.sortedDomains()) {
+      if (executingStates.has(domain.state)) this.transition(domain, "shutoff", "destroyed", null);
+    }
+    this.connections.clear();
+  }
+
+  powerOn(): void {
+    this.bootCount += 1;
+  }
+
+  /** libvirtd's connection dropped (or came back): agents hear of it and re-read the inventory. */
+  connectionChange(change: "lost" | "restored"): void {
+    for (const connection of this.connections) connection.dispatchConnectionChange(change);
+  }
+
+  /** The guest itself does something (crash, power off, pause): not an operation of vigil's. */
+  guestAction(domain: SimDomain, action: "crash" | "poweroff" | "pause" | "resume"): boolean {
+    switch (action) {
+      case "crash":
+        if (!executingStates.has(domain.state)) return false;
+        this.transition(domain, "shutoff", "crashed", { event: "stopped", detail: "crashed" });
+        return true;
+      case "poweroff":
+        if (!executingStates.has(domain.state)) return false;
+        this.transition(domain, "shutoff", "shutdown", { event: "stopped", detail: "shutdown" });
+        return true;
+      case "pause":
+        if (domain.state !== "running") return false;
+        this.transition(domain, "paused", "user", { event: "suspended", detail: "paused" });
+        return true;
+      case "resume":
+        if (domain.state !== "paused") return false;
+        this.transition(domain, "running", "unpaused", { event: "resumed", detail: "unpaused" });
+        return true;
+    }
+  }
+}
+
+/** Thrown for what libvirt refuses; the message follows libvirt's wording. */
+export class SimLibvirtError extends Error {
+  override name = "LibvirtError";
+}
+
+/** One agent process's connection to its host's libvirtd. */
+export class SimHypervisor implements Hypervisor {
+  private readonly lifecycleListeners = new Set<(event: LifecycleEvent) => void>();
+  private readonly connectionListeners = new Set<(change: "lost" | "restored") => void>();
+  private closed = false;
+  /** The agent incarnation this connection belongs to: its answers die with it. */
+  private readonly incarnation: number;
+
+  constructor(
+    private readonly host: SimHost,
+    private readonly agent: ProcessSlot,
+  ) {
+    this.incarnation = agent.incarnation;
+    host.attach(this);
+  }
+
+  /** Runs `work` in libvirtd after `delayMs`, then answers the agent (if it still exists). */
+  private operate<Result>(operation: HypervisorOperation, work: () => Result): Promise<Result> {
+    const host = this.host;
+    return new Promise<Result>((resolve, reject) => {
+      host.scheduler.after(operationLatencyMs[operation], host.libvirtd, `libvirt ${host.hostId} ${operation}`, () => {
+        let outcome: { value: Result } | { error: Error };
+        try {
+          outcome = { value: work() };
+        } catch (error) {
+          outcome = { error: error as Error };
+        }
+        host.scheduler.after(
+          0,
+          this.agent,
+          `libvirt ${host.hostId} ${operation} answer`,
+          () => {
+            if (this.closed) return;
+            if ("value" in outcome) resolve(outcome.value);
+            else reject(outcome.error);
+          },
+          this.incarnation,
+        );
+      });
+    });
+  }
+
+  private require(uuid: string): SimDomain {
+    const domain = this.host.byNameOrUuid(uuid);
+    if (domain === undefined) throw new SimLibvirtError(`Domain not found: no domain with matching uuid '${uuid}'`);
+    return domain;
+  }
+
+  private mutate(operation: HypervisorOperation, uuid: string, change: (domain: SimDomain) => void): Promise<DomainInfo> {
+    return this.operate(operation, () => {
+      const domain = this.require(uuid);
+      const failure = this.host.takeFailure(operation);
+      if (failure !== null) {
+        this.host.noteOperation(operation, domain, `failed: ${failure}`);
+        throw new SimLibvirtError(failure);
+      }
+      try {
+        change(domain);
+      } catch (error) {
+        this.host.noteOperation(operation, domain, `refused: ${(error as Error).message}`);
+        throw error;
+      }
+      this.host.noteOperation(operation, domain, `${domain.state} (${domain.reason})`);
+      return copyOf(domain);
+    });
+  }
+
+  listDomains(): Promise<DomainInfo[]> {
+    return this.operate("list", () => this.host.sortedDomains().map(copyOf));
+  }
+
+  lookupDomain(nameOrUuid: string): Promise<DomainInfo | null> {
+    return this.operate("lookup", () => {
+      const domain = this.host.byNameOrUuid(nameOrUuid);
+      return domain === undefined ? null : copyOf(domain);
+    });
+  }
+
+  startDomain(uuid: string): Promise<DomainInfo> {
+    return this.mutate("start", uuid, (domain) => {
+      if (executingStates.has(domain.state)) throw new SimLibvirtError("Requested operation is not valid: domain is already running");
+      this.host.transition(domain, "running", "booted", { event: "started", detail: "booted" });
+    });
+  }
+
+  shutdownDomain(uuid: string): Promise<void> {
+    return this.mutate("shutdown", uuid, (domain) => {
+      if (!executingStates.has(domain.state)) throw new SimLibvirtError("Requested operation is not valid: domain is not running");
+      if (this.host.faults.ignoreAcpi.has(domain.uuid)) return;
+      const host = this.host;
+      host.scheduler.after(acpiShutdownMs, host.libvirtd, `guest ${domain.name} acpi`, () => {
+        if (domain.state === "running") host.transition(domain, "shutoff", "shutdown", { event: "stopped", detail: "shutdown" });
+      });
+    }).then(() => undefined);
+  }
+
+  destroyDomain(uuid: string): Promise<DomainInfo> {
+    return this.mutate("destroy", uuid, (domain) => {
+      if (!executingStates.has(domain.state)) throw new SimLibvirtError("Requested operation is not valid: domain is not running");
+      this.host.transition(domain, "shutoff", "destroyed", { event: "stopped", detail: "destroyed" });
+    });
+  }
+
+  suspendDomain(uuid: string): Promise<DomainInfo> {
+    return this.mutate("suspend", uuid, (domain) => {
+      if (domain.state !== "running") throw new SimLibvirtError("Requested operation is not valid: domain is not running");
+      this.host.transition(domain, "paused", "user", { event: "suspended", detail: "paused" });
+    });
+  }
+
+  resumeDomain(uuid: string): Promise<DomainInfo> {
+    return this.mutate("resume", uuid, (domain) => {
+      if (domain.state !== "paused") throw new SimLibvirtError("Requested operation is not valid: domain is not paused");
+      this.host.transition(domain, "running", "unpaused", { event: "resumed", detail: "unpaused" });
+    });
+  }
+
+  onLifecycle(listener: (event: LifecycleEvent) => void): () => void {
+    this.lifecycleListeners.add(listener);
+    return () => this.lifecycleListeners.delete(listener);
+  }
+
+  onConnectionChange(listener: (change: "lost" | "restored") => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  dispatchLifecycle(event: LifecycleEvent): void {
+    this.host.scheduler.after(
+      eventDispatchMs,
+      this.agent,
+      `libvirt ${this.host.hostId} event ${event.name} ${event.event}`,
+      () => {
+        if (this.closed) return;
+        for (const listener of [...this.lifecycleListeners]) listener(event);
+      },
+      this.incarnation,
+    );
+  }
+
+  dispatchConnectionChange(change: "lost" | "restored"): void {
+    this.host.scheduler.after(
+      eventDispatchMs,
+      this.agent,
+      `libvirt ${this.host.hostId} connection ${change}`,
+      () => {
+        if (this.closed) return;
+        for (const listener of [...this.connectionListeners]) listener(change);
+      },
+      this.incarnation,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.host.detach(this);
+  }
+}
+
+/** A deterministic UUID for a VM name, so scenarios and logs name the same VM the same way every run. */
+export function uuidOf(name: string): string {
+  let hash = 0x811c9dc5;
+  const words: string[] = [];
+  for (let round = 0; round < 4; round += 1) {
+    for (const character of `${name}#${round}`) hash = Math.imul(hash ^ character.charCodeAt(0), 0x01000193) >>> 0;
+    words.push(hash.toString(16).padStart(8, "0"));
+  }
+  const hex = words.join("");
+  assert(hex.length === 32, "four 32-bit words make a UUID");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
