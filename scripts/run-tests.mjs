@@ -27,7 +27,8 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--test", "--test-reporter=spec", `--test-concurrency=${process.env.VIGIL_TEST_CONCURRENCY ?? "2"}`, ...files],
+  // Every test is bounded: a hung native call or process fails its test instead of hanging CI.
+  ["--test", "--test-reporter=spec", `--test-concurrency=${process.env.VIGIL_TEST_CONCURRENCY ?? "2"}`, `--test-timeout=${process.env.VIGIL_TEST_TIMEOUT_MS ?? "300000"}`, ...files],
   { stdio: "inherit", cwd: root },
 );
 process.exit(result.status ?? 1);
