@@ -134,9 +134,13 @@ async function main(argv: readonly string[]): Promise<number> {
     count(reportSeed(result, options.bugs));
     console.log(`seed ${result.seed}: ${result.failure === null ? "passed" : "failed"} after ${result.steps} steps, ${result.events} events, ${(result.simulatedMs / 1000).toFixed(1)} s simulated, trace ${result.traceHash}`);
   } else {
+    const totals = new Map<string, number>();
     for (let seed = options.from; seed < options.from + options.seeds; seed += 1) {
-      count(reportSeed(await runRandom({ seed, bugs: options.bugs, safetyMs: options.safetyMs, livenessMs: options.livenessMs }), options.bugs));
+      const result = await runRandom({ seed, bugs: options.bugs, safetyMs: options.safetyMs, livenessMs: options.livenessMs });
+      for (const [name, value] of Object.entries({ ...result.counts, events: result.events, simulatedSeconds: result.simulatedMs / 1000 })) totals.set(name, (totals.get(name) ?? 0) + value);
+      count(reportSeed(result, options.bugs));
     }
+    console.log(`per seed on average: ${[...totals].map(([name, total]) => `${name} ${(total / options.seeds).toFixed(1)}`).join(", ")}`);
     console.log(`seeds ${options.from}..${options.from + options.seeds - 1} in ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
   }
   console.log(`${passed} passed, ${failed} failed`);

@@ -67,14 +67,15 @@ export class Checker {
   /** Highest sequence each host's agent was told is committed (acks and welcomes). */
   readonly ackedSeq = new Map<string, number>();
   readonly fenceRecords: FenceRecord[] = [];
-  commandsAdmitted = 0;
-  commandsRefused = 0;
+  /** What the run exercised (the random mode prints averages). */
+  readonly counts = { leaders: 0, commandsAdmitted: 0, commandsRefused: 0 };
 
   // ---- 1. terms, primaries, duties, fencing tokens ----
 
   leaderElected(replica: string, term: number): void {
     const known = this.leaderOfTerm.get(term);
     if (known !== undefined && known !== replica) throw new Violation("one leader per term", `${known} and ${replica} both led term ${term}`);
+    if (known === undefined) this.counts.leaders += 1;
     this.leaderOfTerm.set(term, replica);
   }
 
@@ -105,10 +106,10 @@ export class Checker {
   /** An agent handled a command: if the journal admitted it, its term must be the highest seen. */
   commandHandled(hostId: string, command: Command__Output, admission: { admitted: boolean; highestTermBefore: number }): void {
     if (!admission.admitted) {
-      this.commandsRefused += 1;
+      this.counts.commandsRefused += 1;
       return;
     }
-    this.commandsAdmitted += 1;
+    this.counts.commandsAdmitted += 1;
     if (command.term < admission.highestTermBefore) {
       throw new Violation(
         "an agent never executes a command below the highest term it has seen",

@@ -31,7 +31,6 @@ export class Network {
   private readonly poweredOff = new Set<string>();
   private readonly slots = new Map<string, ProcessSlot>();
   private readonly connections = new Set<Connection>();
-  private topologyListeners: (() => void)[] = [];
   private readonly lastDatagramDue = new Map<string, number>();
 
   constructor(
@@ -86,10 +85,6 @@ export class Network {
     this.topologyChanged();
   }
 
-  isWhole(): boolean {
-    return this.groups.size === 0 && this.cutNodes.size === 0;
-  }
-
   describe(): string {
     const parts: string[] = [];
     if (this.groups.size > 0) {
@@ -101,14 +96,9 @@ export class Network {
     return parts.length === 0 ? "whole" : parts.join("; ");
   }
 
-  onTopologyChange(listener: () => void): void {
-    this.topologyListeners.push(listener);
-  }
-
   /** Reachability or a process's pause state changed: connections re-check their links. */
   topologyChanged(): void {
     for (const connection of [...this.connections]) connection.linkChanged();
-    for (const listener of this.topologyListeners) listener();
   }
 
   // ---- connections ----

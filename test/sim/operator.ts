@@ -12,8 +12,8 @@ export const operatorCallBoundMs = 10 * 60_000;
 interface PendingCall {
   id: number;
   description: string;
-  replica: string;
-  incarnation: number;
+  /** The replica called, and the leader it forwarded to: the call fails if either dies. */
+  replicas: string[];
   startedAtMs: number;
   settle(answer: string): void;
 }
@@ -40,6 +40,7 @@ export class Operator {
     }
     const node = world.replica(target);
     let process = node?.liveProcess() ?? null;
+    let forwardedTo: string | null = null;
     if (node === undefined || process === null) {
       world.trace.line("op", `${description} via ${target} => UNAVAILABLE: ${target} is not running`);
       return;
@@ -55,6 +56,7 @@ export class Operator {
       }
       world.trace.line("op", `${description}: ${target} forwards it to the leader ${leader}`);
       process = leaderProcess;
+      forwardedTo = leader;
     }
     const id = this.nextId++;
     world.trace.line("op", `${description} via ${target}`);
@@ -62,8 +64,7 @@ export class Operator {
     const call: PendingCall = {
       id,
       description,
-      replica: target,
-      incarnation: process.incarnation,
+      replicas: forwardedTo === null ? [target] : [target, forwardedTo],
       startedAtMs: world.scheduler.nowMs,
       settle: (answer) => {
         if (settled) return;
@@ -82,14 +83,14 @@ export class Operator {
 
   /** A replica process died: its open calls fail as the client's connection would. */
   replicaDied(replica: string): void {
-    for (const call of [...this.pending.values()]) if (call.replica === replica) call.settle(`UNAVAILABLE: the connection to ${replica} was lost`);
+    for (const call of [...this.pending.values()]) if (call.replicas.includes(replica)) call.settle(`UNAVAILABLE: the connection to ${replica} was lost`);
   }
 
   /** Every open call is within its bound. */
   checkBounded(nowMs: number): void {
     for (const call of this.pending.values()) {
       if (nowMs - call.startedAtMs > operatorCallBoundMs) {
-        throw new Violation("every wait is bounded", `operator call "${call.description}" to ${call.replica} unanswered for ${nowMs - call.startedAtMs} ms`);
+        throw new Violation("every wait is bounded", `operator call "${call.description}" to ${call.replicas.join(" via ")} unanswered for ${nowMs - call.startedAtMs} ms`);
       }
     }
   }

@@ -37,11 +37,14 @@ export interface RandomResult {
   events: number;
   simulatedMs: number;
   swarm: Swarm;
+  /** What the run exercised: elections, kills, snapshots, commands, operator calls, events applied. */
+  counts: Record<string, number>;
 }
 
 export const defaultSafetyMs = 20_000;
 export const defaultLivenessMs = 60_000;
 const livenessCheckEveryMs = 500;
+const warmUpMs = 3_000;
 
 /** Weights of the actions one seed favours (swarm testing: each seed its own mix). */
 export interface Swarm {
@@ -94,7 +97,7 @@ function drawSwarm(rng: Rng): Swarm {
       partition: weight([0, 1, 3]),
       heal: weight([1, 3]),
       cut: weight([0, 1, 2]),
-      kill: weight([0, 1, 3]),
+      kill: weight([0, 2, 4]),
       restart: weight([2, 4]),
       pause: weight([0, 1, 2]),
       agentKill: weight([0, 1, 3]),
@@ -102,7 +105,7 @@ function drawSwarm(rng: Rng): Swarm {
       streamBreak: weight([0, 1, 3]),
       loseAck: weight([0, 1, 3]),
       burst: weight([1, 3, 6]),
-      vm: weight([1, 3, 6]),
+      vm: weight([4, 8, 12]),
       transfer: weight([0, 1, 2]),
       config: weight([0, 1]),
       maintenance: weight([0, 1]),
@@ -133,7 +136,7 @@ function drawCluster(rng: Rng, seed: number, swarm: Swarm): ClusterSpec {
     hosts,
     network: { latencyMs: [1, swarm.latencyMaxMs], drop: swarm.dropProbability, duplicate: swarm.duplicateProbability },
     // Small snapshot intervals so that snapshots, compaction and catch-up by snapshot happen.
-    raft: { snapshotEveryEntries: pick(rng, [20, 60, 10_000]), retainedEntries: pick(rng, [4, 20]) },
+    raft: { snapshotEveryEntries: pick(rng, [8, 20, 60, 10_000]), retainedEntries: pick(rng, [2, 4, 20]) },
     config: { "keepalive.interval": pick(rng, ["1", "2", "5"]), "command.timeout": pick(rng, ["10", "30"]) },
   }, `seed ${seed}`);
 }
@@ -165,6 +168,8 @@ class RandomRun {
       world.start();
       world.trace.line("sim", `swarm ${JSON.stringify(this.swarm)}`);
       const safetyEndsMs = this.options.safetyMs ?? defaultSafetyMs;
+      // The cluster forms undisturbed first, so most actions meet a working cluster to break.
+      await world.runFor(warmUpMs);
       while (world.scheduler.nowMs < safetyEndsMs) {
         await world.runFor(Math.min(safetyEndsMs - world.scheduler.nowMs, 200 + Math.floor(this.rng.next() * 1_800)));
         this.step += 1;
@@ -359,5 +364,7 @@ class RandomRun {
 export async function runRandom(options: RandomOptions): Promise<RandomResult> {
   const run = new RandomRun(options);
   const failure = await run.run();
-  return { seed: options.seed, failure, traceHash: run.world.trace.hash(), steps: run.step, events: run.world.scheduler.executed, simulatedMs: run.world.scheduler.nowMs, swarm: run.swarm };
+  const world = run.world;
+  const counts = { ...world.counts, ...world.checker.counts, operatorCalls: world.operator.callsAnswered, agentEventsAcknowledged: [...world.checker.ackedSeq.values()].reduce((sum, seq) => sum + seq, 0) };
+  return { seed: options.seed, failure, traceHash: world.trace.hash(), steps: run.step, events: world.scheduler.executed, simulatedMs: world.scheduler.nowMs, swarm: run.swarm, counts };
 }

@@ -122,7 +122,10 @@ export class ReplicaNode {
       clusterId: () => clusterId,
       logger,
       transportAt: (node) => world.replica(node)?.liveProcess()?.transport,
-      onSnapshotReceived: (message) => world.trace.line(this.id, `receives a snapshot from ${message.from} at index ${message.snapshot.metadata.index} (term ${message.snapshot.metadata.term}, ${message.snapshot.data.byteLength} bytes)`),
+      onSnapshotReceived: (message) => {
+        world.counts.snapshotsReceived += 1;
+        world.trace.line(this.id, `receives a snapshot from ${message.from} at index ${message.snapshot.metadata.index} (term ${message.snapshot.metadata.term}, ${message.snapshot.data.byteLength} bytes)`);
+      },
     });
     const uniqueId = () => `${this.id}.${incarnation}.${this.nextId++}`;
     const replica = new RaftReplica({

@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { commands } from "./commands/index.js";
-import { CommandError } from "./commands/command.js";
+import { CommandError } from "./commands/sim-command.js";
 import { ExpectationFailed } from "./commands/expect.js";
 import { parseClusterSpec, SpecError } from "./cluster-spec.js";
 import { Violation } from "./invariants.js";

@@ -17,7 +17,6 @@ export class ProcessSlot {
   state: ProcessState = "dead";
   /** Events that came due while paused, in the order they came due. */
   parked: ScheduledEvent[] = [];
-  pausedAtMs = 0;
   /** Wall-clock offset of this node (a stepped wall clock; monotonic time is not affected). */
   clockOffsetMs = 0;
   /** Rate error of this node's oscillator: local time runs (1 + ppm/10^6) times as fast as true time. */

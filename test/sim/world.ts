@@ -68,6 +68,8 @@ export class World {
   readonly agents = new Map<string, AgentNode>();
   readonly fences = new Map<string, SimFenceDevice>();
   failure: Failure | null = null;
+  /** What the run exercised, besides the checker's counts. */
+  readonly counts = { replicaKills: 0, agentKills: 0, snapshotsReceived: 0, partitions: 0 };
   private readonly watched = new Map<string, Watched>();
   private printedLogIndex = 0;
   private nextStateCheckMs = stateCheckIntervalMs;
@@ -367,6 +369,7 @@ export class World {
     const node = this.requireReplica(id);
     if (!node.slot.isAlive()) return;
     node.kill();
+    this.counts.replicaKills += 1;
     this.watched.delete(id);
     this.operator.replicaDied(id);
     for (const connection of this.network.connectionsOf(id)) connection.processDied(id);
@@ -390,7 +393,6 @@ export class World {
     const slot = this.network.slot(node);
     if (slot === undefined || slot.state !== "running") return;
     slot.state = "paused";
-    slot.pausedAtMs = this.scheduler.nowMs;
     this.network.topologyChanged();
   }
 
@@ -406,6 +408,7 @@ export class World {
     const agent = this.requireAgent(hostId);
     if (!agent.slot.isAlive()) return;
     agent.kill();
+    this.counts.agentKills += 1;
     this.streams.delete(hostId);
     for (const connection of this.network.connectionsOf(hostId)) connection.processDied(hostId);
   }

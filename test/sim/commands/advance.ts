@@ -1,5 +1,5 @@
 // Usage: advance DURATION — run the cluster for DURATION (250ms, 5s, 2m) of simulated time.
-import { parseDuration, usageError, type SimCommand } from "./command.js";
+import { parseDuration, usageError, type SimCommand } from "./sim-command.js";
 
 export const advance: SimCommand = {
   name: "advance",

@@ -1,6 +1,6 @@
 // Usage: burst HOST N [every DURATION] — N lifecycle events from HOST's running guests (each pauses or
 // resumes by itself, in turn), DURATION apart (default 5ms): an agent's outbox under load.
-import { parseDuration, usageError, type SimCommand } from "./command.js";
+import { parseDuration, usageError, type SimCommand } from "./sim-command.js";
 
 export const burst: SimCommand = {
   name: "burst",

@@ -1,6 +1,6 @@
 // Usage: check — runs every state invariant now, including "every acknowledged event is on every
 // running replica" (only true once the cluster is healed and has caught up, so it runs on demand).
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const check: SimCommand = {
   name: "check",

@@ -1,7 +1,7 @@
 // Usage: clock NODE offset MS | clock NODE rate PPM — step a node's wall clock (monotonic time is not
 // affected), or make its oscillator run fast (positive PPM) or slow from now on; leases must hold
 // within the drift bound (RaftTiming.clockDriftMs).
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const clock: SimCommand = {
   name: "clock",

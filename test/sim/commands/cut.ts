@@ -1,5 +1,5 @@
 // Usage: cut NODE... — take the nodes' network down (a host's cable pulled); `uncut` restores it.
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const cut: SimCommand = {
   name: "cut",
@@ -11,15 +11,5 @@ export const cut: SimCommand = {
       world.network.cut(node, true);
     }
     world.trace.line("net", `network down for ${args.join(" ")}`);
-  },
-};
-
-export const uncut: SimCommand = {
-  name: "uncut",
-  usage: "uncut NODE...",
-  run(world, args) {
-    if (args.length === 0) throw usageError(this, "name at least one node");
-    for (const node of args) world.network.cut(node, false);
-    world.trace.line("net", `network up for ${args.join(" ")}`);
   },
 };

@@ -6,7 +6,7 @@
 //   expect outbox HOST N                expect highest-term HOST N
 //   expect applied HOST all             (every running replica applied every event HOST journaled, once)
 //   expect converged                    (every running replica applied the same index)
-import { CommandError, usageError, type SimCommand } from "./command.js";
+import { CommandError, usageError, type SimCommand } from "./sim-command.js";
 import type { World } from "../world.js";
 
 /** A false expectation: the scenario's claim about the cluster does not hold. */

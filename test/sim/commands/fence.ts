@@ -2,7 +2,7 @@
 // device (default: it powers the host off and confirms). The HA issue's fencing duty drives the device;
 // until then nothing fences, and invariant 5 has no records to check.
 import type { FenceOutcome } from "../fence.js";
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 const outcomes: readonly FenceOutcome[] = ["off", "failed", "timeout"];
 

@@ -1,6 +1,6 @@
 // Usage: guest VM crash|poweroff|pause|resume | guest VM ignore-acpi on|off — what a guest does by itself
 // (not an operation of vigil's): libvirt reports the new state with its reason and event.
-import { onOff, usageError, type SimCommand } from "./command.js";
+import { onOff, usageError, type SimCommand } from "./sim-command.js";
 
 export const guest: SimCommand = {
   name: "guest",

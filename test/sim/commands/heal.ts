@@ -1,5 +1,5 @@
 // Usage: heal — remove every partition and cut; link faults (net ...) stay as set.
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const heal: SimCommand = {
   name: "heal",

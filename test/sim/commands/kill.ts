@@ -1,5 +1,5 @@
 // Usage: kill REPLICA — kill -9 a control-plane replica; its SQLite file stays as written.
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const kill: SimCommand = {
   name: "kill",

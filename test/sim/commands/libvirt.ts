@@ -5,7 +5,7 @@
 // migration issue adds migrations; recorded now); or its connection to the agent drops / comes back
 // (the agent re-reads the inventory).
 import { migrationFaults, type HypervisorOperation, type MigrationFault } from "../hypervisor.js";
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 const operations: readonly HypervisorOperation[] = ["start", "shutdown", "destroy", "suspend", "resume"];
 

@@ -1,7 +1,7 @@
 // Usage: net latency MIN MAX | net drop P | net duplicate P | net calm — link faults. Latency applies to
 // everything; drops and duplicates to Raft datagrams only (connections are TCP: they break instead).
 import { calmLinks } from "../network.js";
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 function probability(command: SimCommand, text: string | undefined): number {
   const value = Number(text);

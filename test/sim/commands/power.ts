@@ -1,6 +1,6 @@
 // Usage: power HOST off|on — the host loses power (guests stop, the agent dies silently, the host drops
 // off the network) or boots again (a new boot id; the agent starts with its journal). HA builds on this.
-import { onOff, usageError, type SimCommand } from "./command.js";
+import { onOff, usageError, type SimCommand } from "./sim-command.js";
 
 export const power: SimCommand = {
   name: "power",

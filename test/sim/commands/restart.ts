@@ -1,5 +1,5 @@
 // Usage: restart REPLICA — start a killed or stopped replica; a running one is killed first (kill -9, start).
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const restart: SimCommand = {
   name: "restart",

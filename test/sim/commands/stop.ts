@@ -1,5 +1,5 @@
 // Usage: stop REPLICA — SIGTERM: the replica stops its duties, closes agent streams and its log, then exits.
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 export const stop: SimCommand = {
   name: "stop",

@@ -5,7 +5,7 @@
 import type { VmOperation } from "../../../common/generated/vigil/v1/VmOperation.js";
 import type { Vm } from "../../../common/generated/vigil/v1/Vm.js";
 import { unaryCall } from "../replica-node.js";
-import { takeVia, usageError, type SimCommand } from "./command.js";
+import { takeVia, usageError, type SimCommand } from "./sim-command.js";
 
 function describeOperation(operation: VmOperation): string {
   const result = operation.result;

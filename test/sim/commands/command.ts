@@ -1,10 +1,9 @@
-// Usage: command HOST ACTION VM term N|current|stale [id ID] | redeliver HOST
-// Writes a fenced command straight onto HOST's agent stream, bypassing the dispatcher: what a deposed
-// primary's late command or a network redelivery looks like to the agent. `current` is the agent's
-// highest term seen, `stale` one below it. `redeliver` sends the last command the agent received again.
+// Usage: command HOST ACTION VM term N|current|stale [id ID] — writes a fenced command straight onto
+// HOST's agent stream, bypassing the dispatcher: what a deposed primary's late command looks like to
+// the agent. `current` is the agent's highest term seen, `stale` one below it.
 import type { Command } from "../../../common/generated/vigil/v1/Command.js";
 import { uuidOf } from "../hypervisor.js";
-import { usageError, type SimCommand } from "./command.js";
+import { usageError, type SimCommand } from "./sim-command.js";
 
 const actions = ["start", "shutdown", "destroy", "suspend", "resume", "query"] as const;
 type Action = (typeof actions)[number];
@@ -27,19 +26,5 @@ export const command: SimCommand = {
     const message: Command = { term, commandId, [action as Action]: body };
     const delivered = world.injectCommand(hostId, message);
     world.trace.line("sim", `${delivered ? "deliver" : "cannot deliver (no open stream)"} command ${action} ${vmName} term ${term} id ${commandId} to ${hostId}`);
-  },
-};
-
-export const redeliver: SimCommand = {
-  name: "redeliver",
-  usage: "redeliver HOST",
-  run(world, args) {
-    if (args.length !== 1) throw usageError(this, "name one host");
-    const agent = world.requireAgent(args[0]!);
-    const last = agent.lastCommand;
-    if (last === null || last.action === undefined) throw usageError(this, `${args[0]} has not received a command yet`);
-    const message: Command = { term: last.term, commandId: last.commandId, [last.action]: last[last.action] };
-    const delivered = world.injectCommand(agent.hostId, message);
-    world.trace.line("sim", `${delivered ? "redeliver" : "cannot redeliver (no open stream)"} command ${last.commandId} (${last.action}, term ${last.term}) to ${agent.hostId}`);
   },
 };
