@@ -12,20 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-packages=(build-essential python3 binutils dpkg-dev rpm lintian rpmlint mmdebstrap systemd-container man-db libvirt0 curl)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "packaging/test.sh: need root to install: ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "packaging/test.sh: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
-fi
+scripts/install-deps.sh packaging
 
 export VIGIL_PACKAGES_DIR="${VIGIL_PACKAGES_DIR:-$PWD/packaging/out}"
 VIGIL_PACKAGE_COMPRESSION="${VIGIL_PACKAGE_COMPRESSION:-fast}" VIGIL_PACKAGE_OUT="$VIGIL_PACKAGES_DIR" scripts/package.sh
