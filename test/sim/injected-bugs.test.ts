@@ -1,7 +1,8 @@
 // Proves the simulator can fail: with a deliberately injected bug switched on, random seeds find a
 // violation of the right invariant within a few seeds, the printed replay reproduces it exactly
-// (same step, event, time and trace), the same seed passes without the bug, and the CLI exits 1
-// with the replay command; a scenario catches a new primary that does not wait out the old lease.
+// (same step, event, time and trace, in this process and in a fresh one), the same seed passes
+// without the bug, and the CLI exits 1 with the replay command; a scenario catches a new primary
+// that does not wait out the old lease.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -41,13 +42,16 @@ describe("injected bugs are caught and replayed", () => {
     });
   }
 
-  it("prints the replay command and exits 1 from the command line", () => {
+  it("prints the replay command and exits 1 from the command line, with the same trace in another process", async () => {
     const seed = 6;
+    const bugs = new Set([SimBug.agentAcceptsStaleTerm]);
     const run = spawnSync(process.execPath, [join(distSim, "cli.js"), "--replay", String(seed), "--bug", SimBug.agentAcceptsStaleTerm], { encoding: "utf8" });
     const lines = run.stdout.trimEnd().split("\n");
     assert.equal(run.status, 1, run.stderr);
     assert.equal(lines.at(-1), "0 passed, 1 failed");
-    assert.ok(lines.includes(`  replay: ${replayCommand(seed, new Set([SimBug.agentAcceptsStaleTerm]))}`), lines.slice(-5).join("\n"));
+    assert.ok(lines.includes(`  replay: ${replayCommand(seed, bugs)}`), lines.slice(-5).join("\n"));
+    const here = await runRandom({ seed, bugs });
+    assert.ok(lines.at(-2)?.endsWith(`trace ${here.traceHash}`), `${lines.at(-2)} vs trace ${here.traceHash}`);
   });
 
   it("catches a new primary that commands agents before the old lease ran out (fast-clocks-lease)", async () => {

@@ -186,7 +186,7 @@ class RandomRun {
       world.trace.line("sim", `FAIL ${failure.invariant}: ${failure.detail}`);
       return { ...failure, step: this.step, phase: this.phase };
     } finally {
-      world.dispose();
+      await world.dispose();
     }
   }
 

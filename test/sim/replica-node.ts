@@ -173,7 +173,7 @@ export class ReplicaNode {
     });
     const relay = new AgentRelay({ replicaId: this.id, clusterId: () => reader.meta("cluster_id") ?? "", sessions, transport, log: replica, clock, timers, logger });
     // -- the simulator's observers --
-    world.observeReplica(this, { replica, duties, primary, sessions });
+    world.observeReplica(this, { replica, duties, primary });
     this.process = {
       incarnation,
       replica,

@@ -118,7 +118,7 @@ export async function runScenario(directory: string, options: ScenarioOptions = 
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return fail(`missing ${(error as NodeJS.ErrnoException).path}`, world);
     throw error;
   } finally {
-    world?.dispose();
+    await world?.dispose();
   }
   const lines = world.trace.lines;
   const result = { name, traceHash: world.trace.hash(), lines, simulatedMs: world.scheduler.nowMs };

@@ -14,7 +14,6 @@ import type { Command, Command__Output } from "../../common/generated/vigil/v1/C
 import { seededRng, type Rng } from "../../common/env.js";
 import type { DutyGate } from "../../controlplane/primary/duty-gate.js";
 import type { PrimaryTracker } from "../../controlplane/primary/primary-tracker.js";
-import type { SessionRegistry } from "../../controlplane/primary/sessions.js";
 import type { RaftReplica } from "../../controlplane/replication/raft-replica.js";
 import { Hasher } from "../raft/sim-hash.js";
 import { AgentNode } from "./agent-node.js";
@@ -49,7 +48,6 @@ interface Watched {
   replica: RaftReplica;
   duties: DutyGate;
   primary: PrimaryTracker;
-  sessions: SessionRegistry;
 }
 
 const flushMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -488,8 +486,17 @@ export class World {
     return agent;
   }
 
-  /** Removes the temporary directory snapshots pass through. */
-  dispose(): void {
+  /**
+   * Closes every database and removes the temporary directory snapshots pass through. Promises
+   * already settled run first; nothing else runs again (no event will).
+   */
+  async dispose(): Promise<void> {
+    const ignore = () => undefined;
+    process.on("unhandledRejection", ignore);
+    await flushMicrotasks();
+    process.off("unhandledRejection", ignore);
+    for (const node of this.replicas.values()) node.db.close();
+    for (const agent of this.agents.values()) agent.journalDb.close();
     rmSync(this.dataRoot, { recursive: true, force: true });
   }
 }
