@@ -169,17 +169,27 @@ export class Connection {
     if (deadSide === "server" && this.state === "connecting") return this.refuse("connection refused");
     if (deadSide === "client" && this.state === "connecting") return this.close();
     if (!this.network.isPoweredOff(node)) {
-      const survivor = this.other(deadSide);
-      const direction = this.direction(survivor);
       // Data to the dead side is lost; the reset follows whatever the dead side had sent.
       this.direction(deadSide).queue = [];
       this.direction(deadSide).scheduled = 0;
-      const survivorNode = survivor === "client" ? this.client.node : this.serverNode;
-      direction.lastDueMs = Math.max(direction.lastDueMs, this.network.lastDatagramDueMs(node, survivorNode));
-      direction.queue.push({ label: `${this.label} reset`, deliver: () => this.break("connection reset by peer", 0) });
-      this.pump(survivor);
+      this.closeFrom(deadSide, "connection reset by peer");
     }
     this.linkChanged();
+  }
+
+  /**
+   * `from` closes its end (FIN, or the kernel's reset): the other side hears `reason` after all
+   * that `from` sent, on this connection and as datagrams to the same peer.
+   */
+  closeFrom(from: Side, reason: string): void {
+    if (this.state === "closed") return;
+    const to = this.other(from);
+    const direction = this.direction(to);
+    const fromNode = from === "client" ? this.client.node : this.serverNode;
+    const toNode = to === "client" ? this.client.node : this.serverNode;
+    direction.lastDueMs = Math.max(direction.lastDueMs, this.network.lastDatagramDueMs(fromNode, toNode));
+    direction.queue.push({ label: `${this.label} closed`, deliver: () => this.break(reason, 0) });
+    this.pump(to);
   }
 
   /** Closes quietly: both sides are done with it (a finished call). */

@@ -219,7 +219,7 @@ export class SimPeerTransport implements PeerTransport, RelayTransport {
 
   close(): void {
     this.closed = true;
-    for (const channel of this.channels.values()) channel.connection.break("the peer closed the connection", this.options.network.latencyMs());
+    for (const channel of this.channels.values()) channel.connection.closeFrom("client", "the peer closed the connection");
     this.channels.clear();
   }
 
