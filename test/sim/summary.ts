@@ -24,7 +24,7 @@ export function describeFinalState(world: World): string[] {
     lines.push(`${agent.hostId}: ${state}; journal seq ${journal.lastSeq}, acked ${journal.lastAckedSeq}, outbox ${journal.outbox}, highest term ${journal.highestTerm}`);
     for (const domain of agent.host.sortedDomains()) {
       const replicated = reader?.vmByUuid(domain.uuid);
-      const view = replicated === undefined ? "unknown to the leader" : `${replicated.state} on ${replicated.host ?? "-"} per the leader`;
+      const view = replicated === undefined ? "unknown to the leader" : `${replicated.state} on ${replicated.host ?? "-"} per the leader, restart=${replicated.restart} priority=${replicated.priority}`;
       lines.push(`${agent.hostId}: vm ${domain.name} ${domain.state} (${domain.reason}); ${view}`);
     }
   }
