@@ -27,8 +27,9 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  // Every test is bounded: a hung native call or process fails its test instead of hanging CI.
-  ["--test", "--test-reporter=spec", `--test-concurrency=${process.env.VIGIL_TEST_CONCURRENCY ?? "2"}`, `--test-timeout=${process.env.VIGIL_TEST_TIMEOUT_MS ?? "300000"}`, ...files],
+  // Every test (and every file, which counts as one) is bounded: a hung native call or process
+  // fails instead of hanging CI.
+  ["--test", "--test-reporter=spec", `--test-concurrency=${process.env.VIGIL_TEST_CONCURRENCY ?? "2"}`, `--test-timeout=${process.env.VIGIL_TEST_TIMEOUT_MS ?? "600000"}`, ...files],
   { stdio: "inherit", cwd: root },
 );
 process.exit(result.status ?? 1);

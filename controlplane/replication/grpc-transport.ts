@@ -7,6 +7,8 @@
 // - When the inbound stream from a peer closes, the owner hears of it at once:
 //   a follower that loses its leader can pre-vote without waiting a timeout.
 import { createHash } from "node:crypto";
+import Database from "better-sqlite3";
+import { replicatedTables } from "../state/schema.js";
 import * as grpc from "@grpc/grpc-js";
 import type { PeerEnvelope__Output } from "../../common/generated/vigil/v1/PeerEnvelope.js";
 import type { PeerEnvelope } from "../../common/generated/vigil/v1/PeerEnvelope.js";
@@ -22,6 +24,29 @@ import { PeerMessageError, messageFromWire, messageToWire } from "./peer-wire.js
 import { MessageType, replicaId, type InstallSnapshotMessage, type Message, type ReplicaId } from "./raft-types.js";
 
 export const snapshotChunkBytes = 1024 * 1024;
+
+/**
+ * Why `image` is not a state image a replica can install, or null. Checked before the core sees
+ * it: installing happens inside the apply path, where a failure stops the replica.
+ */
+export function snapshotImageProblem(image: Buffer): string | null {
+  if (image.byteLength === 0) return "snapshot image is empty";
+  let database: Database.Database | null = null;
+  try {
+    // An image of a WAL-mode file says so in its header (bytes 18 and 19 = 2); an in-memory copy
+    // cannot be opened that way, so check a copy marked as a rollback-journal database.
+    const copy = Buffer.from(image);
+    if (copy.byteLength > 19 && copy[18] === 2 && copy[19] === 2) copy.fill(1, 18, 20);
+    database = new Database(copy, { readonly: true });
+    const tables = new Set((database.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+    const missing = replicatedTables.filter((table) => !tables.has(table));
+    return missing.length === 0 ? null : `snapshot image lacks tables ${missing.join(", ")}`;
+  } catch (error) {
+    return `snapshot image is not a database: ${errorMessage(error)}`;
+  } finally {
+    database?.close();
+  }
+}
 /** Outbound messages buffered per peer stream before new ones are dropped. */
 const streamBufferedMessagesMax = 4096;
 const proposeDeadlineMs = 10_000;
@@ -347,6 +372,8 @@ export class GrpcPeerTransport {
       const data = Buffer.concat(chunks);
       if (data.byteLength !== chunk.totalBytes) return refuse(`snapshot has ${data.byteLength} bytes, announced ${chunk.totalBytes}`);
       if (createHash("sha256").update(data).digest("hex") !== chunk.sha256) return refuse("snapshot checksum does not match");
+      const imageProblem = snapshotImageProblem(data);
+      if (imageProblem !== null) return refuse(imageProblem);
       done = true;
       callback(null, { accepted: true, error: "" });
       this.handlers?.onMessage({

@@ -192,7 +192,11 @@ export class RaftReplica implements ReplicatedLog {
     const { transport, clock, rng } = this.options;
     const appliedIndex = this.stateMachine.reader.appliedIndex();
     this.raft = new Raft({ id: replicaId(this.replicaId), storage: this.storage, rng, electionTimeoutTicks: this.timing.electionTimeoutTicks, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, appliedIndex, injectedBug: this.options.injectedBug ?? null });
-    if (appliedIndex > this.storage.snapshot().metadata.index) this.takeSnapshot();
+    // After a restart the snapshot record survives but its image (kept in memory) does not: take a
+    // fresh one, or a follower far behind would be sent an empty image (found by the simulator,
+    // seeds 831 and 876).
+    const snapshot = this.storage.snapshot();
+    if (appliedIndex > snapshot.metadata.index || (snapshot.metadata.index > 0 && snapshot.data.byteLength === 0)) this.takeSnapshot();
     transport.attach({
       onMessage: (message) => {
         const outcome = this.core().step(message);
