@@ -229,8 +229,8 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
 const request = JSON.parse(process.argv[2] ?? "{}") as SwarmRequest;
 runSwarm(request).then(
   (result) => {
-    process.stdout.write(`${JSON.stringify({ phase: "done", ...result })}\n`);
-    process.exit(0);
+    // Exit only once the (large) result line has left: stdout to a pipe is asynchronous.
+    process.stdout.write(`${JSON.stringify({ phase: "done", ...result })}\n`, () => process.exit(0));
   },
   (error: unknown) => {
     process.stderr.write(`swarm failed: ${(error as Error).stack}\n`);
