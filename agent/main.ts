@@ -36,6 +36,8 @@ const optionSpecs: Record<string, OptionSpec> = {
 };
 
 const drainTimeoutMs = 10_000;
+/** How long an executed command id is remembered for deduplication. */
+const commandMemoryMs = 24 * 60 * 60 * 1000;
 
 /** The kernel's boot id identifies this boot; VIGIL_BOOT_ID overrides it for tests. */
 function bootId(): string {
@@ -91,7 +93,12 @@ async function main(): Promise<void> {
       migrationUri: String(values["migration-uri"] ?? ""),
       capacity: hostStats(events.domains()),
     }),
-    onWelcome: () => events.inventory(),
+    onWelcome: () => {
+      // Command ids are remembered only as long as a redelivery can happen (the control plane waits
+      // minutes at most): the dedupe table stays bounded. A stale term is refused regardless.
+      journal.forgetCommandsBefore(systemClock.nowMs() - commandMemoryMs);
+      return events.inventory();
+    },
     onCommand: (command) => executor.handle(command),
     heartbeatStats: () => hostStats(events.domains()),
   });

@@ -227,12 +227,6 @@ export class StateReader {
     return new Map(rows.map((row) => [row.host, row.count]));
   }
 
-  commandResult(commandId: string): { outcome: string; error: string; host: string } | undefined {
-    return this.statement("SELECT outcome, error, host FROM command_results WHERE command_id = ?").get(commandId) as
-      | { outcome: string; error: string; host: string }
-      | undefined;
-  }
-
   listEvents(filter: EventFilter): ClusterEventRecord[] {
     const clauses: string[] = ["idx > ?"];
     const parameters: (string | number)[] = [filter.afterIndex ?? 0];

@@ -64,6 +64,20 @@ describe("agent journal", () => {
     directory.remove();
   });
 
+  it("forgets executed command ids older than the bound, and only those", () => {
+    const directory = temporaryDirectory("journal");
+    const journal = new Journal(`${directory.path}/journal.db`);
+    journal.admitCommand("old", 1, 1_000);
+    journal.completeCommand({ commandId: "old", term: 1, outcome: "COMMAND_OUTCOME_SUCCEEDED", error: "" }, 1_000);
+    journal.admitCommand("recent", 1, 9_000);
+    journal.completeCommand({ commandId: "recent", term: 1, outcome: "COMMAND_OUTCOME_SUCCEEDED", error: "" }, 9_000);
+    journal.forgetCommandsBefore(5_000);
+    assert.equal(journal.admitCommand("old", 1, 10_000).kind, "execute", "forgotten: no longer a duplicate");
+    assert.equal(journal.admitCommand("recent", 1, 10_000).kind, "duplicate", "still remembered");
+    journal.close();
+    directory.remove();
+  });
+
   it("continues numbering after the control plane's applied sequence when its own history is gone", () => {
     const directory = temporaryDirectory("journal");
     const journal = new Journal(`${directory.path}/journal.db`);
