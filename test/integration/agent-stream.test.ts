@@ -58,9 +58,12 @@ function journalSeqs(stateDir: string): { lastSeq: number; lastAckedSeq: number 
   return seqs;
 }
 
+/** `addresses[0]` must be the leader: only the primary knows every agent's session (a follower knows its own agents). */
 async function assertExactlyOnce(addresses: string[], hostId: string, agent: RunningProcess, stateDir: string): Promise<void> {
   // The agent's outbox drains once everything is acknowledged; then its journal says how many events exist.
-  await waitFor(async () => (await hostOn(addresses[0]!, hostId)).alive, { timeoutMs: 30_000, what: `${hostId} alive` });
+  await waitFor(async () => (await hostOn(addresses[0]!, hostId)).alive, { timeoutMs: 30_000, what: `${hostId} alive` }).catch((error: Error) => {
+    throw new Error(`${error.message}\n--- ${agent.name} output (tail) ---\n${agent.output().slice(-6000)}`);
+  });
   await waitFor(() => {
     const seqs = journalSeqs(stateDir);
     return seqs.lastSeq === seqs.lastAckedSeq || undefined;
@@ -85,6 +88,7 @@ describe("agent stream with real processes", () => {
     const uri = testNodeUri(directory.path, "h1", 1, 6);
     const stateDir = `${directory.path}/h1`;
     let agent = startAgent({ hostId: "h1", controlPlane: vigild.address, stateDir, libvirtUri: uri });
+    after(() => stopProcess(agent));
     await waitFor(async () => (await hostOn(vigild.address, "h1")).vms === 6, { timeoutMs: 20_000, what: "h1 with 6 VMs" });
     const burst = churn([vigild.address], Array.from({ length: 6 }, (_, n) => `h1-vm${n + 1}`));
     await waitFor(() => burst.operations() >= 30, { timeoutMs: 30_000, what: "30 state changes" });
@@ -117,6 +121,8 @@ describe("agent stream with real processes", () => {
     const agents = hosts.map((host, index) =>
       startAgent({ hostId: host.id, controlPlane: host.endpoints.join(","), stateDir: host.stateDir, libvirtUri: testNodeUri(directory.path, host.id, index + 1, 3) }),
     );
+    // Registered before any wait, so that a failed wait cannot leave agents running (the file would hang).
+    for (const agent of agents) after(() => stopProcess(agent));
     for (const host of hosts) await waitFor(async () => (await hostOn(leaderAddress, host.id)).alive, { timeoutMs: 20_000, what: `${host.id} alive` });
     // Any replica takes operations: a follower forwards this one to the leader, which commands h1.
     await waitFor(() => vigilctl(follower, ["vm", "stop", "h1-vm1"]).code === 0 || undefined, { timeoutMs: 10_000, what: "a VM stop sent to a follower only (the new primary waits out the old lease first)" });
@@ -126,10 +132,11 @@ describe("agent stream with real processes", () => {
     cluster.replica(leader).process!.child.kill("SIGKILL");
     await cluster.replica(leader).process!.exited;
     const countAtKill = burst.operations();
-    await cluster.waitForLeader({ excluding: leader });
+    const newLeader = await cluster.waitForLeader({ excluding: leader });
     await waitFor(() => burst.operations() >= countAtKill + 20, { timeoutMs: 60_000, what: "20 state changes after the failover" });
     await burst.stop();
-    const survivors = cluster.running().map((replica) => replica.address);
+    // The new leader first: an agent may have failed over to either survivor, and only the leader sees both.
+    const survivors = [cluster.replica(newLeader).address, ...cluster.running().filter((replica) => replica.id !== newLeader).map((replica) => replica.address)];
     for (const [index, host] of hosts.entries()) await assertExactlyOnce(survivors, host.id, agents[index]!, host.stateDir);
   });
 
