@@ -12,7 +12,7 @@ import { ApiError } from "../../controlplane/api/status.js";
 import { configProblem } from "../../controlplane/state/config-keys.js";
 import { temporaryDirectory } from "../support/processes.js";
 
-const hello: Hello__Output = { hostId: "h1", bootId: "b1", agentVersion: "1", lastAckedSeq: 0, highestTerm: 0, migrationUri: "", capacity: null, sessionId: "s" };
+const hello: Hello__Output = { hostId: "h1", bootId: "b1", agentVersion: "1", lastAckedSeq: 0, highestTerm: 0, migrationUri: "", capacity: null, sessionId: "s", selfFence: null };
 const domain = { name: "web", uuid: "11111111-2222-3333-4444-555555555555", state: "running", reason: "booted", vcpus: 1, memoryBytes: 1, persistent: true };
 
 describe("agent message validation", () => {
