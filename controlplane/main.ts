@@ -12,6 +12,7 @@ import { parseOptions, requireString, runMain, usageText, type OptionSpec } from
 import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { clusterConfig, type ControlPlaneContext } from "./context.js";
+import { fenceMethodsFromConfig } from "./fencing/config.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
 import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
@@ -34,6 +35,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
   "snapshot-entries": { type: "string", description: "applied entries between snapshots", configKey: "snapshotEntries", defaultValue: "10000" },
   "retained-entries": { type: "string", description: "log entries kept behind a snapshot for slow followers", configKey: "retainedEntries", defaultValue: "5000" },
+  fencing: { type: "section", description: "how each host is fenced (YAML file only; see controlplane/fencing/config.ts)" },
 };
 
 /** Duties are re-checked this often: the bound on how late a lost lease stops them. */
@@ -48,7 +50,7 @@ function positiveIntegerOption(values: Record<string, unknown>, flag: string): n
 const stopGraceMs = 5_000;
 
 async function main(): Promise<void> {
-  const { values } = parseOptions(process.argv.slice(2), optionSpecs, "/etc/vigil/vigild.yaml");
+  const { values, sections, configFile } = parseOptions(process.argv.slice(2), optionSpecs, "/etc/vigil/vigild.yaml");
   if (values.help === true) {
     process.stdout.write(`${usageText("vigild", "--id ID --listen ADDR --data-dir DIR [--peers id=addr,...] [--config FILE]", optionSpecs)}\n`);
     return;
@@ -64,7 +66,11 @@ async function main(): Promise<void> {
   if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
 
   const logger = createLogger("vigild", { replica: replicaId });
+  // Validated before anything starts: a bad fencing section stops vigild with exit 2.
+  // The fencing duty (issue 7) fences each host through fenceMethods.methodFor(hostId).
+  const fenceMethods = fenceMethodsFromConfig(sections.fencing, { configFile, clock: systemClock, timers: systemTimers, logger });
   logger.warn("serving without TLS (--insecure): for development only");
+  logger.info({ fencing: fenceMethods.summary() }, "fencing configured");
   mkdirSync(dataDir, { recursive: true });
   const db = openDatabase({ path: join(dataDir, "vigild.db") });
   lockDatabase(db, dataDir);
