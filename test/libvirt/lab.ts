@@ -20,6 +20,8 @@ export type LabLookup = { lab: LabEnvironment; skipReason: null } | { lab: null;
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const labScripts = `${repositoryRoot}scripts/lab`;
+/** The lab's fence agent (FenceAgentAPI): powers a lab daemon and its guests off and on. */
+export const fenceVigilLabPath = `${labScripts}/fence_vigil_lab`;
 /** up.sh may install ~35 Debian packages on a fresh machine before starting the daemons. */
 const upTimeoutMs = 10 * 60_000;
 
