@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, systemRng, systemTimers } from "../common/env.js";
-import { UsageError } from "../common/errors.js";
+import { UsageError, errorMessage } from "../common/errors.js";
 import { addHealthAndReflection, bindServer } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
 import { createMetricsRegistry, registerAgentMetrics, serveMetrics } from "../common/metrics.js";
@@ -20,7 +20,9 @@ import { HypervisorEventSource } from "./events.js";
 import { CommandExecutor } from "./executor.js";
 import { Journal } from "./journal.js";
 import { LibvirtConnection } from "./libvirt/index.js";
+import { SelfFenceGuard, selfFenceFromOptions } from "./self-fence.js";
 import { ControlPlaneLink } from "./stream.js";
+import { WatchdogDevice } from "./watchdog.js";
 
 export const agentVersion = "0.1.0";
 
@@ -33,6 +35,11 @@ const optionSpecs: Record<string, OptionSpec> = {
   listen: { type: "string", description: "optional local debug gRPC port (health, reflection)", defaultValue: "" },
   insecure: { type: "boolean", description: "connect without TLS (development only)", defaultValue: false },
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
+  "self-fence-mode": { type: "string", description: "off | watchdog | destroy-vms: what the agent does after --self-fence-timeout without reaching a primary", configKey: "selfFence.mode", defaultValue: "off" },
+  "self-fence-timeout": { type: "string", description: "seconds without reaching a primary before the agent fences itself", configKey: "selfFence.timeout", defaultValue: "120" },
+  "self-fence-watchdog-device": { type: "string", description: "watchdog device fed while in contact (mode watchdog)", configKey: "selfFence.watchdogDevice", defaultValue: "/dev/watchdog" },
+  "self-fence-watchdog-timeout": { type: "string", description: "the watchdog device's own timeout in seconds (below --self-fence-timeout)", configKey: "selfFence.watchdogTimeout", defaultValue: "60" },
+  "self-fence-vms": { type: "string", description: "domains (names or UUIDs, comma-separated) destroyed in mode destroy-vms (empty: all that run)", configKey: "selfFence.vms", defaultValue: "" },
 };
 
 const drainTimeoutMs = 10_000;
@@ -64,6 +71,7 @@ async function main(): Promise<void> {
   const stateDir = requireString(values, "state-dir");
   const libvirtUri = requireString(values, "libvirt-uri");
   if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
+  const selfFence = selfFenceFromOptions(values);
 
   const logger = createLogger("vigil-agent", { host: hostId });
   logger.warn("connecting without TLS (--insecure): for development only");
@@ -75,6 +83,7 @@ async function main(): Promise<void> {
   const events = new HypervisorEventSource({ hypervisor, journal, clock: systemClock, logger, onJournaled: notify });
   const executor = new CommandExecutor({ journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify });
   const sessionId = randomUUID();
+  let guard: SelfFenceGuard | null = null;
   link = new ControlPlaneLink({
     endpoints,
     credentials: grpc.credentials.createInsecure(),
@@ -92,7 +101,9 @@ async function main(): Promise<void> {
       highestTerm: journal.highestTerm(),
       migrationUri: String(values["migration-uri"] ?? ""),
       capacity: hostStats(events.domains()),
+      selfFence: { mode: selfFence.mode, timeoutMs: selfFence.settings?.timeoutMs ?? 0 },
     }),
+    onContact: (sentAtMs) => guard?.contact(sentAtMs),
     onWelcome: () => {
       // Command ids are remembered only as long as a redelivery can happen (the control plane waits
       // minutes at most): the dedupe table stays bounded. A stale term is refused regardless.
@@ -102,8 +113,6 @@ async function main(): Promise<void> {
     onCommand: (command) => executor.handle(command),
     heartbeatStats: () => hostStats(events.domains()),
   });
-  events.start();
-  link.start();
 
   let debugServer: grpc.Server | null = null;
   if (typeof values.listen === "string" && values.listen !== "") {
@@ -116,6 +125,36 @@ async function main(): Promise<void> {
   const metricsRegistry = createMetricsRegistry();
   registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor });
   await serveMetrics({ listen: String(values["metrics-listen"] ?? ""), registry: metricsRegistry, logger });
+  if (selfFence.settings !== null) {
+    // Opened once every start-up step that can fail is behind us: from here on the kernel counts,
+    // and an agent that dies at start must not reset the host. A missing device stops the agent now.
+    let watchdog: WatchdogDevice | null = null;
+    if (selfFence.mode === "watchdog") {
+      try {
+        watchdog = WatchdogDevice.open(selfFence.watchdogDevice);
+      } catch (error) {
+        throw new UsageError(`--self-fence-watchdog-device (selfFence.watchdogDevice): ${errorMessage(error)}`);
+      }
+      if (!watchdog.isCharacterDevice) logger.warn({ watchdog: watchdog.path }, "the self-fence watchdog is not a character device: it cannot reset this host");
+    }
+    guard = new SelfFenceGuard({
+      settings: selfFence.settings,
+      protectedDomains: selfFence.protectedDomains,
+      hypervisor,
+      watchdog,
+      clock: systemClock,
+      timers: systemTimers,
+      logger,
+      isConnected: () => link?.isConnected() === true,
+      probe: () => {
+        journal.append({ contactProbe: {} }, systemClock.nowMs());
+        notify();
+      },
+    });
+    guard.start(await domainsRunning(hypervisor));
+  }
+  events.start();
+  link.start();
   logger.info({ endpoints, libvirtUri, stateDir }, "vigil-agent started");
   notifyReady(`connected to ${libvirtUri}, control plane ${endpoints.join(",")}`);
 
@@ -125,18 +164,34 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "stopping");
     notifyStopping();
+    // Everything else first, the keepalive last (DESIGN §4): until the stream closes the control
+    // plane keeps receiving heartbeats, so a slow stop never looks like a dead host.
     await withTimeout(executor.drain(), drainTimeoutMs);
+    logger.info("shutdown: command executor drained");
     await events.stop();
+    logger.info("shutdown: hypervisor event source stopped");
+    await guard?.stop();
     debugServer?.forceShutdown();
     await hypervisor.close();
-    // The keepalive stops last.
+    logger.info("shutdown: libvirt connection closed");
     await link!.stop();
+    logger.info("shutdown: control plane stream closed (keepalive stopped last)");
     journal.close();
     logger.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+/** Whether anything runs at start: then the self-fence clock is armed at once (self-fence-clock.ts). */
+async function domainsRunning(hypervisor: LibvirtConnection): Promise<boolean> {
+  try {
+    return (await hypervisor.listDomains()).some((domain) => domain.state !== "shutoff");
+  } catch {
+    // Unknown: arm, the safe side.
+    return true;
+  }
 }
 
 runMain("vigil-agent", main);

@@ -53,6 +53,11 @@ export interface LinkOptions {
   onWelcome(welcome: Welcome__Output): Promise<void>;
   onCommand(command: Command__Output): void;
   heartbeatStats(): HostStats;
+  /**
+   * The control plane provably took a message sent at `sentAtMs` (clock.monotonicMs()): Welcome
+   * answers the stream's Hello, an Ack the events up to its seq. The self-fence clock's contact.
+   */
+  onContact?(sentAtMs: number): void;
   inFlightEventsMax?: number;
   welcomeTimeoutMs?: number;
 }
@@ -63,6 +68,9 @@ interface ActiveStream {
   sentUpToSeq: number;
   ackedSeq: number;
   cancelHeartbeat: Cancel | null;
+  helloSentAtMs: number;
+  /** Send time of each unacknowledged event on this stream (at most the in-flight window). */
+  sentAtBySeq: Map<number, number>;
 }
 
 const sendBatchMax = 64;
@@ -159,7 +167,7 @@ export class ControlPlaneLink {
     return new Promise((resolve) => {
       const connection = this.connect(endpoint);
       const call = connection.call;
-      const active: ActiveStream = { call, welcomed: false, sentUpToSeq: 0, ackedSeq: 0, cancelHeartbeat: null };
+      const active: ActiveStream = { call, welcomed: false, sentUpToSeq: 0, ackedSeq: 0, cancelHeartbeat: null, helloSentAtMs: 0, sentAtBySeq: new Map() };
       this.active = active;
       const cancelWelcomeWait = timers.after(this.options.welcomeTimeoutMs ?? 15_000, () => {
         if (!active.welcomed) {
@@ -187,6 +195,7 @@ export class ControlPlaneLink {
       });
       call.on("status", (status) => finish(status.code === grpc.status.OK ? "closed" : `${grpc.status[status.code]}: ${status.details}`));
       call.on("error", (error) => finish(errorMessage(error)));
+      active.helloSentAtMs = this.options.clock.monotonicMs();
       call.write({ hello: this.options.hello() });
     });
   }
@@ -199,6 +208,7 @@ export class ControlPlaneLink {
         const ackedSeq = message.ack!.ackedSeq;
         this.options.journal.acknowledge(ackedSeq);
         active.ackedSeq = Math.max(active.ackedSeq, ackedSeq);
+        this.reportAckedContact(active, ackedSeq);
         this.checkBacklog();
         return this.pump(active);
       }
@@ -220,6 +230,7 @@ export class ControlPlaneLink {
     active.welcomed = true;
     logger.info({ term: welcome.term, replica: welcome.replicaId, appliedSeq: welcome.appliedSeq, backlog: journal.lastSeq() - active.ackedSeq }, "connected to the control plane");
     for (const listener of this.connectedListeners) listener(true);
+    this.options.onContact?.(active.helloSentAtMs);
     this.scheduleHeartbeat(active, Math.max(100, welcome.keepaliveIntervalMs));
     this.pump(active);
   }
@@ -233,6 +244,17 @@ export class ControlPlaneLink {
     beat();
   }
 
+  /** An ack of `ackedSeq` proves the control plane took every event up to it, as sent on this stream. */
+  private reportAckedContact(active: ActiveStream, ackedSeq: number): void {
+    let sentAtMs: number | null = null;
+    for (const [seq, atMs] of active.sentAtBySeq) {
+      if (seq > ackedSeq) continue;
+      sentAtMs = Math.max(sentAtMs ?? atMs, atMs);
+      active.sentAtBySeq.delete(seq);
+    }
+    if (sentAtMs !== null) this.options.onContact?.(sentAtMs);
+  }
+
   private pump(active: ActiveStream): void {
     if (!active.welcomed || this.active !== active) return;
     for (;;) {
@@ -243,6 +265,7 @@ export class ControlPlaneLink {
       for (const event of events) {
         active.call.write({ event: { seq: event.seq, atMs: event.atMs, recovered: event.recovered, ...event.body } });
         active.sentUpToSeq = event.seq;
+        if (this.options.onContact !== undefined) active.sentAtBySeq.set(event.seq, this.options.clock.monotonicMs());
       }
     }
   }

@@ -53,6 +53,7 @@ export function eventProblem(event: AgentEvent__Output): string | null {
     case "jobFinished":
     case "blockJob":
     case "diskChain":
+    case "contactProbe":
       return null;
     default:
       return "event has no body";

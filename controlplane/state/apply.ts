@@ -141,7 +141,8 @@ export class StateMachine {
         return;
       }
       default:
-        // Job, block-job and disk-chain events are recorded by the issues that own them.
+        // Job, block-job and disk-chain events are recorded by the issues that own them; a contact
+        // probe (self-fence) only advances the host's applied sequence.
         return;
     }
   }

@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { CommandExecutor } from "../../agent/executor.js";
 import { HypervisorEventSource } from "../../agent/events.js";
 import { Journal } from "../../agent/journal.js";
+import { SelfFenceGuard } from "../../agent/self-fence.js";
 import { ControlPlaneLink } from "../../agent/stream.js";
 import { seededRng } from "../../common/env.js";
 import type { Command__Output } from "../../common/generated/vigil/v1/Command.js";
@@ -15,6 +16,7 @@ import type { HostSpec } from "./cluster-spec.js";
 import { executingStates, SimHost, SimHypervisor } from "./hypervisor.js";
 import { ProcessSlot } from "./scheduler.js";
 import { cachePreparedStatements } from "./statement-cache.js";
+import { SimWatchdog } from "./watchdog.js";
 import type { World } from "./world.js";
 
 export const agentVersion = "0.1.0-sim";
@@ -26,6 +28,7 @@ export interface AgentProcess {
   readonly events: HypervisorEventSource;
   readonly executor: CommandExecutor;
   readonly link: ControlPlaneLink;
+  readonly selfFence: SelfFenceGuard | null;
 }
 
 export class AgentNode {
@@ -36,6 +39,8 @@ export class AgentNode {
   process: AgentProcess | null = null;
   /** The last command this agent received (for `redeliver`). */
   lastCommand: Command__Output | null = null;
+  /** The host's watchdog device, when its agent self-fences in watchdog mode. */
+  readonly watchdog: SimWatchdog | null;
 
   constructor(
     private readonly world: World,
@@ -48,6 +53,15 @@ export class AgentNode {
     libvirtd.incarnation = 1;
     this.host = new SimHost(spec.id, spec.cpus, spec.memoryBytes, libvirtd, world.scheduler, world.hostObserver());
     this.journalDb = new Database(":memory:");
+    const selfFence = spec.selfFence;
+    this.watchdog =
+      selfFence?.settings.mode === "watchdog"
+        ? new SimWatchdog(this.host, world.scheduler, selfFence.settings.watchdogTimeoutMs, (reason) => {
+            world.trace.line("sim", `${reason}: host reset`);
+            world.powerOff(spec.id);
+            world.powerOn(spec.id);
+          })
+        : null;
     cachePreparedStatements(this.journalDb);
   }
 
@@ -85,6 +99,7 @@ export class AgentNode {
     const journal = new Journal(this.journalDb, { injectedBug: world.bugs.has(SimBug.agentAcceptsStaleTerm) ? SimBug.agentAcceptsStaleTerm : null });
     const hypervisor = new SimHypervisor(this.host, slot);
     let link: ControlPlaneLink | null = null;
+    let guard: SelfFenceGuard | null = null;
     const notify = () => link?.notify();
     // -- as agent/main.ts --
     const events = new HypervisorEventSource({ hypervisor, journal, clock, logger, onJournaled: notify });
@@ -107,12 +122,32 @@ export class AgentNode {
         highestTerm: journal.highestTerm(),
         migrationUri: `qemu+tls://${this.hostId}/system`,
         capacity: this.stats(),
+        selfFence: { mode: this.spec.selfFence?.settings.mode ?? "off", timeoutMs: this.spec.selfFence?.settings.timeoutMs ?? 0 },
       }),
+      onContact: (sentAtMs) => guard?.contact(sentAtMs),
       onWelcome: () => events.inventory(),
       onCommand: (command) => this.execute(command),
       heartbeatStats: () => this.stats(),
     });
-    this.process = { incarnation, journal, hypervisor, events, executor, link };
+    const selfFence = this.spec.selfFence;
+    if (selfFence !== null) {
+      guard = new SelfFenceGuard({
+        settings: selfFence.settings,
+        protectedDomains: selfFence.protectedDomains,
+        hypervisor,
+        watchdog: this.watchdog?.open() ?? null,
+        clock,
+        timers,
+        logger,
+        isConnected: () => link?.isConnected() === true,
+        probe: () => {
+          journal.append({ contactProbe: {} }, clock.nowMs());
+          notify();
+        },
+      });
+      guard.start(this.host.sortedDomains().some((domain) => executingStates.has(domain.state)));
+    }
+    this.process = { incarnation, journal, hypervisor, events, executor, link, selfFence: guard };
     link.onConnectedChange((connected) => world.agentConnectionChanged(this, connected));
     events.start();
     link.start();
@@ -151,6 +186,7 @@ export class AgentNode {
     if (process === null || !this.slot.isAlive()) return;
     await process.executor.drain();
     await process.events.stop();
+    await process.selfFence?.stop();
     await process.hypervisor.close();
     await process.link.stop();
   }

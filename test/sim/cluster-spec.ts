@@ -12,8 +12,11 @@
 //     "raft": { "snapshotEveryEntries": 10000, "retainedEntries": 5000 },
 //     "clocks": { "cp2": { "offsetMs": 250, "ratePpm": 100 } }
 //   }
+// A host may self-fence as its agent would (agent.yaml selfFence): "selfFence": {"mode":
+// "watchdog"|"destroy-vms", "timeout": 60, "watchdogTimeout": 10, "vms": ["web1"]} (seconds).
 // Config and VM policies are founding state: written identically into every replica before it
 // starts, as a cluster restored from one backup would hold them.
+import type { SelfFenceSettings } from "../../agent/self-fence-clock.js";
 import { configProblem } from "../../controlplane/state/config-keys.js";
 import { restartPolicies, selectors, type VmPolicy } from "../../controlplane/state/commands.js";
 
@@ -32,6 +35,8 @@ export interface HostSpec {
   /** Control-plane endpoints the agent dials, in order (default: every replica). */
   endpoints: string[];
   vms: VmSpec[];
+  /** The agent's self-fence (agent.yaml selfFence); null: off. */
+  selfFence: { settings: SelfFenceSettings; protectedDomains: string[] } | null;
 }
 
 export interface ClusterSpec {
@@ -99,6 +104,20 @@ function parseVm(name: string, value: unknown, where: string): VmSpec {
   return { name, state, vcpus: number(json.vcpus, `${where}.vcpus`, 2), memoryBytes: number(json.memoryMiB, `${where}.memoryMiB`, 2048) * 1024 * 1024, policy: parsePolicy(json.policy, `${where}.policy`) };
 }
 
+/** `"selfFence": {"mode": "watchdog"|"destroy-vms", "timeout": S, "watchdogTimeout": S, "vms": [names]}` (seconds). */
+function parseSelfFence(value: unknown, where: string): HostSpec["selfFence"] {
+  if (value === undefined) return null;
+  const json = object(value, where);
+  onlyKeys(json, ["mode", "timeout", "watchdogTimeout", "vms"], where);
+  if (json.mode !== "watchdog" && json.mode !== "destroy-vms") throw new SpecError(`${where}.mode must be watchdog or destroy-vms`);
+  const timeoutMs = number(json.timeout, `${where}.timeout`, 60) * 1000;
+  const watchdogTimeoutMs = number(json.watchdogTimeout, `${where}.watchdogTimeout`, 10) * 1000;
+  if (json.mode === "watchdog" && watchdogTimeoutMs >= timeoutMs) throw new SpecError(`${where}.watchdogTimeout must be below timeout`);
+  const vms = json.vms ?? [];
+  if (!Array.isArray(vms) || !vms.every((name) => typeof name === "string")) throw new SpecError(`${where}.vms must be a list of VM names`);
+  return { settings: { mode: json.mode, timeoutMs, watchdogTimeoutMs }, protectedDomains: vms as string[] };
+}
+
 export function parseClusterSpec(value: unknown, where = "cluster.json"): ClusterSpec {
   const json = object(value, where);
   onlyKeys(json, ["seed", "replicas", "hosts", "config", "network", "raft", "clocks"], where);
@@ -112,7 +131,7 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
     const hostWhere = `${where}.hosts.${id}`;
     if (!nodeName.test(id) || replicas.includes(id)) throw new SpecError(`${hostWhere}: host id must be a name distinct from the replicas`);
     const host = object(hostValue, hostWhere);
-    onlyKeys(host, ["cpus", "memoryGiB", "endpoints", "vms"], hostWhere);
+    onlyKeys(host, ["cpus", "memoryGiB", "endpoints", "vms", "selfFence"], hostWhere);
     const endpoints = host.endpoints ?? replicas;
     if (!Array.isArray(endpoints) || !endpoints.every((endpoint) => replicas.includes(endpoint))) throw new SpecError(`${hostWhere}.endpoints must name replicas`);
     const vms = Object.entries(object(host.vms ?? {}, `${hostWhere}.vms`)).map(([name, vm]) => parseVm(name, vm, `${hostWhere}.vms.${name}`));
@@ -120,7 +139,8 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
       if (vmNames.has(vm.name)) throw new SpecError(`${hostWhere}.vms.${vm.name}: a VM is defined on one host`);
       vmNames.add(vm.name);
     }
-    return { id, cpus: number(host.cpus, `${hostWhere}.cpus`, 16), memoryBytes: number(host.memoryGiB, `${hostWhere}.memoryGiB`, 64) * 1024 ** 3, endpoints: endpoints as string[], vms };
+    const selfFence = parseSelfFence(host.selfFence, `${hostWhere}.selfFence`);
+    return { id, cpus: number(host.cpus, `${hostWhere}.cpus`, 16), memoryBytes: number(host.memoryGiB, `${hostWhere}.memoryGiB`, 64) * 1024 ** 3, endpoints: endpoints as string[], vms, selfFence };
   });
   const config = Object.entries(object(json.config ?? {}, `${where}.config`)).map(([key, configValue]): [string, string] => {
     const text = String(configValue);
