@@ -16,6 +16,21 @@ export function helloProblem(hello: Hello__Output): string | null {
   if (hello.agentVersion.length > shortTextMax) return "hello.agent_version is longer than 256 characters";
   if (hello.migrationUri.length > 1024) return "hello.migration_uri is longer than 1024 characters";
   if (!Number.isSafeInteger(hello.lastAckedSeq) || hello.lastAckedSeq < 0) return "hello.last_acked_seq is out of range";
+  return selfFenceProblem(hello.selfFence);
+}
+
+const selfFenceModes: ReadonlySet<string> = new Set(["", "off", "watchdog", "destroy-vms"]);
+/** A day: far beyond any sensible self-fence timeout, and the primary waits this long plus a margin. */
+const selfFenceTimeoutMsMax = 24 * 60 * 60 * 1000;
+
+/** The primary trusts the agent's own self-fence setting (DESIGN §5): it must make sense. Absent is off. */
+function selfFenceProblem(selfFence: Hello__Output["selfFence"]): string | null {
+  if (selfFence === null || selfFence === undefined) return null;
+  if (!selfFenceModes.has(selfFence.mode)) return `hello.self_fence.mode "${selfFence.mode.slice(0, 32)}" is not off, watchdog or destroy-vms`;
+  const active = selfFence.mode === "watchdog" || selfFence.mode === "destroy-vms";
+  if (active && (!Number.isSafeInteger(selfFence.timeoutMs) || selfFence.timeoutMs <= 0 || selfFence.timeoutMs > selfFenceTimeoutMsMax)) {
+    return `hello.self_fence.timeout_ms must be 1 to ${selfFenceTimeoutMsMax} with mode ${selfFence.mode}`;
+  }
   return null;
 }
 

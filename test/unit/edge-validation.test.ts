@@ -20,6 +20,10 @@ describe("agent message validation", () => {
     assert.equal(helloProblem(hello), null);
     assert.match(helloProblem({ ...hello, hostId: "bad host!" }) ?? "", /hello.host_id/);
     assert.match(helloProblem({ ...hello, bootId: "" }) ?? "", /hello.boot_id/);
+    assert.equal(helloProblem({ ...hello, selfFence: { mode: "destroy-vms", timeoutMs: 120_000 } }), null);
+    assert.equal(helloProblem({ ...hello, selfFence: { mode: "off", timeoutMs: 0 } }), null);
+    assert.match(helloProblem({ ...hello, selfFence: { mode: "reboot", timeoutMs: 1 } }) ?? "", /hello.self_fence.mode/);
+    assert.match(helloProblem({ ...hello, selfFence: { mode: "watchdog", timeoutMs: 0 } }) ?? "", /hello.self_fence.timeout_ms/);
   });
 
   it("names the bad field of an event", () => {
@@ -29,6 +33,7 @@ describe("agent message validation", () => {
     assert.match(eventProblem(event({ lifecycle: { domain: { ...domain, uuid: "nope" }, event: "", detail: "" } })) ?? "", /uuid/);
     assert.match(eventProblem(event({ lifecycle: { domain: { ...domain, state: "exploded" }, event: "", detail: "" } })) ?? "", /state/);
     assert.match(eventProblem(event({ body: undefined })) ?? "", /no body/);
+    assert.equal(eventProblem({ seq: 2, atMs: 0, recovered: false, body: "contactProbe", contactProbe: {} }), null, "a self-fence contact probe is a valid event");
   });
 });
 
