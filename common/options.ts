@@ -32,7 +32,8 @@ export interface ConfigFileContents {
   sections: Record<string, unknown>;
 }
 
-function isMapping(value: unknown): value is Record<string, unknown> {
+/** A YAML mapping (not a list, not a scalar). */
+export function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

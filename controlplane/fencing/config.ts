@@ -22,6 +22,7 @@ import { isAbsolute } from "node:path";
 import type { Clock, Timers } from "../../common/env.js";
 import { ConfigError, errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logging.js";
+import { isMapping } from "../../common/options.js";
 import { hostIdProblem } from "../../common/validate.js";
 import type { FenceMethod, FenceMethods } from "../primary/fence-device.js";
 import { processAgentCallRunner, type AgentCallRunner } from "./agent-process.js";
@@ -99,10 +100,6 @@ export function fenceMethodsFromConfig(section: unknown, context: FencingContext
 
 type Fail = (key: string, reason: string) => never;
 
-function isMapping(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function refuseUnknownKeys(mapping: Record<string, unknown>, known: string[], at: string, fail: Fail): void {
   for (const key of Object.keys(mapping)) {
     if (!known.includes(key)) fail(`${at}.${key}`, `unknown setting (known: ${known.join(", ")})`);
@@ -159,13 +156,17 @@ function lineValue(value: unknown, at: string, fail: Fail): string {
   return text;
 }
 
+function checkOptionName(name: string, key: string, fail: Fail): void {
+  if (!optionNamePattern.test(name)) fail(key, "is not a fence-agent option name (letters, digits, '_', '-', '.')");
+  if (reservedOptions.has(name)) fail(key, "is set by vigil on each call (off, then status)");
+}
+
 function parseOptions(value: unknown, at: string, fail: Fail): Record<string, string> {
   if (value === undefined || value === null) return {};
   if (!isMapping(value)) return fail(at, "must be a mapping of fence-agent option to value");
   const options: Record<string, string> = {};
   for (const [name, optionValue] of Object.entries(value)) {
-    if (!optionNamePattern.test(name)) fail(`${at}.${name}`, "is not a fence-agent option name (letters, digits, '_', '-', '.')");
-    if (reservedOptions.has(name)) fail(`${at}.${name}`, "is set by vigil on each call (off, then status)");
+    checkOptionName(name, `${at}.${name}`, fail);
     if (/passw(or)?d/i.test(name) && !/_script$/.test(name)) fail(`${at}.${name}`, `looks like a secret: put it in a file and name it under secretFiles (secretFiles: { ${name}: /etc/vigil/secrets/... })`);
     options[name] = lineValue(optionValue, `${at}.${name}`, fail);
   }
@@ -178,8 +179,7 @@ function parseSecretFiles(value: unknown, at: string, fail: Fail): Record<string
   const files: Record<string, string> = {};
   for (const [name, path] of Object.entries(value)) {
     const key = `${at}.${name}`;
-    if (!optionNamePattern.test(name)) fail(key, "is not a fence-agent option name (letters, digits, '_', '-', '.')");
-    if (reservedOptions.has(name)) fail(key, "is set by vigil on each call");
+    checkOptionName(name, key, fail);
     if (typeof path !== "string" || !isAbsolute(path)) fail(key, "must be the absolute path of a file holding the secret");
     // Read again at each fence (rotation needs no restart); checked now so a typo shows at start.
     try {
