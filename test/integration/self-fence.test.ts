@@ -7,6 +7,12 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import type { AgentMessage__Output } from "../../common/generated/vigil/v1/AgentMessage.js";
+import type { ControlMessage } from "../../common/generated/vigil/v1/ControlMessage.js";
+import type { Hello__Output } from "../../common/generated/vigil/v1/Hello.js";
+import { bindServer } from "../../common/grpc-server.js";
+import { serviceDefinition } from "../../common/proto.js";
 import { startAgent, startVigild, stopProcess, temporaryDirectory, vigilctl, vigilctlJson, type RunningProcess, type Vigild } from "../support/processes.js";
 import { testNodeUri } from "../support/test-node.js";
 import { waitFor } from "../support/wait.js";
@@ -140,6 +146,39 @@ describe("agent self-fence with real processes", () => {
       assert.match(agent.output(), message);
       assert.ok(!existsSync(`${directory.path}/none`), "the device path is never created");
     }
+  });
+});
+
+/** A gRPC AgentGateway on loopback that records each Hello and never welcomes: the agent's first message, as a control plane receives it. */
+async function helloRecorder(): Promise<{ address: string; hellos: Hello__Output[] }> {
+  const hellos: Hello__Output[] = [];
+  const server = new grpc.Server();
+  server.addService(serviceDefinition("AgentGateway"), {
+    Connect: (call: grpc.ServerDuplexStream<AgentMessage__Output, ControlMessage>) => {
+      call.on("data", (message: AgentMessage__Output) => {
+        if (message.hello) hellos.push(message.hello);
+      });
+      call.on("error", () => undefined);
+    },
+  });
+  const port = await bindServer(server, "127.0.0.1:0", grpc.ServerCredentials.createInsecure());
+  after(() => server.forceShutdown());
+  return { address: `127.0.0.1:${port}`, hellos };
+}
+
+describe("Hello.self_fence", () => {
+  it("reports the agent's own mode and timeout to the control plane (off: mode off, timeout 0)", async () => {
+    const directory = temporaryDirectory("self-fence-hello");
+    after(() => directory.remove());
+    const recorder = await helloRecorder();
+    const fencing = startAgent({ hostId: "h1", controlPlane: recorder.address, stateDir: `${directory.path}/h1`, extraArgs: ["--self-fence-mode", "destroy-vms", "--self-fence-timeout", "7.5"] });
+    after(() => stopProcess(fencing));
+    const plain = startAgent({ hostId: "h2", controlPlane: recorder.address, stateDir: `${directory.path}/h2` });
+    after(() => stopProcess(plain));
+    await waitFor(() => recorder.hellos.length >= 2 || undefined, { timeoutMs: 20_000, what: "both agents' Hello" });
+    const byHost = new Map(recorder.hellos.map((hello) => [hello.hostId, hello.selfFence]));
+    assert.deepEqual(byHost.get("h1"), { mode: "destroy-vms", timeoutMs: 7_500 });
+    assert.deepEqual(byHost.get("h2"), { mode: "off", timeoutMs: 0 });
   });
 });
 
