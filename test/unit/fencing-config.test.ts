@@ -11,7 +11,7 @@ import { silentLogger } from "../../common/logging.js";
 import { parseOptions, type OptionSpec } from "../../common/options.js";
 import type { AgentCallRequest } from "../../controlplane/fencing/agent-process.js";
 import { fenceMethodsFromConfig } from "../../controlplane/fencing/config.js";
-import { temporaryDirectory, vigildPath } from "../support/processes.js";
+import { startVigild, stopProcess, temporaryDirectory, vigildPath } from "../support/processes.js";
 
 const specs: Record<string, OptionSpec> = {
   listen: { type: "string", description: "" },
@@ -25,7 +25,7 @@ describe("fencing configuration", () => {
   writeFileSync(agent, "#!/bin/sh\nexit 0\n");
   chmodSync(agent, 0o755);
   const secret = `${directory.path}/h1-ipmi`;
-  writeFileSync(secret, "pw\n", { mode: 0o600 });
+  writeFileSync(secret, "vigil-test-secret-42\n", { mode: 0o600 });
 
   function load(yaml: string) {
     const file = `${directory.path}/vigild-${Math.random().toString(36).slice(2)}.yaml`;
@@ -82,7 +82,7 @@ fencing:
     assert.ok(h1.kind === "fence-agent");
     assert.equal(h1.device.hostId, "h1");
     assert.equal((await h1.device.powerOff()).outcome, "off");
-    assert.deepEqual(requests[0]!.stdinLines, ["action=off", "nodename=h1", "ip=10.0.0.11", "username=admin", "lanplus=1", "password=pw"]);
+    assert.deepEqual(requests[0]!.stdinLines, ["action=off", "nodename=h1", "ip=10.0.0.11", "username=admin", "lanplus=1", "password=vigil-test-secret-42"]);
     assert.equal(requests[0]!.timeoutMs, 30_000, "default timeout 30 s");
     const other = methods.methodFor("kvm9");
     assert.ok(other.kind === "fence-agent");
@@ -122,6 +122,15 @@ fencing:
     refused(h1("retries: -1"), "fencing.hosts.h1.retries", /whole number >= 0/);
     refused(h1("retries: 1.5"), "fencing.hosts.h1.retries", /whole number/);
     refused(h1("retryDelay: -2"), "fencing.hosts.h1.retryDelay", /seconds >= 0/);
+  });
+
+  it("vigild starts with a valid fencing section and logs each host's method", async () => {
+    const file = `${directory.path}/good-vigild.yaml`;
+    writeFileSync(file, `fencing:\n  default: self\n  hosts:\n    h1: { method: fence-agent, agent: ${agent}, secretFiles: { password: ${secret} } }\n`);
+    const vigild = await startVigild({ dataDir: `${directory.path}/good-data`, extraArgs: ["--config", file] });
+    after(() => stopProcess(vigild));
+    assert.match(vigild.output(), /"fencing":"default self, h1 fence-agent [^"]*fence_test"[^\n]*"msg":"fencing configured"/);
+    assert.ok(!vigild.output().includes("vigil-test-secret-42"), "no secret in the log");
   });
 
   it("stops vigild at start with exit 2 and one line naming the key", () => {
