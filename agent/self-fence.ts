@@ -29,6 +29,8 @@ export class SelfFenceGuard {
   private cancelTick: Cancel | null = null;
   private destroying: Promise<void> | null = null;
   private stopped = false;
+  /** The last failure of a destroy pass: repeated every tick while fenced, logged once until it changes. */
+  private lastDestroyProblem: string | null = null;
   private readonly logger: Logger;
 
   constructor(private readonly options: SelfFenceGuardOptions) {
@@ -104,25 +106,38 @@ export class SelfFenceGuard {
     }
   }
 
-  /** Destroys every protected domain that is not shut off; repeated on every tick while fenced. */
+  /**
+   * Destroys every protected domain that still executes guest code (not shut off, not crashed);
+   * repeated on every tick while fenced, so a domain started meanwhile does not survive either.
+   */
   private async destroyProtected(silentMs: number): Promise<void> {
     const { hypervisor, protectedDomains } = this.options;
     let domains;
     try {
       domains = await hypervisor.listDomains();
     } catch (error) {
-      this.logger.error({ err: errorMessage(error) }, "self-fence: cannot list domains");
+      this.destroyProblem(`cannot list domains: ${errorMessage(error)}`);
       return;
     }
-    const selected = domains.filter((domain) => domain.state !== "shutoff" && (protectedDomains.length === 0 || protectedDomains.includes(domain.name) || protectedDomains.includes(domain.uuid)));
+    const selected = domains.filter(
+      (domain) => domain.state !== "shutoff" && domain.state !== "crashed" && (protectedDomains.length === 0 || protectedDomains.includes(domain.name) || protectedDomains.includes(domain.uuid)),
+    );
+    let failed = false;
     for (const domain of selected) {
       try {
         await hypervisor.destroyDomain(domain.uuid);
         this.logger.error({ vm: domain.name, silentMs: Math.round(silentMs) }, "no contact with the primary: self-fence destroyed the domain");
       } catch (error) {
-        this.logger.error({ vm: domain.name, err: errorMessage(error) }, "self-fence: destroying the domain failed");
+        failed = true;
+        this.destroyProblem(`destroying ${domain.name} failed: ${errorMessage(error)}`);
       }
     }
+    if (!failed) this.lastDestroyProblem = null;
+  }
+
+  private destroyProblem(problem: string): void {
+    if (problem !== this.lastDestroyProblem) this.logger.error(`self-fence: ${problem} (retried every tick while out of contact)`);
+    this.lastDestroyProblem = problem;
   }
 }
 
