@@ -38,6 +38,8 @@ type CallVerdict = { kind: "ok" } | { kind: "status"; status: PowerStatus } | { 
 
 export class FenceAgentDevice implements FenceDevice {
   readonly hostId: string;
+  /** One operation at a time per device: a BMC or PDU driven by two agents at once answers unreliably. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly settings: FenceAgentSettings,
@@ -46,7 +48,21 @@ export class FenceAgentDevice implements FenceDevice {
     this.hostId = settings.hostId;
   }
 
-  async powerOff(): Promise<{ outcome: PowerOffOutcome; detail: string }> {
+  powerOff(): Promise<{ outcome: PowerOffOutcome; detail: string }> {
+    return this.serialized(() => this.runPowerOff());
+  }
+
+  powerStatus(): Promise<{ status: PowerStatus; detail: string }> {
+    return this.serialized(() => this.runPowerStatus());
+  }
+
+  private serialized<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(operation, operation);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async runPowerOff(): Promise<{ outcome: PowerOffOutcome; detail: string }> {
     const details: string[] = [];
     let lastTimedOut = false;
     for (let attempt = 1; attempt <= 1 + this.settings.retries; attempt++) {
@@ -63,7 +79,7 @@ export class FenceAgentDevice implements FenceDevice {
     return { outcome: lastTimedOut ? "timeout" : "failed", detail: `power off not confirmed after ${1 + this.settings.retries} tries: ${details.join("; ")}` };
   }
 
-  async powerStatus(): Promise<{ status: PowerStatus; detail: string }> {
+  private async runPowerStatus(): Promise<{ status: PowerStatus; detail: string }> {
     const details: string[] = [];
     for (let attempt = 1; attempt <= 1 + this.settings.retries; attempt++) {
       if (attempt > 1) await this.pause();

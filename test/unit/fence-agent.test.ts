@@ -179,6 +179,25 @@ exit 1`,
     assert.match(unknown.detail, /status \(try 2\): exit 1/);
   });
 
+  it("runs one operation at a time per device", async () => {
+    const busy = `${directory.path}/busy`;
+    const overlaps = `${directory.path}/overlaps`;
+    const agent = fakeAgent(
+      directory.path,
+      "fence_exclusive",
+      `if ! mkdir "${busy}" 2>/dev/null; then echo overlap >> "${overlaps}"; fi
+sleep 0.1
+rmdir "${busy}" 2>/dev/null
+[ "$action" = status ] && exit 2
+exit 0`,
+    );
+    const { device: fence } = device(agent, { retries: 0 });
+    const results = await Promise.all([fence.powerOff(), fence.powerStatus(), fence.powerOff()]);
+    assert.deepEqual(results.map((result) => ("outcome" in result ? result.outcome : result.status)), ["off", "off", "off"]);
+    assert.equal(calls(agent).length, 5);
+    assert.ok(!existsSync(overlaps), "no two agent calls overlapped");
+  });
+
   it("reports an agent that cannot be started as failed", async () => {
     const { device: fence } = device(`${directory.path}/no-such-agent`, { retries: 0 });
     const result = await fence.powerOff();
