@@ -7,7 +7,7 @@ import type { DomainStatus__Output } from "../../common/generated/vigil/v1/Domai
 import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
-import { StatementCache, StateReader, type Db, type VmRecord } from "./store.js";
+import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -148,20 +148,29 @@ export class StateMachine {
   }
 
   private applyInventory(context: ApplyContext, hostId: string, domains: DomainStatus__Output[]): void {
+    // One query for the host's VMs instead of one per reported domain: a full inventory of an
+    // unchanged host then writes nothing (bench/scale sync cycle: 26 us per VM before).
+    const owned = this.reader.vmsOwnedBy(hostId);
     const reported = new Set<string>();
     for (const domain of domains) {
-      reported.add(domain.uuid.toLowerCase());
-      this.upsertDomain(context, hostId, domain);
+      const uuid = domain.uuid.toLowerCase();
+      reported.add(uuid);
+      this.upsertDomain(context, hostId, domain, owned.get(uuid));
     }
+    // Ownership never moves to another host by a report, so a VM owned before and not reported is
+    // exactly one that goes missing now; the ordered query keeps the event order of before.
+    const goneMissing = [...owned.values()].some((vm) => !reported.has(vm.uuid) && vm.state !== "missing");
+    if (!goneMissing) return;
     for (const vm of this.reader.listVms(hostId)) {
       if (reported.has(vm.uuid) || vm.state === "missing") continue;
       this.setVmState(context, vm, "missing", "not in the host's inventory");
     }
   }
 
-  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output): void {
+  /** `known` is the VM's record when the caller already read it. */
+  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, known?: ReportedVm): void {
     const uuid = domain.uuid.toLowerCase();
-    const existing = this.reader.vmByUuid(uuid);
+    const existing = known ?? this.reader.vmByUuid(uuid);
     if (existing === undefined) {
       this.statement(
           `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -179,9 +188,13 @@ export class StateMachine {
       }
       return;
     }
-    this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?")
-      .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, context.payload.atMs, uuid);
-    this.setVmState(context, { ...existing, name: domain.name, host: hostId }, domain.state, domain.reason);
+    // One write, and only for a change: updated_ms is when the row last changed.
+    const attributesChanged = existing.name !== domain.name || existing.host !== hostId || existing.vcpus !== domain.vcpus || existing.memoryBytes !== Number(domain.memoryBytes);
+    const stateChanged = existing.state !== domain.state || existing.reason !== domain.reason;
+    if (!attributesChanged && !stateChanged) return;
+    this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, state = ?, reason = ?, updated_ms = ? WHERE uuid = ?")
+      .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
+    if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
   }
 
   private setVmState(context: ApplyContext, vm: VmRecord, state: string, reason: string): void {

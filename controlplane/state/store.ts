@@ -41,6 +41,9 @@ export interface VmRecord {
   updatedMs: number;
 }
 
+/** The fields of a VM that an agent's reports change. */
+export type ReportedVm = Pick<VmRecord, "uuid" | "name" | "host" | "state" | "reason" | "vcpus" | "memoryBytes">;
+
 export interface ClusterEventRecord {
   index: number;
   logIndex: number;
@@ -207,6 +210,12 @@ export class StateReader {
         ? (this.statement("SELECT * FROM vms ORDER BY name, uuid").all() as VmRow[])
         : (this.statement("SELECT * FROM vms WHERE host = ? ORDER BY name, uuid").all(host) as VmRow[]);
     return rows.map(vmFromRow);
+  }
+
+  /** What an agent reports of the VMs `host` owns, by UUID, in no particular order (apply's inventory path: one query per host). */
+  vmsOwnedBy(host: string): Map<string, ReportedVm> {
+    const rows = this.statement("SELECT uuid, name, host, state, reason, vcpus, memory_bytes AS memoryBytes FROM vms WHERE host = ?").all(host) as ReportedVm[];
+    return new Map(rows.map((row) => [row.uuid, row]));
   }
 
   vmByUuid(uuid: string): VmRecord | undefined {
