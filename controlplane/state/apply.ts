@@ -7,7 +7,7 @@ import type { DomainStatus__Output } from "../../common/generated/vigil/v1/Domai
 import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
-import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
+import { StatementCache, StateReader, type Db, type ReportedVm } from "./store.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -21,6 +21,13 @@ interface ApplyContext {
   payload: EntryPayload;
   notices: AppliedNotice[];
 }
+
+/**
+ * VM rows this entry has read, by UUID, kept current as the entry changes them; null means known
+ * not to exist. Reading an entry's VMs in one query instead of one per event halves the cost of a
+ * lifecycle event (bench: a point query is 5-9 us, the rest of the event about as much again).
+ */
+type VmRows = Map<string, ReportedVm | null>;
 
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
@@ -111,10 +118,11 @@ export class StateMachine {
     assert(host !== undefined, "the gateway commits HostHello before any event of that host");
     let appliedSeq = host.appliedSeq;
     let applied = 0;
+    const vms = this.reportedVms(events.filter((event) => event.seq > appliedSeq));
     for (const event of events) {
       // Exactly-once: a resent event (seq already applied) changes nothing (DESIGN §4).
       if (event.seq <= appliedSeq) continue;
-      this.applyAgentEvent(context, hostId, event);
+      this.applyAgentEvent(context, hostId, event, vms);
       appliedSeq = event.seq;
       applied += 1;
     }
@@ -122,13 +130,28 @@ export class StateMachine {
     context.notices.push({ kind: "EventsApplied", hostId, appliedSeq });
   }
 
-  private applyAgentEvent(context: ApplyContext, hostId: string, event: AgentEvent__Output): void {
+  /** The rows of the VMs that `events` report one by one (lifecycle, command results), in one query. */
+  private reportedVms(events: readonly AgentEvent__Output[]): VmRows {
+    const uuids = new Set<string>();
+    for (const event of events) {
+      const domain = event.body === "lifecycle" ? event.lifecycle?.domain : event.body === "commandResult" ? event.commandResult?.domain : null;
+      if (domain) uuids.add(domain.uuid.toLowerCase());
+    }
+    const rows: VmRows = new Map();
+    if (uuids.size === 0) return rows;
+    for (const uuid of uuids) rows.set(uuid, null);
+    const found = this.statement("SELECT uuid, name, host, state, reason, vcpus, memory_bytes AS memoryBytes FROM vms WHERE uuid IN (SELECT value FROM json_each(?))").all(JSON.stringify([...uuids])) as ReportedVm[];
+    for (const row of found) rows.set(row.uuid, row);
+    return rows;
+  }
+
+  private applyAgentEvent(context: ApplyContext, hostId: string, event: AgentEvent__Output, vms: VmRows): void {
     switch (event.body) {
       case "inventory":
-        return this.applyInventory(context, hostId, event.inventory?.domains ?? []);
+        return this.applyInventory(context, hostId, event.inventory?.domains ?? [], vms);
       case "lifecycle": {
         const lifecycle = event.lifecycle;
-        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain);
+        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain, vms);
         return;
       }
       case "commandResult": {
@@ -136,7 +159,7 @@ export class StateMachine {
         if (result === null || result === undefined) return;
         this.statement("INSERT OR IGNORE INTO command_results (command_id, host, term, outcome, error, at_ms) VALUES (?, ?, ?, ?, ?, ?)")
           .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
-        if (result.domain) this.upsertDomain(context, hostId, result.domain);
+        if (result.domain) this.upsertDomain(context, hostId, result.domain, vms);
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
         return;
       }
@@ -147,15 +170,16 @@ export class StateMachine {
     }
   }
 
-  private applyInventory(context: ApplyContext, hostId: string, domains: DomainStatus__Output[]): void {
+  private applyInventory(context: ApplyContext, hostId: string, domains: DomainStatus__Output[], vms: VmRows): void {
     // One query for the host's VMs instead of one per reported domain: a full inventory of an
     // unchanged host then writes nothing (bench/scale sync cycle: 26 us per VM before).
     const owned = this.reader.vmsOwnedBy(hostId);
+    for (const [uuid, vm] of owned) vms.set(uuid, vm);
     const reported = new Set<string>();
     for (const domain of domains) {
       const uuid = domain.uuid.toLowerCase();
       reported.add(uuid);
-      this.upsertDomain(context, hostId, domain, owned.get(uuid));
+      this.upsertDomain(context, hostId, domain, vms);
     }
     // Ownership never moves to another host by a report, so a VM owned before and not reported is
     // exactly one that goes missing now; the ordered query keeps the event order of before.
@@ -163,25 +187,27 @@ export class StateMachine {
     if (!goneMissing) return;
     for (const vm of this.reader.listVms(hostId)) {
       if (reported.has(vm.uuid) || vm.state === "missing") continue;
-      this.setVmState(context, vm, "missing", "not in the host's inventory");
+      this.setVmState(context, vm, "missing", "not in the host's inventory", vms);
     }
   }
 
-  /** `known` is the VM's record when the caller already read it. */
-  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, known?: ReportedVm): void {
+  /** `vms` holds the rows the caller already read; a VM it does not know of is read here. */
+  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows): void {
     const uuid = domain.uuid.toLowerCase();
-    const existing = known ?? this.reader.vmByUuid(uuid);
-    if (existing === undefined) {
+    const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
+    if (existing === undefined || existing === null) {
       this.statement(
           `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, context.payload.atMs);
+      vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
       return this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: discovered on ${hostId}, ${domain.state} (${domain.reason})` });
     }
     // Ownership (which host may run a VM) changes only by an operation vigil decides (migration,
     // HA restart), never by a report: a defined-but-off copy elsewhere is ignored, and a running
     // one is recorded as a conflict for the operator, owner unchanged.
     const ownedHere = existing.host === hostId || existing.host === null;
+    vms.set(uuid, existing);
     if (!ownedHere) {
       if (aliveStates.has(domain.state)) {
         this.event(context, { kind: "conflict", host: hostId, vm: domain.name, message: `vm ${domain.name}: reported ${domain.state} on ${hostId}, but it belongs to ${existing.host}` });
@@ -194,12 +220,14 @@ export class StateMachine {
     if (!attributesChanged && !stateChanged) return;
     this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, state = ?, reason = ?, updated_ms = ? WHERE uuid = ?")
       .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
+    vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
     if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
   }
 
-  private setVmState(context: ApplyContext, vm: VmRecord, state: string, reason: string): void {
+  private setVmState(context: ApplyContext, vm: ReportedVm, state: string, reason: string, vms: VmRows): void {
     if (vm.state === state && vm.reason === reason) return;
     this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
+    vms.set(vm.uuid, { uuid: vm.uuid, name: vm.name, host: vm.host, state, reason, vcpus: vm.vcpus, memoryBytes: vm.memoryBytes });
     this.event(context, { kind: "vm", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${vm.state} => ${state} (${reason})` });
   }
 
