@@ -71,6 +71,32 @@ describe("state machine apply", () => {
     close();
   });
 
+  it("sees, within one entry, what the entry's earlier events changed (inventory, lifecycle, missing)", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    const inventory = (seq: number, domains: DomainStatus__Output[]): AgentEvent__Output => ({ seq, atMs: 0, recovered: false, body: "inventory", inventory: { domains } });
+    // One entry: discover, pause, resume, drop from the inventory, report again; every step is a change.
+    apply({
+      kind: "AgentEvents",
+      hostId: "h1",
+      events: [lifecycle(1, "running", "booted"), lifecycle(2, "paused", "user"), inventory(3, []), lifecycle(4, "running", "unpaused"), lifecycle(5, "running", "unpaused"), inventory(6, [domain("paused", "user")])],
+    });
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "paused");
+    const messages = machine.reader
+      .listEvents({ limit: 100 })
+      .filter((event) => event.kind === "vm")
+      .map((event) => event.message);
+    // In log order: seq 5 repeats seq 4 and records nothing.
+    assert.deepEqual(messages, [
+      "vm web1: discovered on h1, running (booted)",
+      "vm web1: running => paused (user)",
+      "vm web1: paused => missing (not in the host's inventory)",
+      "vm web1: missing => running (unpaused)",
+      "vm web1: running => paused (user)",
+    ]);
+    close();
+  });
+
   it("stamps events with the proposer's time and term, never the applier's clock", () => {
     const { machine, apply, close } = harness();
     apply({ kind: "SetConfig", key: "keepalive.interval", value: "7" });
