@@ -7,16 +7,14 @@
 // throughput, and paced at the goal rate for emit-to-ack latency. Memory per connected agent is
 // the growth of each replica's RSS when the idle agents connect, divided by the agents it holds.
 // Writes bench/results/ingest.json (DESIGN §11) and prints a short report.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { EtcdCluster, VigilCluster, type BenchCluster } from "./replication/clusters.js";
 import { killAllChildren } from "./replication/processes.js";
 import { metric, percentile, round, type Metric } from "./replication/stats.js";
-import type { SwarmRequest, SwarmResult } from "./ingest/swarm.js";
-
-const swarmPath = fileURLToPath(new URL("./ingest/swarm.js", import.meta.url));
+import type { SwarmResult } from "./ingest/swarm.js";
+import { nextLine, rssBytes, signalSwarm, startSwarm } from "./ingest/swarm-process.js";
 const resultsPath = fileURLToPath(new URL("../../bench/results/ingest.json", import.meta.url));
 
 const settings = {
@@ -43,39 +41,6 @@ interface SystemRun {
   connected: number;
 }
 
-function rssBytes(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match === null ? 0 : Number(match[1]) * 1024;
-}
-
-interface Swarm {
-  child: ChildProcess;
-  lines: AsyncIterator<string>;
-}
-
-function startSwarm(request: SwarmRequest): Swarm {
-  const child = spawn(process.execPath, [swarmPath, JSON.stringify(request)], { stdio: ["pipe", "pipe", "inherit"] });
-  const lines = (async function* () {
-    let buffered = "";
-    for await (const chunk of child.stdout!) {
-      buffered += String(chunk);
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        yield buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-      }
-    }
-  })();
-  return { child, lines };
-}
-
-async function nextLine(swarm: Swarm, timeoutMs: number): Promise<Record<string, unknown>> {
-  const line = await Promise.race([swarm.lines.next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`swarm silent for ${timeoutMs} ms`)), timeoutMs).unref())]);
-  if (line.done === true) throw new Error("swarm exited early");
-  return JSON.parse(line.value) as Record<string, unknown>;
-}
-
 /** One phase: fresh host ids (a new run id), connect, then churn; returns the phase figures and memory. */
 async function runPhase(cluster: BenchCluster, system: "vigil" | "etcd", ratePerAgent: number, phaseIndex: number): Promise<{ phase: Phase; connected: number }> {
   const perSwarm = Math.ceil(settings.agents / settings.swarmProcesses);
@@ -95,7 +60,7 @@ async function runPhase(cluster: BenchCluster, system: "vigil" | "etcd", ratePer
   );
   let connected = 0;
   for (const swarm of swarms) connected += Number((await nextLine(swarm, 120_000)).connected);
-  for (const swarm of swarms) swarm.child.stdin!.write("go\n");
+  for (const swarm of swarms) signalSwarm(swarm);
   const results = await Promise.all(swarms.map(async (swarm) => (await nextLine(swarm, settings.warmupMs + settings.measureMs + 120_000)) as unknown as SwarmResult));
   const acked = results.reduce((sum, result) => sum + result.ackedEvents, 0);
   const measuredMs = Math.max(...results.map((result) => result.measuredMs));
@@ -132,7 +97,7 @@ async function measureConnectionMemory(cluster: VigilCluster): Promise<number> {
   });
   const connected = Number((await nextLine(swarm, 120_000)).connected);
   const after = [rssBytes(pid(holder)), rssBytes(pid(witness))];
-  swarm.child.stdin!.write("go\n");
+  signalSwarm(swarm);
   await nextLine(swarm, 120_000);
   return (after[0]! - before[0]! - (after[1]! - before[1]!)) / connected;
 }

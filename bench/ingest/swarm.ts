@@ -2,7 +2,9 @@
 // real AgentGateway.Connect stream doing what vigil-agent does on the wire: Hello, wait for
 // Welcome, an inventory of its VMs, then lifecycle events with sequence numbers, at most
 // `windowEvents` unacknowledged. It records the emit-to-ack latency of every event.
-// Input: one JSON line on argv[2]; output: one JSON line (SwarmResult) on stdout.
+// Input: one JSON line on argv[2]. Output: a {"phase":"connected"} line once every agent is
+// connected (and, with awaitInventoryAck, its inventory acknowledged); after "go" on stdin, the
+// pump phase (events and/or heartbeats), then one {"phase":"done"} line (SwarmResult).
 import * as grpc from "@grpc/grpc-js";
 import type { AgentGatewayClient } from "../../common/generated/vigil/v1/AgentGateway.js";
 import type { AgentMessage } from "../../common/generated/vigil/v1/AgentMessage.js";
@@ -24,6 +26,17 @@ export interface SwarmRequest {
   warmupMs: number;
   measureMs: number;
   runId: string;
+  /** Agents connecting at once (Hello to Welcome); all of them when absent. */
+  connectConcurrency?: number;
+  /** Times a simulated agent opens its stream again when it fails before its inventory is acknowledged. */
+  reconnectAttempts?: number;
+  /** Report "connected" only once each agent's inventory (its first event) is acknowledged. */
+  awaitInventoryAck?: boolean;
+  /** Lifecycle events in the pump phase; true when absent. */
+  events?: boolean;
+  /** Heartbeats from Welcome until the end, one per agent per interval (the first at a random
+   * point within it, as real agents drift apart); none when absent. */
+  heartbeatIntervalMs?: number;
 }
 
 export interface SwarmResult {
@@ -32,6 +45,7 @@ export interface SwarmResult {
   measuredMs: number;
   latenciesMs: number[];
   errors: string[];
+  heartbeatsSent: number;
 }
 
 function domain(agent: number, vm: number, running: boolean) {
@@ -46,6 +60,10 @@ class SimulatedAgent {
   private call: grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output> | null = null;
   private nextVm = 0;
   welcomed = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private inventoryAckedResolve: (() => void) | null = null;
+  /** Resolves once the inventory (seq 1) is acknowledged, or the stream failed. */
+  readonly inventoryAcked = new Promise<void>((resolve) => (this.inventoryAckedResolve = resolve));
 
   constructor(
     private readonly index: number,
@@ -55,7 +73,11 @@ class SimulatedAgent {
     private readonly onError: (message: string) => void,
   ) {}
 
-  connect(): Promise<void> {
+  /**
+   * Hello, Welcome, inventory. With `reconnectAttempts`, a stream that fails before its inventory
+   * is acknowledged is opened again after a pause and the inventory resent, as vigil-agent does.
+   */
+  connect(attemptsLeft = 1 + (this.request.reconnectAttempts ?? 0)): Promise<void> {
     const call = this.client.Connect();
     this.call = call;
     return new Promise((resolve) => {
@@ -70,9 +92,15 @@ class SimulatedAgent {
       });
       call.on("error", (error: Error) => {
         this.onError(`agent ${this.index}: ${error.message}`);
+        this.welcomed = false;
+        if (this.call === call && attemptsLeft > 1 && this.acked === 0) {
+          setTimeout(() => void this.connect(attemptsLeft - 1).then(resolve), 1_000);
+          return;
+        }
+        this.inventoryAckedResolve?.();
         resolve();
       });
-      call.write({ hello: { hostId: `bench-h${this.index}`, bootId: this.request.runId, sessionId: this.request.runId, agentVersion: "bench", lastAckedSeq: 0, highestTerm: 0 } });
+      call.write({ hello: { hostId: `bench-h${this.index}`, bootId: this.request.runId, sessionId: this.request.runId, agentVersion: "bench", lastAckedSeq: this.acked, highestTerm: 0 } });
     });
   }
 
@@ -91,7 +119,26 @@ class SimulatedAgent {
       this.emittedAt.delete(seq);
     }
     this.acked = Math.max(this.acked, ackedSeq);
+    if (this.acked >= 1) this.inventoryAckedResolve?.();
     this.onAck(latencies);
+  }
+
+  /** Sends a heartbeat every `intervalMs` from now on, starting at a random point in the interval. */
+  startHeartbeats(intervalMs: number, onSent: () => void): void {
+    const beat = () => {
+      if (this.call === null) return;
+      this.heartbeat();
+      onSent();
+    };
+    this.heartbeatTimer = setTimeout(() => {
+      beat();
+      this.heartbeatTimer = setInterval(beat, intervalMs);
+    }, Math.random() * intervalMs);
+  }
+
+  private heartbeat(): void {
+    const vms = this.request.vmsPerAgent;
+    this.call?.write({ heartbeat: { sentAtMs: Date.now(), stats: { cpus: 32, memoryBytes: 256 << 30, freeMemoryBytes: 128 << 30, memoryProvisionedBytes: vms * 67108864, load: 1.5, vcpusProvisioned: vms, vmCount: vms } } });
   }
 
   /** Emits lifecycle events while the window has room; returns how many. */
@@ -108,7 +155,9 @@ class SimulatedAgent {
   }
 
   close(): void {
+    if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
     this.call?.cancel();
+    this.call = null;
   }
 }
 
@@ -128,6 +177,7 @@ class EtcdAgent {
   private inFlight = 0;
   private nextVm = 0;
   welcomed = true;
+  readonly inventoryAcked = Promise.resolve();
 
   constructor(
     private readonly index: number,
@@ -171,6 +221,8 @@ class EtcdAgent {
     return sent;
   }
 
+  startHeartbeats(): void {}
+
   close(): void {}
 }
 
@@ -195,17 +247,33 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
       ? new SimulatedAgent(index, request, channel as unknown as AgentGatewayClient, onAck, onError)
       : new EtcdAgent(index, request, channel as unknown as EtcdKv, onAck, onError);
   });
-  await Promise.all(agents.map((agent) => agent.connect()));
+  const heartbeatIntervalMs = request.heartbeatIntervalMs ?? 0;
+  let heartbeatsSent = 0;
+  const connectStarted = performance.now();
+  const concurrency = request.connectConcurrency ?? agents.length;
+  let nextToConnect = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, agents.length) }, async () => {
+      while (nextToConnect < agents.length) {
+        const agent = agents[nextToConnect++]!;
+        await agent.connect();
+        if (heartbeatIntervalMs > 0 && agent.welcomed) agent.startHeartbeats(heartbeatIntervalMs, () => void (measuring && (heartbeatsSent += 1)));
+        if (request.awaitInventoryAck === true) await agent.inventoryAcked;
+      }
+    }),
+  );
+  const connectMs = performance.now() - connectStarted;
   const connected = agents.filter((agent) => agent.welcomed).length;
-  process.stderr.write(`swarm ${request.firstAgent}: ${connected}/${request.agents} agents connected\n`);
+  process.stderr.write(`swarm ${request.firstAgent}: ${connected}/${request.agents} agents connected in ${connectMs.toFixed(0)} ms\n`);
   // Connected and idle: the parent measures memory per connection now, then signals go.
-  process.stdout.write(`${JSON.stringify({ phase: "connected", connected })}\n`);
+  process.stdout.write(`${JSON.stringify({ phase: "connected", connected, connectMs, errors: errors.slice(0, 5) })}\n`);
   await new Promise((resolve) => process.stdin.once("data", resolve));
 
   const tickMs = 10;
   const perTick = request.ratePerAgent === 0 ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.round((request.ratePerAgent * tickMs) / 1000));
   const started = performance.now();
   let measureStart = 0;
+  const sendEvents = request.events !== false;
   await new Promise<void>((resolve) => {
     const pump = () => {
       const elapsed = performance.now() - started;
@@ -214,7 +282,7 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
         measureStart = performance.now();
       }
       if (elapsed >= request.warmupMs + request.measureMs) return resolve();
-      for (const agent of agents) agent.emit(perTick);
+      if (sendEvents) for (const agent of agents) agent.emit(perTick);
       setTimeout(pump, tickMs);
     };
     pump();
@@ -223,7 +291,7 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
   measuring = false;
   for (const agent of agents) agent.close();
   for (const channel of channels) channel.close();
-  return { connected, ackedEvents, measuredMs, latenciesMs, errors };
+  return { connected, ackedEvents, measuredMs, latenciesMs, errors, heartbeatsSent };
 }
 
 const request = JSON.parse(process.argv[2] ?? "{}") as SwarmRequest;
