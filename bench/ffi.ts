@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     name: "ffi",
     when: new Date().toISOString(),
     machine: {
-      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      model: os.cpus()[0]?.model ?? "unknown",
       cpus: os.cpus().length,
       memoryBytes: os.totalmem(),
       node: process.version,

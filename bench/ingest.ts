@@ -135,11 +135,12 @@ function report(vigil: SystemRun, etcd: SystemRun): Record<string, Metric> {
 async function main(): Promise<void> {
   process.on("exit", killAllChildren);
   process.on("SIGINT", () => process.exit(130));
+  const loadBefore = os.loadavg().map((value) => round(value, 2));
   const vigil = await runSystem("vigil");
   const etcd = await runSystem("etcd");
   const metrics = report(vigil, etcd);
   const cpus = os.cpus();
-  const machine = { cpus: cpus.length, model: cpus[0]?.model ?? "unknown", node: process.version, loadAverage: os.loadavg().map((value) => round(value, 2)) };
+  const machine = { cpus: cpus.length, model: cpus[0]?.model ?? "unknown", node: process.version, loadAverage: { before: loadBefore, after: os.loadavg().map((value) => round(value, 2)) } };
   mkdirSync(fileURLToPath(new URL("../../bench/results/", import.meta.url)), { recursive: true });
   writeFileSync(resultsPath, `${JSON.stringify({ name: "ingest", when: new Date().toISOString(), machine, settings, metrics, details: { vigil, etcd } }, null, 2)}\n`);
   const rows = Object.entries(metrics).map(([key, value]) => `| ${key} | ${value.value} ${value.unit} | ${value.peer ?? "-"} | ${value.ratio ?? "-"} | ${value.goal} | ${value.met ? "yes" : "NO"} |`);

@@ -313,6 +313,7 @@ async function main(): Promise<void> {
     log(`log capacity failed: ${measurements.capacityError}`);
   }
   measureLimit(measurements);
+  machineFacts.loadAverageAfter = os.loadavg().map((value) => round(value, 2));
   const metrics = { ...failoverMetrics(measurements), ...loadMetrics(measurements), ...capacityMetrics(measurements) };
   const details = {
     settings,

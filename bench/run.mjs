@@ -3,6 +3,7 @@
 //   npm run bench -- NAME [ARGS...]   runs dist/bench/NAME.js, which writes bench/results/NAME.json
 //   npm run bench                     runs every dist/bench/*.js in turn, then writes
 //                                     bench/results/REPORT.md from every JSON in bench/results/
+//   npm run bench -- report           only writes REPORT.md from the JSON already there
 // Benchmarks are compiled TypeScript: run `npm run build` first.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -49,22 +50,71 @@ function hasGoal(goal) {
   return typeof goal === "string" && goal !== "" && goal !== "—" && !goal.startsWith("context");
 }
 
-/** One table per benchmark JSON: metric, value+unit, peer (peerName), ratio, goal, met. */
+/**
+ * The goals of issue 12, each with the benchmark and metric that judges it. A goal whose benchmark
+ * has not run (or does not exist yet) is listed as not measured, so a missing figure is visible.
+ */
+const goals = [
+  { goal: "Ingest ≥ 25,000 events/s and ≥ 10x etcd", benchmark: "ingest", metric: "ingest.eventsPerSecond" },
+  { goal: "Ingest p99 emit-to-ack ≤ 50 ms at the offered rate", benchmark: "ingest", metric: "ingest.paced.latencyP99" },
+  { goal: "Failover p50 ≤ 0.3x etcd's", benchmark: "replication", metric: "failover.p50" },
+  { goal: "Public writes ≥ 1.0x etcd (64 in flight)", benchmark: "replication", metric: "writes.inflight64.writesPerSecond" },
+  { goal: "Log capacity ≥ 0.5x the SQLite batch limit", benchmark: "replication", metric: "log.entriesPerSecond" },
+  { goal: "≤ 100 KB per agent (10,000 agents, the replica holding the streams)", benchmark: "scale", metric: "scale.memoryPerAgent.holder" },
+  { goal: "≤ 100 KB per agent (ingest, connection share)", benchmark: "ingest", metric: "ingest.memoryPerAgent" },
+  { goal: "FFI ≤ 1.0x python3-libvirt (virConnectIsAlive)", benchmark: "ffi", metric: "virConnectIsAlive.nsPerCall" },
+  { goal: "FFI ≤ 1.0x python3-libvirt (virDomainGetState)", benchmark: "ffi", metric: "virDomainGetState.nsPerCall" },
+  { goal: "HA reaction ≤ 5 s for 1,000 VMs", benchmark: "ha", metric: "ha.reactionSeconds" },
+  { goal: "Sync cycle for 200,000 VMs ≤ 1 s CPU", benchmark: "scale", metric: "scale.syncCycleCpu" },
+];
+
+/** The machine line of a result: CPUs, model, Node and the load average around the run. */
+function machineLine(machine) {
+  const load = machine.loadAverage ?? machine.loadAverage1m;
+  const loadText = Array.isArray(load) ? load.join(" / ") : load && typeof load === "object" ? `${cell(Array.isArray(load.before) ? load.before[0] : load.before)} before, ${cell(Array.isArray(load.after) ? load.after[0] : load.after)} after` : cell(load);
+  const after = Array.isArray(machine.loadAverageAfter) ? `, after ${machine.loadAverageAfter.join(" / ")}` : "";
+  return `${cell(machine.cpus)} CPUs, ${cell(machine.model ?? machine.cpuModel)}, Node ${cell(machine.node)}, load average ${loadText}${after}`;
+}
+
+function readResults() {
+  const results = new Map();
+  for (const file of readdirSync(resultsDir).filter((entry) => entry.endsWith(".json")).sort()) {
+    try {
+      results.set(basename(file, ".json"), JSON.parse(readFileSync(join(resultsDir, file), "utf8")));
+    } catch (error) {
+      results.set(basename(file, ".json"), { unreadable: error.message });
+    }
+  }
+  return results;
+}
+
+function goalTable(results) {
+  const rows = ["| goal | value | peer | ratio | met | from |", "|---|---|---|---|---|---|"];
+  for (const { goal, benchmark, metric } of goals) {
+    const entry = results.get(benchmark)?.metrics?.[metric];
+    if (entry === undefined) {
+      rows.push(`| ${cell(goal)} | not measured | — | — | — | ${benchmark} has no ${metric} |`);
+      continue;
+    }
+    const peer = entry.peer === null || entry.peer === undefined ? "—" : `${cell(entry.peer)} (${cell(entry.peerName)})`;
+    rows.push(`| ${cell(goal)} | ${cell(entry.value)} ${cell(entry.unit)} | ${peer} | ${cell(entry.ratio)} | ${entry.met === true ? "yes" : "**no**"} | ${benchmark} ${cell(results.get(benchmark).when)} |`);
+  }
+  return rows;
+}
+
+/** The goals first, then one table per benchmark JSON: metric, value+unit, peer (peerName), ratio, goal, met. */
 function report() {
   mkdirSync(resultsDir, { recursive: true });
-  const sections = ["# Benchmark report", ""];
-  const files = readdirSync(resultsDir).filter((file) => file.endsWith(".json")).sort();
-  for (const file of files) {
-    let result;
-    try {
-      result = JSON.parse(readFileSync(join(resultsDir, file), "utf8"));
-    } catch (error) {
-      sections.push(`## ${file}`, "", `Unreadable: ${error.message}`, "");
+  const results = readResults();
+  const sections = ["# Benchmark report", "", "Figures from a shared 2-core machine: compare each with its peer from the same run, not across runs.", "", "## Goals", "", ...goalTable(results), ""];
+  for (const [name, result] of results) {
+    if (result.unreadable !== undefined) {
+      sections.push(`## ${name}`, "", `Unreadable: ${result.unreadable}`, "");
       continue;
     }
     if (result === null || typeof result !== "object" || typeof result.metrics !== "object" || result.metrics === null) continue;
     const machine = result.machine ?? {};
-    sections.push(`## ${cell(result.name ?? basename(file, ".json"))}`, "", `${cell(result.when)} — ${cell(machine.cpus)} CPUs, ${cell(machine.model)}, Node ${cell(machine.node)}`, "");
+    sections.push(`## ${cell(result.name ?? name)}`, "", `${cell(result.when)} — ${machineLine(machine)}`, "");
     sections.push("| metric | value | peer | ratio | goal | met |", "|---|---|---|---|---|---|");
     for (const [key, entry] of Object.entries(result.metrics)) {
       const peer = entry.peer === null || entry.peer === undefined ? "—" : `${cell(entry.peer)} (${cell(entry.peerName)})`;
@@ -79,6 +129,10 @@ function report() {
 }
 
 const [name, ...args] = process.argv.slice(2);
+if (name === "report") {
+  report();
+  process.exit(0);
+}
 if (name !== undefined && !name.startsWith("-")) {
   process.exit(run(name, args));
 }
