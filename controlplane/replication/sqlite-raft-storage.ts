@@ -5,12 +5,18 @@
 // 2. The terms of the stored log are mirrored in memory, so term() and
 //    lastIndex() never touch SQLite (the core calls them constantly).
 // 3. Compaction only drops entries at or below the newest snapshot.
+// 4. The newest entries written are also kept in memory (bounded), so sending them to followers and
+//    applying them once committed does not read them back from SQLite (bench/replication profile:
+//    the read-back was ~6 % of a busy leader's and follower's CPU).
 import { assert } from "../../common/assert.js";
 import type { Db } from "../state/store.js";
 import type { RaftInitialState, RaftStorage } from "./raft-storage.js";
 import { EntryKind, entrySizeBytes, type Entry, type HardState, type LogIndex, type ReplicaId, type Snapshot, type SnapshotMetadata, type Term } from "./raft-types.js";
 
 const kindCodes: Record<EntryKind, number> = { normal: 0, configurationChange: 1 };
+/** Bounds of the in-memory copy of the newest entries. */
+const recentEntriesMax = 8_192;
+const recentBytesMax = 32 * 1024 * 1024;
 const kindsByCode: readonly EntryKind[] = [EntryKind.normal, EntryKind.configurationChange];
 
 interface EntryRow {
@@ -33,6 +39,9 @@ export class SqliteRaftStorage implements RaftStorage {
   private snapshotMetadata: SnapshotMetadata;
   /** The image of the newest snapshot, made by takeSnapshot or received; empty until then. */
   private snapshotData: Uint8Array = new Uint8Array(0);
+  /** The newest stored entries, contiguous and ending at lastIndex() (or empty), and their size. */
+  private recent: Entry[] = [];
+  private recentBytes = 0;
 
   constructor(private readonly db: Db) {
     const row = db.prepare("SELECT idx, term, voters FROM raft_snapshot WHERE id = 1").get() as { idx: number; term: number; voters: string } | undefined;
@@ -83,6 +92,8 @@ export class SqliteRaftStorage implements RaftStorage {
     assert(low >= this.first, "entries are read from the stored log");
     assert(high <= this.lastIndex() + 1, "entries are read up to the last stored index");
     if (low >= high) return [];
+    const recentFirst = this.lastIndex() - this.recent.length + 1;
+    if (this.recent.length > 0 && low >= recentFirst) return this.recentEntries(low - recentFirst, high - recentFirst, bytesMax);
     const rows = this.db.prepare("SELECT idx, term, type, data FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx").iterate(low, high) as IterableIterator<EntryRow>;
     const entries: Entry[] = [];
     let bytes = 0;
@@ -93,6 +104,53 @@ export class SqliteRaftStorage implements RaftStorage {
       entries.push(entry);
     }
     return entries;
+  }
+
+  private recentEntries(from: number, to: number, bytesMax: number): Entry[] {
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (let position = from; position < to; position++) {
+      const entry = this.recent[position]!;
+      bytes += entrySizeBytes(entry);
+      if (entries.length > 0 && bytes > bytesMax) break;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  /**
+   * Keeps `entries` (just written from their first index on, replacing any stored there) in the
+   * in-memory copy; `recentFirst` is the copy's first index before the write.
+   */
+  private rememberRecent(recentFirst: LogIndex, entries: readonly Entry[]): void {
+    const kept = entries[0]!.index - recentFirst;
+    if (kept <= 0) this.dropRecent(this.recent.length);
+    else this.dropRecentFrom(kept);
+    for (const entry of entries) {
+      this.recent.push(entry);
+      this.recentBytes += entrySizeBytes(entry);
+    }
+    let excess = 0;
+    let bytes = this.recentBytes;
+    while (this.recent.length - excess > recentEntriesMax || (bytes > recentBytesMax && this.recent.length - excess > 1)) {
+      bytes -= entrySizeBytes(this.recent[excess]!);
+      excess += 1;
+    }
+    this.dropRecent(excess);
+  }
+
+  /** Drops the oldest `count` entries of the in-memory copy. */
+  private dropRecent(count: number): void {
+    count = Math.min(count, this.recent.length);
+    if (count <= 0) return;
+    for (let position = 0; position < count; position++) this.recentBytes -= entrySizeBytes(this.recent[position]!);
+    this.recent.splice(0, count);
+  }
+
+  /** Drops the in-memory entries from position `position` on (they were replaced). */
+  private dropRecentFrom(position: number): void {
+    for (let index = position; index < this.recent.length; index++) this.recentBytes -= entrySizeBytes(this.recent[index]!);
+    this.recent.length = Math.min(this.recent.length, position);
   }
 
   snapshot(): Snapshot {
@@ -118,6 +176,7 @@ export class SqliteRaftStorage implements RaftStorage {
     assert(firstNew >= this.first, "entries never replace compacted ones");
     assert(firstNew <= this.lastIndex() + 1, "entries extend the log without a gap");
     this.db.prepare("DELETE FROM log_entries WHERE idx >= ?").run(firstNew);
+    const recentFirst = this.lastIndex() - this.recent.length + 1;
     this.terms.length = firstNew - this.first;
     const insert = this.db.prepare("INSERT INTO log_entries (idx, term, type, data) VALUES (?, ?, ?, ?)");
     for (const entry of entries) {
@@ -125,6 +184,7 @@ export class SqliteRaftStorage implements RaftStorage {
       insert.run(entry.index, entry.term, kindCodes[entry.kind], entry.data);
       this.terms.push(entry.term);
     }
+    this.rememberRecent(recentFirst, entries);
   }
 
   /** Records a snapshot made here at `metadata` (applied state), keeping its image in memory for followers. */
@@ -145,6 +205,7 @@ export class SqliteRaftStorage implements RaftStorage {
     this.snapshotData = snapshot.data;
     this.first = snapshot.metadata.index + 1;
     this.terms = [];
+    this.dropRecent(this.recent.length);
   }
 
   private writeSnapshotRecord(metadata: SnapshotMetadata): void {
@@ -163,6 +224,7 @@ export class SqliteRaftStorage implements RaftStorage {
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('compacted_index', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(index));
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('compacted_term', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(String(compactedTerm));
     })();
+    this.dropRecent(index - (this.lastIndex() - this.recent.length + 1) + 1);
     this.terms.splice(0, index - this.first + 1);
     this.first = index + 1;
   }
