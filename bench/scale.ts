@@ -57,6 +57,8 @@ interface ReplicaFigures {
 
 interface ScaleRun {
   syncCycle: SyncCycleResult;
+  /** The leader when the heartbeat window ended: the roles above hold only if it did not change. */
+  leaderAtEnd: string | null;
   connected: number;
   intakeMs: number;
   heartbeatsPerSecond: number;
@@ -132,6 +134,8 @@ async function runCluster(syncCycle: SyncCycleResult): Promise<ScaleRun> {
     const beatEnd = cpu();
     const heartbeats = results.reduce((sum, result) => sum + result.heartbeatsSent, 0);
     const measuredSeconds = Math.max(...results.map((result) => result.measuredMs)) / 1000;
+    const leaderAtEnd = await cluster.waitForLeader(30_000).then((index) => cluster.members[index]!.id, () => null);
+    if (leaderAtEnd !== cluster.members[leader]!.id) log(`leadership moved during the run: ${cluster.members[leader]!.id} -> ${leaderAtEnd ?? "none"}; the per-role figures mix roles`);
 
     const replicas: ReplicaFigures[] = order.map((index, position) => ({
       id: cluster.members[index]!.id,
@@ -142,7 +146,7 @@ async function runCluster(syncCycle: SyncCycleResult): Promise<ScaleRun> {
       idleCpuMsPerSecond: (idleEnd[position]! - idleStart[position]!) / (settings.idleWindowMs / 1000),
       heartbeatCpuMsPerSecond: (beatEnd[position]! - beatStart[position]!) / beatSeconds,
     }));
-    return { syncCycle, connected, intakeMs, heartbeatsPerSecond: heartbeats / measuredSeconds, replicas, errors: [...errors, ...results.flatMap((result) => result.errors)].slice(0, 10) };
+    return { syncCycle, leaderAtEnd, connected, intakeMs, heartbeatsPerSecond: heartbeats / measuredSeconds, replicas, errors: [...errors, ...results.flatMap((result) => result.errors)].slice(0, 10) };
   } finally {
     await cluster.stop();
   }
