@@ -3,6 +3,7 @@ import type { Clock, Timers } from "../common/env.js";
 import type { Logger } from "../common/logging.js";
 import type { CommandDispatcher } from "./primary/dispatcher.js";
 import type { DutyGate } from "./primary/duty-gate.js";
+import type { FenceMethods } from "./primary/fence-device.js";
 import type { PrimaryTracker } from "./primary/primary-tracker.js";
 import type { SessionRegistry } from "./primary/sessions.js";
 import type { ReplicatedLog } from "./replication/log.js";
@@ -12,6 +13,13 @@ export interface ClusterConfig {
   keepaliveIntervalMs: number;
   savingThrows: number;
   commandTimeoutMs: number;
+  connectivityThreshold: number;
+  selfFenceMarginMs: number;
+  fenceRetryBackoffMs: number;
+  fenceRetryBackoffMaxMs: number;
+  haMaxConcurrentRestarts: number;
+  haRestartWindowMs: number;
+  orphanedSkipTimeoutMs: number;
 }
 
 export interface ControlPlaneContext {
@@ -27,6 +35,8 @@ export interface ControlPlaneContext {
   timers: Timers;
   logger: Logger;
   config(): ClusterConfig;
+  /** How each host is fenced (DESIGN §5): manualFencingOnly unless vigild's YAML configures fencing. */
+  fenceMethods: FenceMethods;
 }
 
 export function clusterConfig(reader: StateReader): ClusterConfig {
@@ -36,5 +46,12 @@ export function clusterConfig(reader: StateReader): ClusterConfig {
     keepaliveIntervalMs: seconds("keepalive.interval"),
     savingThrows: Number(values.get("keepalive.savingThrows")),
     commandTimeoutMs: seconds("command.timeout"),
+    connectivityThreshold: Number(values.get("fence.connectivityThreshold")),
+    selfFenceMarginMs: seconds("fence.selfFenceMargin"),
+    fenceRetryBackoffMs: seconds("fence.retryBackoff"),
+    fenceRetryBackoffMaxMs: seconds("fence.retryBackoffMax"),
+    haMaxConcurrentRestarts: Number(values.get("ha.maxConcurrentRestarts")),
+    haRestartWindowMs: seconds("ha.restartWindow"),
+    orphanedSkipTimeoutMs: seconds("vm.orphanedSkipTimeout"),
   };
 }

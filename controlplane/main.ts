@@ -16,6 +16,8 @@ import { fenceMethodsFromConfig } from "./fencing/config.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
 import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
+import { HaDuty } from "./primary/ha-duty.js";
+import { manualFencingOnly } from "./primary/manual-fencing.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -101,7 +103,9 @@ async function main(): Promise<void> {
   );
   const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
   const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
-  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config };
+  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config, fenceMethods: manualFencingOnly };
+  // Liveness, fencing, skip-trace expiry and HA restarts: a primary duty (DESIGN §5-§7).
+  duties.subscribe(new HaDuty(context, context.fenceMethods));
 
   replica.onApplied((notices) => {
     for (const notice of notices) {

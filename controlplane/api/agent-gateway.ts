@@ -137,6 +137,8 @@ class AgentStream {
         migrationUri: hello.migrationUri,
         cpus: capacity?.cpus ?? 0,
         memoryBytes: capacity?.memoryBytes ?? 0,
+        selfFenceMode: hello.selfFence?.mode || "off",
+        selfFenceTimeoutMs: Number(hello.selfFence?.timeoutMs ?? 0),
       })
       .then(
         () => this.guard(() => this.open(hello)),

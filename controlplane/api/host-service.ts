@@ -3,7 +3,9 @@ import type { HostServiceHandlers } from "../../common/generated/vigil/v1/HostSe
 import { hostIdProblem } from "../../common/validate.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { HostRecord } from "../state/store.js";
-import { invalidArgument, notFound, unary, unimplemented } from "./status.js";
+import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
+
+const confirmableLiveness: ReadonlySet<string> = new Set(["dead", "fencing", "fence-failed"]);
 import { hostView } from "./views.js";
 
 function requireHostId(id: string): string {
@@ -15,7 +17,7 @@ function requireHostId(id: string): string {
 export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHandlers {
   const { log, reader, logger, sessions } = context;
   const view = (host: HostRecord, counts: Map<string, number>) =>
-    hostView(host, sessions.get(host.id), counts.get(host.id) ?? 0, context.config(), context.clock.nowMs(), context.replicaId);
+    hostView(host, sessions.get(host.id), counts.get(host.id) ?? 0, context.fenceMethods.methodFor(host.id).kind, context.replicaId);
   const existingHost = (id: string): HostRecord => {
     const host = reader.host(requireHostId(id));
     if (host === undefined) throw notFound(`host "${id}"`);
@@ -44,9 +46,16 @@ export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHa
       existingHost(request.id);
       throw unimplemented("host unflush");
     }),
+    // The operator's word that the host is off (DESIGN §5, manual fencing): only for a host that
+    // vigil itself considers gone, so a typo cannot get a live host's VMs started twice.
     ConfirmFenced: unary(logger, "HostConfirmFenced", async (request) => {
-      existingHost(request.id);
-      throw unimplemented("host confirm-fenced");
+      await log.readBarrier();
+      const host = existingHost(request.id);
+      if (!confirmableLiveness.has(host.liveness)) {
+        throw failedPrecondition(`host ${host.id} is ${host.liveness}; confirm-fenced applies only to a dead, fencing or fence-failed host`);
+      }
+      await log.propose({ kind: "HostLiveness", hostId: host.id, liveness: "fenced", missedKeepalives: host.missedKeepalives, reason: "fence confirmed by an operator (vigilctl host confirm-fenced)" });
+      return view(existingHost(request.id), reader.vmCountByHost());
     }),
     Remove: unary(logger, "HostRemove", async (request) => {
       existingHost(request.id);

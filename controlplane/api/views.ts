@@ -1,34 +1,29 @@
 // Turns replicated records and in-memory session facts into API messages.
 import type { Host } from "../../common/generated/vigil/v1/Host.js";
 import type { Vm } from "../../common/generated/vigil/v1/Vm.js";
-import type { ClusterConfig } from "../context.js";
 import type { AgentSession } from "../primary/sessions.js";
-import type { HostRecord, VmRecord } from "../state/store.js";
+import type { HostRecord, SkipTraceRecord, VmRecord } from "../state/store.js";
 
-/** Keepalives missed since the last one this replica saw; a disconnected host counts from then too. */
-export function missedKeepalives(session: AgentSession | undefined, config: ClusterConfig, nowMs: number): number {
-  if (session === undefined) return config.savingThrows;
-  return Math.max(0, Math.floor((nowMs - session.lastHeartbeatMs) / config.keepaliveIntervalMs) - 1);
-}
-
-export function hostView(host: HostRecord, session: AgentSession | undefined, vmCount: number, config: ClusterConfig, nowMs: number, replicaId: string): Host {
-  const missed = missedKeepalives(session, config, nowMs);
-  const alive = session !== undefined && missed < config.savingThrows;
+/** Liveness comes from committed state, so every replica answers the same (DESIGN §4: only transitions are committed). */
+export function hostView(host: HostRecord, session: AgentSession | undefined, vmCount: number, fenceMethod: string, replicaId: string): Host {
   const stats = session?.stats;
   return {
     id: host.id,
     state: host.maintenance ? "maintenance" : host.state,
-    alive,
+    alive: host.liveness === "alive" || host.liveness === "suspect",
     vms: vmCount,
-    liveness: alive ? (missed === 0 ? "alive" : "suspect") : "suspect",
+    liveness: host.liveness,
+    livenessReason: host.livenessReason,
+    fenceMethod,
+    fenceAttempts: host.fenceAttempts,
     connected: session !== undefined,
     bootId: host.bootId,
     agentVersion: host.agentVersion,
     migrationUri: host.migrationUri,
     appliedSeq: host.appliedSeq,
     eventsApplied: host.eventsApplied,
-    lastSeenMs: session?.lastHeartbeatMs ?? 0,
-    missedKeepalives: missed,
+    lastSeenMs: session?.lastHeartbeatMs ?? host.livenessSinceMs,
+    missedKeepalives: host.missedKeepalives,
     maintenance: host.maintenance,
     cpus: stats?.cpus ?? host.cpus,
     memoryBytes: stats?.memoryBytes ?? host.memoryBytes,
@@ -39,7 +34,14 @@ export function hostView(host: HostRecord, session: AgentSession | undefined, vm
   };
 }
 
-export function vmView(vm: VmRecord): Vm {
+/** What `vm show` says about an in-flight operation: empty when the VM is not skip-traced. */
+export function skipTraceText(entry: SkipTraceRecord | undefined): string {
+  if (entry === undefined) return "";
+  const orphan = entry.orphanedAtMs === null ? "" : `; orphaned at ${new Date(entry.orphanedAtMs).toISOString()}, waiting for its result or vm.orphanedSkipTimeout`;
+  return `${entry.operation} on ${entry.host} (term ${entry.term}, command ${entry.commandId}${orphan})`;
+}
+
+export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord): Vm {
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -56,5 +58,8 @@ export function vmView(vm: VmRecord): Vm {
     memoryBytes: vm.memoryBytes,
     lastHost: vm.lastHost,
     desiredState: vm.desiredState,
+    haState: vm.haState,
+    pendingReason: vm.haState === "pending" || vm.haState === "failed" ? vm.haReason : "",
+    skipTrace: skipTraceText(skipTrace),
   };
 }

@@ -8,6 +8,7 @@ import type { SetVmPolicyRequest__Output } from "../../common/generated/vigil/v1
 import { hostIdProblem, isVmName } from "../../common/validate.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { CommandAction } from "../primary/dispatcher.js";
+import { sendTraced } from "../primary/traced-command.js";
 import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
@@ -39,8 +40,12 @@ async function operate(
   action: CommandAction,
   timeoutMs: number,
 ): Promise<VmOperation> {
-  await context.log.propose({ kind: "VmRequested", vmUuid: vm.uuid, desiredState, commandId: "" });
-  const outcome = await context.dispatcher.send(host, action, timeoutMs);
+  // The VM enters the skip-trace set (owned by this term) before the command goes out: the VM
+  // sync and HA leave it alone until its result arrives (DESIGN §7).
+  const commandId = context.dispatcher.newCommandId();
+  const operation = action.start ? "start" : action.shutdown ? "shutdown" : "stop";
+  await context.log.propose({ kind: "VmRequested", vmUuid: vm.uuid, desiredState, commandId, operation, host });
+  const outcome = await sendTraced(context, { vmUuid: vm.uuid, host, action, timeoutMs, commandId });
   const after = context.reader.vmByUuid(vm.uuid);
   const succeeded = outcome.outcome === "COMMAND_OUTCOME_SUCCEEDED" || outcome.outcome === "COMMAND_OUTCOME_DUPLICATE";
   return {
@@ -49,7 +54,7 @@ async function operate(
     commandId: outcome.commandId,
     outcome: succeeded ? "succeeded" : "failed",
     error: succeeded ? "" : outcome.error || outcome.outcome,
-    result: after === undefined ? null : vmView(after),
+    result: after === undefined ? null : vmView(after, context.reader.skipTraceOf(after.uuid)),
   };
 }
 
@@ -103,11 +108,13 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
     List: unary(logger, "VmList", async (request) => {
       if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
       await log.readBarrier();
-      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map(vmView) };
+      const traced = reader.skipTrace();
+      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, traced.get(vm.uuid))) };
     }),
     Get: unary(logger, "VmGet", async (request): Promise<Vm> => {
       await log.readBarrier();
-      return vmView(findVm(context, request.vm));
+      const vm = findVm(context, request.vm);
+      return vmView(vm, reader.skipTraceOf(vm.uuid));
     }),
     Start: leaderOnly(context, "VmService", "Start", async (request) => {
       const vm = findVm(context, request.vm);
@@ -141,7 +148,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       const vm = findVm(context, request.vm);
       const policy = policyFromRequest(request);
       await log.propose({ kind: "SetVmPolicy", vmUuid: vm.uuid, policy });
-      return vmView(reader.vmByUuid(vm.uuid)!);
+      return vmView(reader.vmByUuid(vm.uuid)!, reader.skipTraceOf(vm.uuid));
     }),
   };
 }

@@ -57,6 +57,9 @@ export function hostJson(host: Host): JsonValue {
     load: host.load,
     connectedReplica: host.connectedReplica,
     eventsApplied: host.eventsApplied,
+    livenessReason: host.livenessReason,
+    fenceMethod: host.fenceMethod,
+    fenceAttempts: host.fenceAttempts,
   };
 }
 
@@ -84,6 +87,7 @@ export function vmJson(vm: Vm): JsonValue {
     pendingReason: vm.pendingReason,
     disks: vm.disks.map(diskChainJson),
     desiredState: vm.desiredState,
+    haState: vm.haState,
   };
 }
 
@@ -248,7 +252,9 @@ export function hostText(host: Host): string {
     ["id", host.id],
     ["state", dash(host.state)],
     ["alive", yesNo(host.alive)],
-    ["liveness", dash(host.liveness)],
+    ["liveness", host.livenessReason === "" ? dash(host.liveness) : `${dash(host.liveness)} (${host.livenessReason})`],
+    ["fence method", dash(host.fenceMethod)],
+    ["fence attempts", String(host.fenceAttempts)],
     ["maintenance", yesNo(host.maintenance)],
     ["vms", String(host.vms)],
     ["connected", host.connected ? `yes (to ${dash(host.connectedReplica)})` : "no"],
@@ -268,7 +274,7 @@ export function hostText(host: Host): string {
 
 /** What an operator should notice about a VM besides its state. */
 function vmNote(vm: Vm): string {
-  if (vm.pendingReason !== "") return `pending: ${vm.pendingReason}`;
+  if (vm.pendingReason !== "") return `${vm.haState === "failed" ? "HA failed" : "pending"}: ${vm.pendingReason}`;
   if (vm.skipTrace !== "") return `in flight: ${vm.skipTrace}`;
   return vm.reason;
 }
@@ -297,6 +303,7 @@ export function vmText(vm: Vm): string {
     ["memory", formatBytes(vm.memoryBytes)],
     ["last host", dash(vm.lastHost)],
     ["in flight", dash(vm.skipTrace)],
+    ["ha", dash(vm.haState)],
     ["pending", dash(vm.pendingReason)],
   ];
   for (const disk of vm.disks) fields.push([`disk ${disk.target}`, disk.files.length === 0 ? "-" : disk.files.join(" <- ")]);

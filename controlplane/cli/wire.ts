@@ -61,6 +61,9 @@ export interface Host {
   load: number;
   connectedReplica: string;
   eventsApplied: number;
+  livenessReason: string;
+  fenceMethod: string;
+  fenceAttempts: number;
 }
 
 export interface DiskChain {
@@ -87,6 +90,7 @@ export interface Vm {
   pendingReason: string;
   disks: DiskChain[];
   desiredState: string;
+  haState: string;
 }
 
 export interface VmOperation {
@@ -235,6 +239,9 @@ export function decodeHost(value: unknown): Host {
     load: count(f, "load", "Host"),
     connectedReplica: text(f, "connectedReplica", "Host"),
     eventsApplied: count(f, "eventsApplied", "Host"),
+    livenessReason: text(f, "livenessReason", "Host"),
+    fenceMethod: text(f, "fenceMethod", "Host"),
+    fenceAttempts: count(f, "fenceAttempts", "Host"),
   };
 }
 
@@ -271,6 +278,7 @@ export function decodeVm(value: unknown): Vm {
     pendingReason: text(f, "pendingReason", "Vm"),
     disks: list(f, "disks", "Vm", decodeDiskChain),
     desiredState: text(f, "desiredState", "Vm"),
+    haState: text(f, "haState", "Vm"),
   };
 }
 

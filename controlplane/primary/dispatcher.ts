@@ -62,15 +62,23 @@ export class CommandDispatcher {
     });
   }
 
-  /** Sends `action` to `hostId`'s agent; resolves with its committed result or rejects within `timeoutMs`. */
-  send(hostId: string, action: CommandAction, timeoutMs: number): Promise<CommandOutcome> {
+  /** A fresh command id, for a caller that records it (skip-trace) before sending. */
+  newCommandId(): string {
+    return (this.options.newCommandId ?? randomUUID)();
+  }
+
+  /**
+   * Sends `action` to `hostId`'s agent; resolves with its committed result or rejects within
+   * `timeoutMs`. `commandId` is the one the caller already recorded, or a fresh one.
+   */
+  send(hostId: string, action: CommandAction, timeoutMs: number, givenCommandId?: string): Promise<CommandOutcome> {
     const { log, sessions, timers } = this.options;
     if (!log.isLeader()) return Promise.reject(new NotLeaderError(log.status().leaderAddress));
     const blocker = this.options.commandBlocker();
     if (blocker !== null) return Promise.reject(new PrimaryNotReadyError(blocker));
     const session = sessions.get(hostId);
     if (session === undefined) return Promise.reject(new HostNotConnectedError(`host ${hostId} is not connected`));
-    const commandId = (this.options.newCommandId ?? randomUUID)();
+    const commandId = givenCommandId ?? this.newCommandId();
     const term = log.currentTerm();
     return new Promise((resolve, reject) => {
       const cancelTimeout = timers.after(timeoutMs, () => {

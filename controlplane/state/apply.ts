@@ -7,7 +7,7 @@ import type { DomainStatus__Output } from "../../common/generated/vigil/v1/Domai
 import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
-import { StatementCache, StateReader, type Db, type ReportedVm } from "./store.js";
+import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -91,9 +91,113 @@ export class StateMachine {
         this.statement("INSERT INTO members (id, address) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address").run(command.replicaId, command.address);
         return this.event(context, { kind: "member", message: `member ${command.replicaId} at ${command.address}` });
       case "VmRequested":
-        this.statement("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
-        return;
+        return this.applyVmRequested(context, command);
+      case "HostLiveness":
+        return this.applyHostLiveness(context, command);
+      case "FenceSuppressed":
+        return this.event(context, { kind: "fence", host: command.hostId, message: `host ${command.hostId}: fencing suppressed: ${command.reason}` });
+      case "SkipTraceClear":
+      case "SkipTraceOrphan":
+        return this.applySkipTraceEnd(context, command);
+      case "SkipTraceExpire":
+        return this.applySkipTraceExpire(context, command.vmUuids, command.timeoutMs);
+      case "VmRestartPlanned":
+        return this.applyRestartPlanned(context, command);
+      case "VmHaState": {
+        const vm = this.reader.vmByUuid(command.vmUuid);
+        if (vm === undefined || (vm.haState === command.haState && vm.haReason === command.reason)) return;
+        this.statement("UPDATE vms SET ha_state = ?, ha_reason = ? WHERE uuid = ?").run(command.haState, command.reason, vm.uuid);
+        const what = command.haState === "" ? "HA state cleared" : command.haState === "pending" ? "autorestart-pending" : `HA ${command.haState}`;
+        return this.event(context, { kind: "ha", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${what}: ${command.reason}` });
+      }
     }
+  }
+
+  private applyVmRequested(context: ApplyContext, command: Extract<StateCommand, { kind: "VmRequested" }>): void {
+    const vm = this.reader.vmByUuid(command.vmUuid);
+    if (vm === undefined) return;
+    // An operator's state request supersedes whatever HA was waiting to do for this VM.
+    this.statement("UPDATE vms SET desired_state = ?, ha_state = '', ha_reason = '' WHERE uuid = ?").run(command.desiredState, vm.uuid);
+    if (command.commandId === "") return;
+    const operation = command.operation ?? (command.desiredState === "running" ? "start" : "stop");
+    this.traceVm(context, vm, { operation, commandId: command.commandId, host: command.host ?? vm.host ?? "" });
+  }
+
+  /** Puts `vm` in the skip-trace set, owned by the entry's term (DESIGN §7); replaces an older entry. */
+  private traceVm(context: ApplyContext, vm: VmRecord, entry: { operation: string; commandId: string; host: string }): void {
+    this.statement(
+        `INSERT INTO skip_trace (vm_uuid, term, operation, command_id, host, since_ms, orphaned_at_ms) VALUES (?, ?, ?, ?, ?, ?, NULL)
+         ON CONFLICT (vm_uuid) DO UPDATE SET term = excluded.term, operation = excluded.operation, command_id = excluded.command_id,
+           host = excluded.host, since_ms = excluded.since_ms, orphaned_at_ms = NULL`,
+      )
+      .run(vm.uuid, context.payload.term, entry.operation, entry.commandId, entry.host, context.payload.atMs);
+    this.event(context, { kind: "skip-trace", host: entry.host, vm: vm.name, message: `vm ${vm.name}: skip-trace ${entry.operation} on ${entry.host} (term ${context.payload.term}, command ${entry.commandId})` });
+  }
+
+  private applyHostLiveness(context: ApplyContext, command: Extract<StateCommand, { kind: "HostLiveness" }>): void {
+    const host = this.reader.host(command.hostId);
+    if (host === undefined) return;
+    const attempts = command.liveness === "alive" ? 0 : (command.fenceAttempt ?? host.fenceAttempts);
+    this.statement("UPDATE hosts SET liveness = ?, liveness_reason = ?, liveness_since_ms = ?, missed_keepalives = ?, fence_attempts = ? WHERE id = ?")
+      .run(command.liveness, command.reason, context.payload.atMs, command.missedKeepalives, attempts, host.id);
+    const change = host.liveness === command.liveness ? command.liveness : `${host.liveness} => ${command.liveness}`;
+    this.event(context, { kind: "liveness", host: host.id, message: `host ${host.id}: ${change} (${command.reason})` });
+  }
+
+  /** Continue-trace on the primary's word: the command never reached the agent (clear), or its result is overdue (orphan). */
+  private applySkipTraceEnd(context: ApplyContext, command: Extract<StateCommand, { kind: "SkipTraceClear" | "SkipTraceOrphan" }>): void {
+    const entry = this.reader.skipTraceOf(command.vmUuid);
+    if (entry === undefined || entry.commandId !== command.commandId) return;
+    const name = this.reader.vmByUuid(command.vmUuid)?.name ?? command.vmUuid;
+    if (command.kind === "SkipTraceClear") {
+      this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(entry.vmUuid);
+      return this.event(context, { kind: "skip-trace", host: entry.host, vm: name, message: `vm ${name}: continue-trace (${entry.operation}): ${command.reason}` });
+    }
+    if (entry.orphanedAtMs !== null) return;
+    this.statement("UPDATE skip_trace SET orphaned_at_ms = ? WHERE vm_uuid = ?").run(context.payload.atMs, entry.vmUuid);
+    this.event(context, { kind: "skip-trace", host: entry.host, vm: name, message: `vm ${name}: skip-trace ${entry.operation} orphaned: ${command.reason}` });
+  }
+
+  private applySkipTraceExpire(context: ApplyContext, vmUuids: string[], timeoutMs: number): void {
+    for (const uuid of vmUuids) {
+      const entry = this.reader.skipTraceOf(uuid);
+      if (entry === undefined || entry.orphanedAtMs === null) continue;
+      this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(uuid);
+      const name = this.reader.vmByUuid(uuid)?.name ?? uuid;
+      this.event(context, { kind: "skip-trace", host: entry.host, vm: name, message: `vm ${name}: orphaned skip-trace ${entry.operation} (term ${entry.term}) expired after ${timeoutMs / 1000} s` });
+    }
+  }
+
+  private applyRestartPlanned(context: ApplyContext, command: Extract<StateCommand, { kind: "VmRestartPlanned" }>): void {
+    const vm = this.reader.vmByUuid(command.vmUuid);
+    if (vm === undefined) return;
+    // Bounded: only the recent restarts matter to the max-restarts window.
+    const history = [...vm.restartHistory, context.payload.atMs].slice(-100);
+    const moves = command.fromHost !== command.toHost;
+    // Ownership moves in this one entry, before the start command is sent (DESIGN §6, §10.2).
+    this.statement("UPDATE vms SET host = ?, last_host = ?, desired_state = 'running', ha_state = 'restarting', ha_reason = ?, restart_history = ? WHERE uuid = ?")
+      .run(command.toHost, moves ? command.fromHost : vm.lastHost, command.reason, JSON.stringify(history), vm.uuid);
+    const where = moves ? `from ${command.fromHost} on ${command.toHost}` : `on ${command.toHost}`;
+    this.event(context, { kind: "ha", host: command.toHost, vm: vm.name, message: `vm ${vm.name}: HA restart ${where} (${command.reason})` });
+    if (moves) this.setVmState(context, { ...vm, host: command.toHost }, "shutoff", `host ${command.fromHost} fenced`, new Map());
+    this.traceVm(context, { ...vm, host: command.toHost }, { operation: "ha-restart", commandId: command.commandId, host: command.toHost });
+  }
+
+  /** Continue-trace: the result of the operation that put the VM in the skip-trace set is committed. */
+  private continueTrace(context: ApplyContext, hostId: string, commandId: string, outcome: string, error: string): void {
+    const entry = this.statement("SELECT vm_uuid AS vmUuid FROM skip_trace WHERE command_id = ?").get(commandId) as { vmUuid: string } | undefined;
+    if (entry === undefined) return;
+    const traced = this.reader.skipTraceOf(entry.vmUuid)!;
+    const vm = this.reader.vmByUuid(entry.vmUuid);
+    this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(entry.vmUuid);
+    const name = vm?.name ?? entry.vmUuid;
+    const succeeded = outcome === "COMMAND_OUTCOME_SUCCEEDED" || outcome === "COMMAND_OUTCOME_DUPLICATE";
+    const orphan = traced.orphanedAtMs === null ? "" : ", orphan cleared";
+    this.event(context, { kind: "skip-trace", host: hostId, vm: name, message: `vm ${name}: continue-trace (${traced.operation} ${succeeded ? "succeeded" : "failed"}${orphan})` });
+    if (vm === undefined || traced.operation !== "ha-restart" || vm.haState !== "restarting") return;
+    const [haState, reason] = succeeded ? ["", ""] : ["pending", `HA start on ${hostId} failed: ${error || outcome}`];
+    this.statement("UPDATE vms SET ha_state = ?, ha_reason = ? WHERE uuid = ?").run(haState, reason, vm.uuid);
+    if (!succeeded) this.event(context, { kind: "ha", host: hostId, vm: name, message: `vm ${name}: autorestart-pending: ${reason}` });
   }
 
   private applyHostHello(context: ApplyContext, hello: Extract<StateCommand, { kind: "HostHello" }>): void {
@@ -104,13 +208,21 @@ export class StateMachine {
            VALUES (?, 'ready', ?, ?, ?, 0, ?, ?, ?)`,
         )
         .run(hello.hostId, hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, context.payload.atMs);
+      this.storeSelfFence(hello);
       return this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} registered (boot ${hello.bootId})` });
     }
     this.statement("UPDATE hosts SET boot_id = ?, agent_version = ?, migration_uri = ?, cpus = ?, memory_bytes = ? WHERE id = ?")
       .run(hello.bootId, hello.agentVersion, hello.migrationUri, hello.cpus, hello.memoryBytes, hello.hostId);
+    this.storeSelfFence(hello);
     if (existing.bootId !== hello.bootId) {
       this.event(context, { kind: "host", host: hello.hostId, message: `host ${hello.hostId} rebooted: boot ${existing.bootId} => ${hello.bootId}` });
     }
+  }
+
+  /** The agent's own self-fence setting: the one the primary trusts for method `self` (DESIGN §5). */
+  private storeSelfFence(hello: Extract<StateCommand, { kind: "HostHello" }>): void {
+    if (hello.selfFenceMode === undefined) return;
+    this.statement("UPDATE hosts SET self_fence_mode = ?, self_fence_timeout_ms = ? WHERE id = ?").run(hello.selfFenceMode, hello.selfFenceTimeoutMs ?? 0, hello.hostId);
   }
 
   private applyAgentEvents(context: ApplyContext, hostId: string, events: AgentEvent__Output[]): void {
@@ -160,6 +272,7 @@ export class StateMachine {
         this.statement("INSERT OR IGNORE INTO command_results (command_id, host, term, outcome, error, at_ms) VALUES (?, ?, ?, ?, ?, ?)")
           .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
         if (result.domain) this.upsertDomain(context, hostId, result.domain, vms);
+        this.continueTrace(context, hostId, result.commandId, result.outcome, result.error);
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
         return;
       }
@@ -197,9 +310,9 @@ export class StateMachine {
     const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
     if (existing === undefined || existing === null) {
       this.statement(
-          `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, desired_state, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, context.payload.atMs);
+        .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, aliveStates.has(domain.state) ? "running" : "", context.payload.atMs);
       vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
       return this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: discovered on ${hostId}, ${domain.state} (${domain.reason})` });
     }
@@ -222,12 +335,22 @@ export class StateMachine {
       .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
     vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
     if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
+    if (stateChanged) this.meantToRunIfAlive(uuid, domain.state);
+  }
+
+  /**
+   * A VM found running with no request on record is meant to run: restart policy `always`
+   * restarts it when it stops unexpectedly (DESIGN §6).
+   */
+  private meantToRunIfAlive(uuid: string, state: string): void {
+    if (aliveStates.has(state)) this.statement("UPDATE vms SET desired_state = 'running' WHERE uuid = ? AND desired_state = ''").run(uuid);
   }
 
   private setVmState(context: ApplyContext, vm: ReportedVm, state: string, reason: string, vms: VmRows): void {
     if (vm.state === state && vm.reason === reason) return;
     this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
     vms.set(vm.uuid, { uuid: vm.uuid, name: vm.name, host: vm.host, state, reason, vcpus: vm.vcpus, memoryBytes: vm.memoryBytes });
+    this.meantToRunIfAlive(vm.uuid, state);
     this.event(context, { kind: "vm", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${vm.state} => ${state} (${reason})` });
   }
 
@@ -259,6 +382,21 @@ export class StateMachine {
       .run(term, replicaId, context.payload.atMs);
     context.notices.push({ kind: "PrimaryTakeover", term, replicaId });
     this.event(context, { kind: "primary", message: `primary: replica ${replicaId} takes over in term ${term}` });
+    this.orphanSkipTrace(context, term);
+  }
+
+  /**
+   * The departed primary's skip-trace entries become orphans, stamped now: they stay skip-traced
+   * until their result arrives or vm.orphanedSkipTimeout passes (DESIGN §7, ZStack ZSTAC-80821).
+   */
+  private orphanSkipTrace(context: ApplyContext, term: number): void {
+    const rows = this.statement("SELECT vm_uuid AS vmUuid, term, operation, host FROM skip_trace WHERE term < ? AND orphaned_at_ms IS NULL ORDER BY vm_uuid")
+      .all(term) as { vmUuid: string; term: number; operation: string; host: string }[];
+    for (const row of rows) {
+      this.statement("UPDATE skip_trace SET orphaned_at_ms = ? WHERE vm_uuid = ?").run(context.payload.atMs, row.vmUuid);
+      const name = this.reader.vmByUuid(row.vmUuid)?.name ?? row.vmUuid;
+      this.event(context, { kind: "skip-trace", host: row.host, vm: name, message: `vm ${name}: skip-trace ${row.operation} of term ${row.term} orphaned: the primary changed` });
+    }
   }
 
   private setSetting(key: string, value: string): void {

@@ -9,6 +9,17 @@ export type RestartPolicy = (typeof restartPolicies)[number];
 export const selectors = ["mem", "memprov", "load", "vcpus", "vms"] as const;
 export type Selector = (typeof selectors)[number];
 
+/** A host's liveness as the primary commits it (DESIGN §5); only transitions are logged. */
+export const livenessStates = ["alive", "suspect", "dead", "fencing", "fenced", "fence-failed"] as const;
+export type Liveness = (typeof livenessStates)[number];
+
+/** A VM's HA state: "" none, restarting (a restart is in flight), pending (autorestart-pending: no valid target), failed (max restarts reached). */
+export const haStates = ["", "restarting", "pending", "failed"] as const;
+export type HaState = (typeof haStates)[number];
+
+/** Operations that put a VM in the skip-trace set (DESIGN §7). */
+export type TracedOperation = "start" | "stop" | "shutdown" | "ha-restart";
+
 export interface VmPolicy {
   restart: RestartPolicy;
   priority: number;
@@ -27,6 +38,9 @@ export type StateCommand =
       migrationUri: string;
       cpus: number;
       memoryBytes: number;
+      /** The agent's own self-fence setting (Hello.self_fence); absent in entries of older agents. */
+      selfFenceMode?: string;
+      selfFenceTimeoutMs?: number;
     }
   | { kind: "AgentEvents"; hostId: string; events: AgentEvent__Output[] }
   | { kind: "PrimaryTakeover"; term: number; replicaId: string }
@@ -35,7 +49,22 @@ export type StateCommand =
   | { kind: "SetConfig"; key: string; value: string }
   | { kind: "SetVmPolicy"; vmUuid: string; policy: Partial<VmPolicy> }
   | { kind: "SetHostMaintenance"; hostId: string; on: boolean }
-  | { kind: "VmRequested"; vmUuid: string; desiredState: "running" | "stopped"; commandId: string }
+  | {
+      kind: "VmRequested";
+      vmUuid: string;
+      desiredState: "running" | "stopped";
+      /** When not empty, the VM enters the skip-trace set for this command, owned by the entry's term. */
+      commandId: string;
+      operation?: TracedOperation;
+      host?: string;
+    }
+  | { kind: "HostLiveness"; hostId: string; liveness: Liveness; missedKeepalives: number; reason: string; fenceAttempt?: number }
+  | { kind: "FenceSuppressed"; hostId: string; reason: string }
+  | { kind: "SkipTraceClear"; vmUuid: string; commandId: string; reason: string }
+  | { kind: "SkipTraceOrphan"; vmUuid: string; commandId: string; reason: string }
+  | { kind: "SkipTraceExpire"; vmUuids: string[]; timeoutMs: number }
+  | { kind: "VmRestartPlanned"; vmUuid: string; fromHost: string; toHost: string; commandId: string; reason: string }
+  | { kind: "VmHaState"; vmUuid: string; haState: HaState; reason: string }
   | { kind: "SetMemberAddress"; replicaId: string; address: string };
 
 export type StateCommandKind = StateCommand["kind"];
@@ -59,6 +88,13 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "SetHostMaintenance",
   "VmRequested",
   "SetMemberAddress",
+  "HostLiveness",
+  "FenceSuppressed",
+  "SkipTraceClear",
+  "SkipTraceOrphan",
+  "SkipTraceExpire",
+  "VmRestartPlanned",
+  "VmHaState",
 ]);
 
 export class CorruptEntryError extends Error {

@@ -67,6 +67,29 @@ const migrations: readonly string[] = [
   CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
   CREATE TABLE primary_lease (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, replica TEXT NOT NULL, state TEXT NOT NULL, since_ms INTEGER NOT NULL) STRICT;
   `,
+  // 2: HA (issue 7): committed host liveness and fence state, the agent's self-fence setting,
+  // per-VM HA state and restart history, and the replicated skip-trace set (DESIGN §5-§7).
+  `
+  ALTER TABLE hosts ADD COLUMN liveness TEXT NOT NULL DEFAULT 'alive';
+  ALTER TABLE hosts ADD COLUMN liveness_reason TEXT NOT NULL DEFAULT '';
+  ALTER TABLE hosts ADD COLUMN liveness_since_ms INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN missed_keepalives INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN fence_attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE hosts ADD COLUMN self_fence_mode TEXT NOT NULL DEFAULT 'off';
+  ALTER TABLE hosts ADD COLUMN self_fence_timeout_ms INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vms ADD COLUMN ha_state TEXT NOT NULL DEFAULT '';
+  ALTER TABLE vms ADD COLUMN ha_reason TEXT NOT NULL DEFAULT '';
+  ALTER TABLE vms ADD COLUMN restart_history TEXT NOT NULL DEFAULT '[]';
+  CREATE TABLE skip_trace (
+    vm_uuid TEXT PRIMARY KEY,
+    term INTEGER NOT NULL,
+    operation TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    host TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    orphaned_at_ms INTEGER
+  ) STRICT;
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -76,7 +99,7 @@ export const schemaVersion = migrations.length;
  * (applied_index, cluster id, lock), the log, hard state and snapshot record
  * are this replica's own.
  */
-export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease"] as const;
+export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease", "skip_trace"] as const;
 
 export class SchemaTooNewError extends Error {
   override name = "SchemaTooNewError";

@@ -20,6 +20,24 @@ export interface HostRecord {
   cpus: number;
   memoryBytes: number;
   registeredMs: number;
+  liveness: string;
+  livenessReason: string;
+  livenessSinceMs: number;
+  missedKeepalives: number;
+  fenceAttempts: number;
+  selfFenceMode: string;
+  selfFenceTimeoutMs: number;
+}
+
+/** One VM under an in-flight operation (DESIGN §7); orphanedAtMs is set once its term's primary left. */
+export interface SkipTraceRecord {
+  vmUuid: string;
+  term: number;
+  operation: string;
+  commandId: string;
+  host: string;
+  sinceMs: number;
+  orphanedAtMs: number | null;
 }
 
 export interface VmRecord {
@@ -39,6 +57,10 @@ export interface VmRecord {
   desiredState: string;
   lastHost: string;
   updatedMs: number;
+  haState: string;
+  haReason: string;
+  /** Committed times (atMs) of HA restarts, oldest first: the max-restarts window counts them. */
+  restartHistory: number[];
 }
 
 /** The fields of a VM that an agent's reports change. */
@@ -91,6 +113,13 @@ interface HostRow {
   cpus: number;
   memory_bytes: number;
   registered_ms: number;
+  liveness: string;
+  liveness_reason: string;
+  liveness_since_ms: number;
+  missed_keepalives: number;
+  fence_attempts: number;
+  self_fence_mode: string;
+  self_fence_timeout_ms: number;
 }
 
 interface VmRow {
@@ -110,6 +139,9 @@ interface VmRow {
   desired_state: string;
   last_host: string;
   updated_ms: number;
+  ha_state: string;
+  ha_reason: string;
+  restart_history: string;
 }
 
 function hostFromRow(row: HostRow): HostRecord {
@@ -125,6 +157,13 @@ function hostFromRow(row: HostRow): HostRecord {
     cpus: row.cpus,
     memoryBytes: row.memory_bytes,
     registeredMs: row.registered_ms,
+    liveness: row.liveness,
+    livenessReason: row.liveness_reason,
+    livenessSinceMs: row.liveness_since_ms,
+    missedKeepalives: row.missed_keepalives,
+    fenceAttempts: row.fence_attempts,
+    selfFenceMode: row.self_fence_mode,
+    selfFenceTimeoutMs: row.self_fence_timeout_ms,
   };
 }
 
@@ -133,6 +172,10 @@ function vmFromRow(row: VmRow): VmRecord {
   // Validate after reading back, as STYLE asks: a corrupt row must not spread.
   if (!Array.isArray(limit) || !limit.every((entry) => typeof entry === "string")) {
     throw new Error(`vm ${row.uuid}: limit_hosts is not a list of host ids`);
+  }
+  const history: unknown = JSON.parse(row.restart_history);
+  if (!Array.isArray(history) || !history.every((entry) => typeof entry === "number")) {
+    throw new Error(`vm ${row.uuid}: restart_history is not a list of times`);
   }
   return {
     uuid: row.uuid,
@@ -151,6 +194,9 @@ function vmFromRow(row: VmRow): VmRecord {
     desiredState: row.desired_state,
     lastHost: row.last_host,
     updatedMs: row.updated_ms,
+    haState: row.ha_state,
+    haReason: row.ha_reason,
+    restartHistory: history,
   };
 }
 
@@ -278,6 +324,22 @@ export class StateReader {
   memberAddresses(): Map<string, string> {
     const rows = this.statement("SELECT id, address FROM members ORDER BY id").all() as { id: string; address: string }[];
     return new Map(rows.map((row) => [row.id, row.address]));
+  }
+
+  /** The skip-trace set, live and orphaned entries, by VM uuid. */
+  skipTrace(): Map<string, SkipTraceRecord> {
+    const rows = this.statement(
+      `SELECT vm_uuid AS vmUuid, term, operation, command_id AS commandId, host, since_ms AS sinceMs, orphaned_at_ms AS orphanedAtMs
+       FROM skip_trace ORDER BY vm_uuid`,
+    ).all() as SkipTraceRecord[];
+    return new Map(rows.map((row) => [row.vmUuid, row]));
+  }
+
+  skipTraceOf(vmUuid: string): SkipTraceRecord | undefined {
+    return this.statement(
+      `SELECT vm_uuid AS vmUuid, term, operation, command_id AS commandId, host, since_ms AS sinceMs, orphaned_at_ms AS orphanedAtMs
+       FROM skip_trace WHERE vm_uuid = ?`,
+    ).get(vmUuid) as SkipTraceRecord | undefined;
   }
 
   primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {

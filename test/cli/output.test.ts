@@ -62,6 +62,9 @@ const host: Host = {
   load: 1.5,
   connectedReplica: "cp2",
       eventsApplied: 7,
+  livenessReason: "",
+  fenceMethod: "manual",
+  fenceAttempts: 0,
 };
 
 const vm: Vm = {
@@ -83,6 +86,7 @@ const vm: Vm = {
   pendingReason: "",
   disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"] }],
   desiredState: "running",
+  haState: "",
 };
 
 const job: Job = {

@@ -10,10 +10,13 @@
 //     "config": { "keepalive.interval": "2" },     // replicated config keys (config-keys.ts)
 //     "network": { "latencyMs": [1, 3], "drop": 0, "duplicate": 0 },
 //     "raft": { "snapshotEveryEntries": 10000, "retainedEntries": 5000 },
-//     "clocks": { "cp2": { "offsetMs": 250, "ratePpm": 100 } }
+//     "clocks": { "cp2": { "offsetMs": 250, "ratePpm": 100 } },
+//     "sharedDefinitions": true                    // every VM is also defined (shut off) on every other host
 //   }
 // A host may self-fence as its agent would (agent.yaml selfFence): "selfFence": {"mode":
 // "watchdog"|"destroy-vms", "timeout": 60, "watchdogTimeout": 10, "vms": ["web1"]} (seconds).
+// A host also says how the primary fences it: "fence": "fence-agent" (default: its simulated
+// device) | "self" | "manual".
 // Config and VM policies are founding state: written identically into every replica before it
 // starts, as a cluster restored from one backup would hold them.
 import type { SelfFenceSettings } from "../../agent/self-fence-clock.js";
@@ -28,8 +31,12 @@ export interface VmSpec {
   policy: Partial<VmPolicy>;
 }
 
+export type FenceMethodName = "fence-agent" | "self" | "manual";
+const fenceMethodNames: readonly FenceMethodName[] = ["fence-agent", "self", "manual"];
+
 export interface HostSpec {
   id: string;
+  fence: FenceMethodName;
   cpus: number;
   memoryBytes: number;
   /** Control-plane endpoints the agent dials, in order (default: every replica). */
@@ -47,6 +54,8 @@ export interface ClusterSpec {
   network: { latencyMinMs: number; latencyMaxMs: number; dropProbability: number; duplicateProbability: number };
   raft: { snapshotEveryEntries: number; retainedEntries: number };
   clocks: Map<string, { offsetMs: number; ratePpm: number }>;
+  /** Every VM is defined on every host (shared storage, one definition cluster-wide), so HA can start it anywhere. */
+  sharedDefinitions: boolean;
 }
 
 export class SpecError extends Error {
@@ -120,7 +129,7 @@ function parseSelfFence(value: unknown, where: string): HostSpec["selfFence"] {
 
 export function parseClusterSpec(value: unknown, where = "cluster.json"): ClusterSpec {
   const json = object(value, where);
-  onlyKeys(json, ["seed", "replicas", "hosts", "config", "network", "raft", "clocks"], where);
+  onlyKeys(json, ["seed", "replicas", "hosts", "config", "network", "raft", "clocks", "sharedDefinitions"], where);
   const replicas = json.replicas ?? ["cp1", "cp2", "cp3"];
   if (!Array.isArray(replicas) || replicas.length === 0 || !replicas.every((id) => typeof id === "string" && nodeName.test(id))) {
     throw new SpecError(`${where}.replicas must be a non-empty list of replica ids`);
@@ -131,7 +140,9 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
     const hostWhere = `${where}.hosts.${id}`;
     if (!nodeName.test(id) || replicas.includes(id)) throw new SpecError(`${hostWhere}: host id must be a name distinct from the replicas`);
     const host = object(hostValue, hostWhere);
-    onlyKeys(host, ["cpus", "memoryGiB", "endpoints", "vms", "selfFence"], hostWhere);
+    onlyKeys(host, ["cpus", "memoryGiB", "endpoints", "vms", "fence", "selfFence"], hostWhere);
+    const fence = host.fence ?? "fence-agent";
+    if (!fenceMethodNames.includes(fence as FenceMethodName)) throw new SpecError(`${hostWhere}.fence must be one of ${fenceMethodNames.join(", ")}`);
     const endpoints = host.endpoints ?? replicas;
     if (!Array.isArray(endpoints) || !endpoints.every((endpoint) => replicas.includes(endpoint))) throw new SpecError(`${hostWhere}.endpoints must name replicas`);
     const vms = Object.entries(object(host.vms ?? {}, `${hostWhere}.vms`)).map(([name, vm]) => parseVm(name, vm, `${hostWhere}.vms.${name}`));
@@ -140,7 +151,7 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
       vmNames.add(vm.name);
     }
     const selfFence = parseSelfFence(host.selfFence, `${hostWhere}.selfFence`);
-    return { id, cpus: number(host.cpus, `${hostWhere}.cpus`, 16), memoryBytes: number(host.memoryGiB, `${hostWhere}.memoryGiB`, 64) * 1024 ** 3, endpoints: endpoints as string[], vms, selfFence };
+    return { id, fence: fence as FenceMethodName, cpus: number(host.cpus, `${hostWhere}.cpus`, 16), memoryBytes: number(host.memoryGiB, `${hostWhere}.memoryGiB`, 64) * 1024 ** 3, endpoints: endpoints as string[], vms, selfFence };
   });
   const config = Object.entries(object(json.config ?? {}, `${where}.config`)).map(([key, configValue]): [string, string] => {
     const text = String(configValue);
@@ -178,5 +189,6 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
       retainedEntries: number(raftJson.retainedEntries, `${where}.raft.retainedEntries`, 5_000),
     },
     clocks,
+    sharedDefinitions: json.sharedDefinitions === true,
   };
 }

@@ -17,6 +17,8 @@ import { clusterConfig, type ControlPlaneContext } from "../../controlplane/cont
 import { AgentRelay } from "../../controlplane/primary/agent-relay.js";
 import { CommandDispatcher } from "../../controlplane/primary/dispatcher.js";
 import { DutyGate } from "../../controlplane/primary/duty-gate.js";
+import type { FenceMethod, FenceMethods } from "../../controlplane/primary/fence-device.js";
+import { HaDuty } from "../../controlplane/primary/ha-duty.js";
 import { PrimaryTracker } from "../../controlplane/primary/primary-tracker.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
 import { RaftReplica } from "../../controlplane/replication/raft-replica.js";
@@ -161,7 +163,8 @@ export class ReplicaNode {
     const primary = new PrimaryTracker(clock, () => timings, () => replica.holdsLease());
     const dispatcher = new CommandDispatcher({ log: replica, sessions, timers, commandBlocker: () => primary.commandBlocker(), logger, newCommandId: () => `cmd-${uniqueId()}` });
     const duties = new DutyGate(primary, clock, logger, () => replica.leaseExpiresAtMs());
-    const context: ControlPlaneContext = { replicaId: this.id, address: this.id, log: replica, reader, sessions, dispatcher, primary, duties, clock, timers, logger, config };
+    const context: ControlPlaneContext = { replicaId: this.id, address: this.id, log: replica, reader, sessions, dispatcher, primary, duties, clock, timers, logger, config, fenceMethods: this.fenceMethods() };
+    duties.subscribe(new HaDuty(context, context.fenceMethods));
     replica.onApplied((notices) => {
       for (const notice of notices) {
         if (notice.kind === "PrimaryTakeover" && notice.replicaId === this.id && notice.term === replica.currentTerm()) primary.tookOver(notice.term);
@@ -192,6 +195,19 @@ export class ReplicaNode {
       timers.after(dutyPollIntervalMs, pollDuties);
     };
     timers.after(dutyPollIntervalMs, pollDuties);
+  }
+
+  /** Each host's fence method as cluster.json says (vigild's YAML in production). */
+  private fenceMethods(): FenceMethods {
+    const byHost = new Map(this.spec.hosts.map((host) => [host.id, host.fence]));
+    return {
+      methodFor: (hostId): FenceMethod => {
+        const kind = byHost.get(hostId) ?? "manual";
+        const device = this.world.fences.get(hostId);
+        if (kind === "fence-agent" && device !== undefined) return { kind, device };
+        return { kind: kind === "fence-agent" ? "manual" : kind };
+      },
+    };
   }
 
   /** The process if it runs now (paused counts: it holds its state and sockets). */

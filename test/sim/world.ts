@@ -15,6 +15,7 @@ import { seededRng, type Rng } from "../../common/env.js";
 import type { DutyGate } from "../../controlplane/primary/duty-gate.js";
 import type { PrimaryTracker } from "../../controlplane/primary/primary-tracker.js";
 import type { RaftReplica } from "../../controlplane/replication/raft-replica.js";
+import type { StateReader } from "../../controlplane/state/store.js";
 import { Hasher } from "../raft/sim-hash.js";
 import { AgentNode } from "./agent-node.js";
 import { AgentStreamPair, type ChannelObserver } from "./agent-channel.js";
@@ -92,7 +93,30 @@ export class World {
       for (const vm of host.vms) {
         agent.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: vm.state, reason: vm.state === "running" ? "booted" : vm.state === "paused" ? "user" : "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true });
       }
-      this.fences.set(host.id, new SimFenceDevice(agent.host, (hostId) => this.powerOff(hostId)));
+      this.fences.set(
+        host.id,
+        new SimFenceDevice({
+          host: agent.host,
+          powerDown: (hostId) => this.powerOff(hostId),
+          forbidden: (hostId) => this.fencingForbidden(hostId),
+          record: (record, forbidden) => {
+            this.trace.line("sim", `fence device of ${record.hostId}: power off (${record.outcome})`);
+            this.note(() => this.checker.fenced(record, forbidden));
+          },
+          sleep: (ms) => new Promise((resolve) => this.scheduler.after(ms, null, `fence device of ${host.id}`, () => resolve())),
+        }),
+      );
+    }
+    if (spec.sharedDefinitions) {
+      // One definition cluster-wide on shared storage: every host can start every VM (shut off here).
+      for (const host of spec.hosts) {
+        for (const other of spec.hosts) {
+          if (other === host) continue;
+          for (const vm of host.vms) {
+            this.agents.get(other.id)!.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: "shutoff", reason: "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true });
+          }
+        }
+      }
     }
     for (const [node, clock] of spec.clocks) {
       const slot = this.network.slot(node);
@@ -100,6 +124,29 @@ export class World {
       slot.clockOffsetMs = clock.offsetMs;
       slot.setClockRate(clock.ratePpm, 0);
     }
+  }
+
+  /**
+   * Why fencing is forbidden now, as the checker sees it (invariant 5): cluster or host maintenance
+   * in committed state, or a commanding primary still in its takeover grace.
+   */
+  fencingForbidden(hostId: string): string | null {
+    let reader: StateReader | null = null;
+    let applied = -1;
+    for (const node of this.replicas.values()) {
+      const candidate = node.liveProcess()?.replica.stateMachine.reader;
+      if (candidate === undefined || candidate.appliedIndex() <= applied) continue;
+      reader = candidate;
+      applied = candidate.appliedIndex();
+    }
+    if (reader?.clusterMaintenance() === true) return "the cluster is in maintenance";
+    if (reader?.host(hostId)?.maintenance === true) return `host ${hostId} is in maintenance`;
+    for (const node of this.replicas.values()) {
+      const watched = node.liveProcess() === null ? undefined : this.watched.get(node.id);
+      if (watched === undefined || !watched.replica.isLeader() || watched.primary.commandBlocker() !== null) continue;
+      if (watched.primary.state() !== "primary") return `${node.id} is in its takeover grace`;
+    }
+    return null;
   }
 
   /** An independent, stable seed for one named stream of randomness. */

@@ -1,14 +1,13 @@
-// Usage: fence HOST off|failed|timeout — scripts the outcome of the next fencing attempt on HOST's fence
-// device (default: it powers the host off and confirms). The HA issue's fencing duty drives the device;
-// until then nothing fences, and invariant 5 has no records to check.
-import type { FenceOutcome } from "../fence.js";
+// Usage: fence HOST off|failed|timeout|lies — scripts the outcome of the next fencing attempt on HOST's
+// fence device (default: it powers the host off, and its status confirms off). `lies`: the device says
+// off but the host stays on, so the status read refuses to confirm. The primary's HA duty drives it.
+import { fenceOutcomes as outcomes, type FenceOutcome } from "../fence.js";
 import { usageError, type SimCommand } from "./sim-command.js";
 
-const outcomes: readonly FenceOutcome[] = ["off", "failed", "timeout"];
 
 export const fence: SimCommand = {
   name: "fence",
-  usage: "fence HOST off|failed|timeout",
+  usage: "fence HOST off|failed|timeout|lies",
   run(world, args) {
     const [hostId, outcome] = args;
     if (hostId === undefined || !outcomes.includes(outcome as FenceOutcome)) throw usageError(this, `name a host and one of ${outcomes.join(", ")}`);

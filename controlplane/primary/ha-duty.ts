@@ -1,0 +1,266 @@
+// The primary's HA duty (DESIGN §5-§7): host liveness, fencing, skip-trace expiry and HA
+// restarts. Thin: it gathers committed state, this primary's agent sessions and the time, asks
+// the pure decisions (liveness.ts, restart-planner.ts), and performs their effects: committed
+// StateCommands, fence-device calls and start commands. It runs only while the duty gate says
+// this replica is the primary; a new primary starts from empty memory (counters reset).
+import type { Cancel } from "../../common/env.js";
+import { errorMessage } from "../../common/errors.js";
+import type { ControlPlaneContext } from "../context.js";
+import type { HaState, Liveness, RestartPolicy, Selector } from "../state/commands.js";
+import type { HostRecord, VmRecord } from "../state/store.js";
+import type { DutyListener } from "./duty-gate.js";
+import type { FenceDevice, FenceMethods } from "./fence-device.js";
+import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, type HostFacts, type LivenessConfig, type LivenessEffect, type LivenessMemory } from "./liveness.js";
+import { planRestarts, type PlannerEffect, type PlannerHost, type PlannerVm } from "./restart-planner.js";
+import { sendTraced } from "./traced-command.js";
+
+/** How often the duty looks at liveness, skip-trace and restarts. */
+export const haTickIntervalMs = 500;
+const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
+
+export type HaDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "primary" | "clock" | "timers" | "logger" | "config">;
+
+export class HaDuty implements DutyListener {
+  private generation = 0;
+  private running = false;
+  private busy = false;
+  private cancelTick: Cancel | null = null;
+  private memory: LivenessMemory = emptyLivenessMemory();
+  private dutiesStartedAtMs = 0;
+  /** Latest keepalive seen per host while this replica is primary (in memory only, DESIGN §4). */
+  private readonly contactMs = new Map<string, number>();
+
+  constructor(
+    private readonly context: HaDutyContext,
+    private readonly fenceMethods: FenceMethods,
+  ) {
+    context.sessions.onChange((change) => {
+      if (change.kind !== "disconnected") this.noteContact(change.session.hostId, change.session.lastHeartbeatMs);
+    });
+  }
+
+  start(term: number): void {
+    this.generation += 1;
+    this.running = true;
+    this.memory = emptyLivenessMemory();
+    this.contactMs.clear();
+    this.dutiesStartedAtMs = this.context.clock.nowMs();
+    this.context.logger.info({ term }, "HA duty started: liveness counters reset, no fencing until the takeover grace has passed");
+    this.schedule();
+  }
+
+  stop(reason: string): void {
+    this.generation += 1;
+    this.running = false;
+    this.cancelTick?.();
+    this.cancelTick = null;
+    this.context.logger.info({ reason }, "HA duty stopped");
+  }
+
+  private noteContact(hostId: string, atMs: number): void {
+    if (!this.running) return;
+    this.contactMs.set(hostId, Math.max(this.contactMs.get(hostId) ?? 0, atMs));
+  }
+
+  private schedule(): void {
+    const generation = this.generation;
+    this.cancelTick = this.context.timers.after(haTickIntervalMs, () => {
+      if (generation !== this.generation) return;
+      this.tick(generation)
+        .catch((error: unknown) => this.context.logger.warn({ err: errorMessage(error) }, "HA duty step failed; retrying next tick"))
+        .finally(() => {
+          if (generation === this.generation) this.schedule();
+        });
+    });
+  }
+
+  private async tick(generation: number): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await this.livenessStep(generation);
+      if (generation !== this.generation) return;
+      await this.expireOrphans(generation);
+      if (generation !== this.generation) return;
+      await this.restartStep(generation);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  // -- liveness and fencing ----------------------------------------------------------------------
+
+  private livenessConfig(): LivenessConfig {
+    const config = this.context.config();
+    return {
+      keepaliveIntervalMs: config.keepaliveIntervalMs,
+      savingThrows: config.savingThrows,
+      connectivityThreshold: config.connectivityThreshold,
+      selfFenceMarginMs: config.selfFenceMarginMs,
+      fenceRetryBackoffMs: config.fenceRetryBackoffMs,
+      fenceRetryBackoffMaxMs: config.fenceRetryBackoffMaxMs,
+    };
+  }
+
+  private hostFacts(host: HostRecord): HostFacts {
+    const session = this.context.sessions.get(host.id);
+    if (session !== undefined) this.noteContact(host.id, session.lastHeartbeatMs);
+    return {
+      hostId: host.id,
+      liveness: host.liveness as Liveness,
+      maintenance: host.maintenance,
+      // Reset counters: nothing older than this primary's duties counts against a host.
+      contactMs: Math.max(this.contactMs.get(host.id) ?? 0, this.dutiesStartedAtMs),
+      connected: session !== undefined,
+      fenceMethod: this.fenceMethods.methodFor(host.id).kind,
+      selfFence: { mode: host.selfFenceMode, timeoutMs: host.selfFenceTimeoutMs },
+      fenceAttempts: host.fenceAttempts,
+    };
+  }
+
+  private async livenessStep(generation: number): Promise<void> {
+    const { reader, primary, clock } = this.context;
+    const hosts = reader.listHosts();
+    if (hosts.length === 0) return;
+    const decision = decideLiveness(this.memory, {
+      nowMs: clock.nowMs(),
+      hosts: hosts.map((host) => this.hostFacts(host)),
+      config: this.livenessConfig(),
+      clusterMaintenance: reader.clusterMaintenance(),
+      graceBlocker: primary.state() === "primary" ? null : "the takeover grace is running (agents reconnect and resync first)",
+    });
+    this.memory = decision.memory;
+    await this.perform(generation, decision.effects);
+  }
+
+  private async perform(generation: number, effects: readonly LivenessEffect[]): Promise<void> {
+    const { log, reader, logger } = this.context;
+    for (const effect of effects) {
+      if (generation !== this.generation) return;
+      switch (effect.kind) {
+        case "transition":
+          logger.info({ host: effect.hostId, liveness: effect.to, missed: effect.missedKeepalives }, `host liveness: ${effect.reason}`);
+          await log.propose({ kind: "HostLiveness", hostId: effect.hostId, liveness: effect.to, missedKeepalives: effect.missedKeepalives, reason: effect.reason, ...(effect.fenceAttempt === undefined ? {} : { fenceAttempt: effect.fenceAttempt }) });
+          break;
+        case "suppress":
+          logger.info({ host: effect.hostId, reason: effect.reason }, "fencing suppressed");
+          await log.propose({ kind: "FenceSuppressed", hostId: effect.hostId, reason: effect.reason });
+          break;
+        case "power-off": {
+          const method = this.fenceMethods.methodFor(effect.hostId);
+          if (method.kind !== "fence-agent") break;
+          const missedAtStart = reader.host(effect.hostId)?.missedKeepalives ?? 0;
+          void this.fenceWithDevice(generation, method.device, effect.attempt, missedAtStart);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Power off, then confirm off: a fence counts only when the device says the host is off. */
+  private async fenceWithDevice(generation: number, device: FenceDevice, attempt: number, missed: number): Promise<void> {
+    const { logger, clock } = this.context;
+    logger.info({ host: device.hostId, attempt }, "fencing: powering the host off");
+    const off = await device.powerOff();
+    let confirmedOff = false;
+    let detail = `power off ${off.outcome}${off.detail ? `: ${off.detail}` : ""}`;
+    if (off.outcome === "off") {
+      const status = await device.powerStatus();
+      confirmedOff = status.status === "off";
+      detail = `power status ${status.status}${status.detail ? `: ${status.detail}` : ""}`;
+    }
+    if (generation !== this.generation) return;
+    const decision = afterFenceAttempt(this.memory, { hostId: device.hostId, attempt, confirmedOff, detail, nowMs: clock.nowMs(), missedKeepalives: missed }, this.livenessConfig());
+    this.memory = decision.memory;
+    await this.perform(generation, decision.effects).catch((error: unknown) => logger.warn({ host: device.hostId, err: errorMessage(error) }, "fence result not committed; the next primary fences again"));
+  }
+
+  // -- skip-trace ---------------------------------------------------------------------------------
+
+  private async expireOrphans(generation: number): Promise<void> {
+    const { reader, clock, log } = this.context;
+    const timeoutMs = this.context.config().orphanedSkipTimeoutMs;
+    const now = clock.nowMs();
+    const expired = [...reader.skipTrace().values()].filter((entry) => entry.orphanedAtMs !== null && now - entry.orphanedAtMs >= timeoutMs).map((entry) => entry.vmUuid);
+    if (expired.length === 0 || generation !== this.generation) return;
+    await log.propose({ kind: "SkipTraceExpire", vmUuids: expired, timeoutMs });
+  }
+
+  // -- HA restarts --------------------------------------------------------------------------------
+
+  private plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[]): PlannerHost[] {
+    return hosts.map((host) => {
+      const session = this.context.sessions.get(host.id);
+      const owned = vms.filter((vm) => vm.host === host.id && (aliveStates.has(vm.state) || vm.haState === "restarting"));
+      const notReadyReason =
+        host.liveness !== "alive" ? host.liveness : session === undefined ? "not connected" : host.maintenance ? "in maintenance" : host.state !== "ready" ? host.state : "";
+      return {
+        id: host.id,
+        liveness: host.liveness,
+        ready: notReadyReason === "",
+        notReadyReason,
+        memoryBytes: host.memoryBytes,
+        freeMemoryBytes: session?.stats?.freeMemoryBytes ? session.stats.freeMemoryBytes : null,
+        provisionedMemoryBytes: owned.reduce((sum, vm) => sum + vm.memoryBytes, 0),
+        provisionedVcpus: owned.reduce((sum, vm) => sum + vm.vcpus, 0),
+        vmCount: owned.length,
+        load: session?.stats?.load ?? 0,
+      };
+    });
+  }
+
+  private async restartStep(generation: number): Promise<void> {
+    const { reader, clock } = this.context;
+    const config = this.context.config();
+    const vms = reader.listVms();
+    const effects = planRestarts({
+      nowMs: clock.nowMs(),
+      vms: vms.map(plannerVm),
+      hosts: this.plannerHosts(reader.listHosts(), vms),
+      skipTrace: reader.skipTrace(),
+      maxConcurrentRestarts: config.haMaxConcurrentRestarts,
+      restartWindowMs: config.haRestartWindowMs,
+    });
+    for (const effect of effects) {
+      if (generation !== this.generation) return;
+      await this.performRestart(effect);
+    }
+  }
+
+  private async performRestart(effect: PlannerEffect): Promise<void> {
+    const { log, dispatcher, logger } = this.context;
+    if (effect.kind === "ha-state") {
+      await log.propose({ kind: "VmHaState", vmUuid: effect.vmUuid, haState: effect.haState, reason: effect.reason });
+      return;
+    }
+    const commandId = dispatcher.newCommandId();
+    // Ownership moves (and the VM enters skip-trace) in one committed entry before the start goes out.
+    await log.propose({ kind: "VmRestartPlanned", vmUuid: effect.vmUuid, fromHost: effect.fromHost, toHost: effect.toHost, commandId, reason: effect.reason });
+    logger.info({ vm: effect.vm, host: effect.toHost, from: effect.fromHost }, `HA restart: ${effect.reason}`);
+    sendTraced(this.context, { vmUuid: effect.vmUuid, host: effect.toHost, action: { start: { vmUuid: effect.vmUuid } }, timeoutMs: this.context.config().commandTimeoutMs, commandId }).catch(
+      (error: unknown) => logger.warn({ vm: effect.vm, host: effect.toHost, err: errorMessage(error) }, "HA start not confirmed"),
+    );
+  }
+}
+
+function plannerVm(vm: VmRecord): PlannerVm {
+  return {
+    uuid: vm.uuid,
+    name: vm.name,
+    host: vm.host,
+    state: vm.state,
+    reason: vm.reason,
+    desiredState: vm.desiredState,
+    restart: vm.restart as RestartPolicy,
+    priority: vm.priority,
+    limit: vm.limit,
+    selector: vm.selector as Selector,
+    autorestart: vm.autorestart,
+    maxRestarts: vm.maxRestarts,
+    memoryBytes: vm.memoryBytes,
+    vcpus: vm.vcpus,
+    haState: vm.haState as HaState,
+    haReason: vm.haReason,
+    restartHistory: vm.restartHistory,
+  };
+}
