@@ -10,7 +10,7 @@ import type { HaState, Liveness, RestartPolicy, Selector } from "../state/comman
 import type { HostRecord, VmRecord } from "../state/store.js";
 import type { DutyListener } from "./duty-gate.js";
 import type { FenceDevice, FenceMethods } from "./fence-device.js";
-import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, type HostFacts, type LivenessConfig, type LivenessEffect, type LivenessMemory } from "./liveness.js";
+import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, fenceAttemptSettled, type HostFacts, type LivenessConfig, type LivenessEffect, type LivenessMemory } from "./liveness.js";
 import { planRestarts, type PlannerEffect, type PlannerHost, type PlannerVm } from "./restart-planner.js";
 import { sendTraced } from "./traced-command.js";
 
@@ -172,7 +172,13 @@ export class HaDuty implements DutyListener {
     if (generation !== this.generation) return;
     const decision = afterFenceAttempt(this.memory, { hostId: device.hostId, attempt, confirmedOff, detail, nowMs: clock.nowMs(), missedKeepalives: missed }, this.livenessConfig());
     this.memory = decision.memory;
-    await this.perform(generation, decision.effects).catch((error: unknown) => logger.warn({ host: device.hostId, err: errorMessage(error) }, "fence result not committed; the next primary fences again"));
+    try {
+      await this.perform(generation, decision.effects);
+    } catch (error) {
+      logger.warn({ host: device.hostId, err: errorMessage(error) }, "fence result not committed; the next primary fences again");
+    } finally {
+      if (generation === this.generation) this.memory = fenceAttemptSettled(this.memory, device.hostId);
+    }
   }
 
   // -- skip-trace ---------------------------------------------------------------------------------

@@ -187,8 +187,9 @@ export function afterFenceAttempt(
   config: LivenessConfig,
 ): LivenessDecision {
   const next = new Map(memory);
-  const hostMemory = { ...(next.get(result.hostId) ?? { suppressed: null, attemptInFlight: false, retryAtMs: 0 }) };
-  hostMemory.attemptInFlight = false;
+  // attemptInFlight stays set until the result is committed (fenceAttemptSettled): until then the
+  // committed state still says fencing, and no second attempt may start.
+  const hostMemory = { ...(next.get(result.hostId) ?? { suppressed: null, attemptInFlight: true, retryAtMs: 0 }) };
   const base = { kind: "transition" as const, hostId: result.hostId, missedKeepalives: result.missedKeepalives, fenceAttempt: result.attempt };
   if (result.confirmedOff) {
     next.set(result.hostId, hostMemory);
@@ -198,6 +199,13 @@ export function afterFenceAttempt(
   hostMemory.retryAtMs = result.nowMs + backoffMs;
   next.set(result.hostId, hostMemory);
   return { memory: next, effects: [{ ...base, to: "fence-failed", reason: `fence-agent attempt ${result.attempt} failed: ${result.detail}; retry in ${backoffMs / 1000} s; its VMs are not restarted` }] };
+}
+
+/** The result of a fence-agent attempt is committed (or could not be): the host may be decided on again. */
+export function fenceAttemptSettled(memory: LivenessMemory, hostId: string): LivenessMemory {
+  const hostMemory = memory.get(hostId);
+  if (hostMemory === undefined) return memory;
+  return new Map(memory).set(hostId, { ...hostMemory, attemptInFlight: false });
 }
 
 /** Bounded exponential backoff between fence attempts. */

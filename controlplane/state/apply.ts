@@ -142,6 +142,11 @@ export class StateMachine {
       .run(command.liveness, command.reason, context.payload.atMs, command.missedKeepalives, attempts, host.id);
     const change = host.liveness === command.liveness ? command.liveness : `${host.liveness} => ${command.liveness}`;
     this.event(context, { kind: "liveness", host: host.id, message: `host ${host.id}: ${change} (${command.reason})` });
+    if (command.liveness !== "fenced") return;
+    // A confirmed fence means nothing runs there any more: what the dead agent last said is history.
+    for (const vm of this.reader.listVms(host.id)) {
+      if (aliveStates.has(vm.state)) this.setVmState(context, vm, "shutoff", `host ${host.id} fenced`, new Map());
+    }
   }
 
   /** Continue-trace on the primary's word: the command never reached the agent (clear), or its result is overdue (orphan). */
@@ -179,7 +184,6 @@ export class StateMachine {
       .run(command.toHost, moves ? command.fromHost : vm.lastHost, command.reason, JSON.stringify(history), vm.uuid);
     const where = moves ? `from ${command.fromHost} on ${command.toHost}` : `on ${command.toHost}`;
     this.event(context, { kind: "ha", host: command.toHost, vm: vm.name, message: `vm ${vm.name}: HA restart ${where} (${command.reason})` });
-    if (moves) this.setVmState(context, { ...vm, host: command.toHost }, "shutoff", `host ${command.fromHost} fenced`, new Map());
     this.traceVm(context, { ...vm, host: command.toHost }, { operation: "ha-restart", commandId: command.commandId, host: command.toHost });
   }
 

@@ -6,6 +6,10 @@
 //   expect outbox HOST N                expect highest-term HOST N
 //   expect applied HOST all             (every running replica applied every event HOST journaled, once)
 //   expect converged                    (every running replica applied the same index)
+//   expect host HOST LIVENESS           (committed liveness: alive, suspect, dead, fencing, fenced, fence-failed)
+//   expect ha VM STATE                  (HA state: none, restarting, pending, failed)
+//   expect skip-trace VM none|live|orphaned
+//   expect fences HOST N                (power-off attempts HOST's fence device received)
 import { CommandError, usageError, type SimCommand } from "./sim-command.js";
 import type { World } from "../world.js";
 
@@ -33,7 +37,7 @@ function mostCaughtUp(world: World) {
 
 export const expect: SimCommand = {
   name: "expect",
-  usage: "expect leader|primary|vm|domain|agent|outbox|highest-term|applied|converged ...",
+  usage: "expect leader|primary|vm|domain|agent|outbox|highest-term|applied|converged|host|ha|skip-trace|fences ...",
   run(world, args) {
     const [what, first, second, third, fourth] = args;
     switch (what) {
@@ -81,6 +85,30 @@ export const expect: SimCommand = {
           check(sequences?.appliedSeq === lastSeq && sequences.eventsApplied === lastSeq, `${replica.id} to have applied all ${lastSeq} events of ${agent.hostId} once`, `it applied through ${sequences?.appliedSeq ?? 0} with ${sequences?.eventsApplied ?? 0} applications`);
         }
         return;
+      }
+      case "host": {
+        const host = mostCaughtUp(world).replica.stateMachine.reader.host(first ?? "");
+        check(host !== undefined, `host ${first}`, "it is not known");
+        return check(host!.liveness === second, `host ${first} ${second}`, `it is ${host!.liveness} (${host!.livenessReason})`);
+      }
+      case "ha": {
+        const vm = mostCaughtUp(world).replica.stateMachine.reader.findVms(first ?? "")[0];
+        check(vm !== undefined, `vm ${first}`, "it is not known");
+        const haState = vm!.haState === "" ? "none" : vm!.haState;
+        return check(haState === second, `vm ${first} HA state ${second}`, `it is ${haState} (${vm!.haReason})`);
+      }
+      case "skip-trace": {
+        const reader = mostCaughtUp(world).replica.stateMachine.reader;
+        const vm = reader.findVms(first ?? "")[0];
+        check(vm !== undefined, `vm ${first}`, "it is not known");
+        const entry = reader.skipTraceOf(vm!.uuid);
+        const state = entry === undefined ? "none" : entry.orphanedAtMs === null ? "live" : "orphaned";
+        return check(state === second, `vm ${first} skip-trace ${second}`, `it is ${state}${entry ? ` (${entry.operation}, term ${entry.term})` : ""}`);
+      }
+      case "fences": {
+        const device = world.fences.get(first ?? "");
+        check(device !== undefined, `a fence device for ${first}`, "there is none");
+        return check(device!.records.length === Number(second), `${second} fence attempts on ${first}`, `there were ${device!.records.length}`);
       }
       case "converged": {
         const applied = world.checkedReplicas().filter((replica) => replica.alive()).map((replica) => `${replica.id}=${replica.appliedIndex()}`);
