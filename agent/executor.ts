@@ -80,9 +80,16 @@ export class CommandExecutor {
   private async run(command: Command__Output): Promise<DomainInfo | null> {
     const { hypervisor } = this.options;
     switch (command.action) {
-      case "start":
-        this.abortShutdown(command.start!.vmUuid);
-        return hypervisor.startDomain(command.start!.vmUuid);
+      case "start": {
+        const uuid = command.start!.vmUuid;
+        // A start that aborts a pending shutdown finds the guest still running: that is the
+        // state it asked for (DESIGN §8), not an error.
+        if (this.abortShutdown(uuid)) {
+          const domain = await hypervisor.lookupDomain(uuid);
+          if (domain !== null && domain.state === "running") return domain;
+        }
+        return hypervisor.startDomain(uuid);
+      }
       case "destroy":
         this.abortShutdown(command.destroy!.vmUuid);
         return hypervisor.destroyDomain(command.destroy!.vmUuid);
@@ -107,8 +114,11 @@ export class CommandExecutor {
     return domain;
   }
 
-  private abortShutdown(uuid: string): void {
-    this.pendingShutdowns.get(uuid)?.abort("aborted by a new state request");
+  /** Aborts a pending shutdown of `uuid`; true when there was one. */
+  private abortShutdown(uuid: string): boolean {
+    const pending = this.pendingShutdowns.get(uuid);
+    pending?.abort("aborted by a new state request");
+    return pending !== undefined;
   }
 
   /** ACPI shutdown, then a forced destroy at the timeout; resolves with the final domain state. */

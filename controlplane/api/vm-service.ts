@@ -122,7 +122,10 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       if (request.on !== "" && reader.host(request.on) === undefined) throw notFound(`host "${request.on}"`);
       const target = request.on === "" ? ownerOf(vm) : request.on;
       if (aliveStates.has(vm.state)) {
-        if (vm.host === target) return noOperation(vm);
+        // A pending shutdown is aborted by this new state request (DESIGN §8): the agent is told.
+        const pendingShutdown = reader.skipTraceOf(vm.uuid)?.operation === "shutdown";
+        if (vm.host === target && !pendingShutdown) return noOperation(vm);
+        if (vm.host === target) return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
         throw failedPrecondition(`vm ${vm.name} is ${vm.state} on ${vm.host}; it cannot be started on ${target} too`);
       }
       return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);

@@ -76,7 +76,7 @@ function candidate(vm: PlannerVm, hostsById: ReadonlyMap<string, PlannerHost>): 
   if (owner.liveness !== "alive" || !owner.ready || aliveStates.has(vm.state)) return null;
   if (vm.haState === "restarting") return { vm, move: false, reason: "the previous restart's result never arrived" };
   if (vm.haState === "pending") return { vm, move: true, reason: vm.haReason || "autorestart-pending" };
-  if (vm.restart === "always" && stoppedStates.has(vm.state)) return { vm, move: false, reason: `restart always: it ${vm.state === "crashed" ? "crashed" : "shut off"} unexpectedly (${vm.reason})` };
+  if (vm.restart === "always" && stoppedStates.has(vm.state)) return { vm, move: false, reason: `restart always: meant to run, but ${vm.state} (${vm.reason})` };
   return null;
 }
 

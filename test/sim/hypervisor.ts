@@ -44,6 +44,8 @@ export interface HostFaults {
   failNext: Map<HypervisorOperation, string[]>;
   /** Guests that ignore ACPI shutdown requests. */
   ignoreAcpi: Set<string>;
+  /** Extra milliseconds the next operations of a kind take (a slow storage backend), oldest first. */
+  slowNext: Map<HypervisorOperation, number[]>;
   /**
    * How the next live migration from this host goes wrong. TODO(migration issue): SimHypervisor
    * gains migrate() and block jobs; a migration that fails "after-landing" leaves the domain
@@ -62,7 +64,7 @@ function copyOf(domain: SimDomain): DomainInfo {
 /** One host's hardware and libvirtd. */
 export class SimHost {
   readonly domains = new Map<string, SimDomain>();
-  readonly faults: HostFaults = { failNext: new Map(), ignoreAcpi: new Set(), nextMigration: null };
+  readonly faults: HostFaults = { failNext: new Map(), ignoreAcpi: new Set(), slowNext: new Map(), nextMigration: null };
   private readonly connections = new Set<SimHypervisor>();
   bootCount = 1;
 
@@ -124,6 +126,14 @@ export class SimHost {
     const message = queue?.shift();
     if (queue !== undefined && queue.length === 0) this.faults.failNext.delete(operation);
     return message ?? null;
+  }
+
+  /** Takes the next scripted slowness for `operation`, in ms (0 when none). */
+  takeSlowness(operation: HypervisorOperation): number {
+    const queue = this.faults.slowNext.get(operation);
+    const extraMs = queue?.shift() ?? 0;
+    if (queue !== undefined && queue.length === 0) this.faults.slowNext.delete(operation);
+    return extraMs;
   }
 
   noteOperation(operation: HypervisorOperation, domain: SimDomain, outcome: string): void {
@@ -195,7 +205,7 @@ export class SimHypervisor implements Hypervisor {
   private operate<Result>(operation: HypervisorOperation, work: () => Result): Promise<Result> {
     const host = this.host;
     return new Promise<Result>((resolve, reject) => {
-      host.scheduler.after(operationLatencyMs[operation], host.libvirtd, `libvirt ${host.hostId} ${operation}`, () => {
+      host.scheduler.after(operationLatencyMs[operation] + host.takeSlowness(operation), host.libvirtd, `libvirt ${host.hostId} ${operation}`, () => {
         let outcome: { value: Result } | { error: Error };
         try {
           outcome = { value: work() };

@@ -1,5 +1,6 @@
 // Usage: guest VM crash|poweroff|pause|resume | guest VM ignore-acpi on|off — what a guest does by itself
 // (not an operation of vigil's): libvirt reports the new state with its reason and event.
+import { executingStates } from "../hypervisor.js";
 import { onOff, usageError, type SimCommand } from "./sim-command.js";
 
 export const guest: SimCommand = {
@@ -8,7 +9,9 @@ export const guest: SimCommand = {
   run(world, args) {
     const [name, action] = args;
     if (name === undefined || action === undefined) throw usageError(this, "name a VM and what it does");
-    const host = world.hosts().find((candidate) => candidate.byNameOrUuid(name) !== undefined);
+    // With shared definitions several hosts define the VM: the guest is the one executing, if any.
+    const defining = world.hosts().filter((candidate) => candidate.byNameOrUuid(name) !== undefined);
+    const host = defining.find((candidate) => executingStates.has(candidate.byNameOrUuid(name)!.state)) ?? defining[0];
     const domain = host?.byNameOrUuid(name);
     if (host === undefined || domain === undefined) throw usageError(this, `no host defines ${name}`);
     if (action === "ignore-acpi") {
