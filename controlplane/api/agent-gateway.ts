@@ -178,8 +178,12 @@ class AgentStream {
     const problem = eventProblem(event);
     if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
     const claim = event.body === "lifecycle" ? event.lifecycle?.domain : null;
-    const owner = claim ? this.options.reader.vmByUuid(claim.uuid)?.host : null;
-    if (claim && owner && owner !== this.hostId && runningStates.has(claim.state)) {
+    const claimed = claim ? this.options.reader.vmByUuid(claim.uuid) : undefined;
+    const owner = claimed?.host;
+    // A host fenced while it journaled events resends them when it is back: history of a VM that
+    // HA moved away from it (its last host), which apply records as a conflict, not a lie.
+    const movedAway = claimed?.lastHost === this.hostId;
+    if (claim && owner && owner !== this.hostId && !movedAway && runningStates.has(claim.state)) {
       // An agent speaks only for its own host: it cannot claim another host's VM runs here.
       throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.lifecycle: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
     }

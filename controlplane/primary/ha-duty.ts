@@ -115,6 +115,7 @@ export class HaDuty implements DutyListener {
       fenceMethod: this.fenceMethods.methodFor(host.id).kind,
       selfFence: { mode: host.selfFenceMode, timeoutMs: host.selfFenceTimeoutMs },
       fenceAttempts: host.fenceAttempts,
+      livenessSinceMs: host.livenessSinceMs,
     };
   }
 

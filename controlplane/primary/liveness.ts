@@ -7,7 +7,8 @@
 //     the count. One interval of slack absorbs a keepalive that is merely late.
 //  2. Only transitions are effects (committed by the duty with their reason), never a count.
 //  3. A host counts as alive again only when it is connected and heard from: a new primary's
-//     reset counters (contact = when its duties started) never revive a dead or fenced host.
+//     reset counters (contact = when its duties started) never revive a dead or fenced host, and
+//     a fenced host only by a keepalive later than the fence.
 //  4. No fencing: in cluster maintenance, for a host in maintenance, before the takeover grace has
 //     passed, or when at least 2 hosts and `connectivityThreshold` of all hosts went silent within
 //     one keepalive window of each other (that is the control plane's network, not the hosts; a
@@ -41,6 +42,8 @@ export interface HostFacts {
   selfFence: { mode: string; timeoutMs: number };
   /** Committed count of fence attempts since the host was last alive. */
   fenceAttempts: number;
+  /** When the committed liveness was entered (the proposer's time). */
+  livenessSinceMs: number;
 }
 
 export interface LivenessInput {
@@ -119,7 +122,9 @@ function decideHost(host: HostFacts, memory: HostMemory, input: LivenessInput, e
       if (heard) return transition("alive", host.liveness === "dead" ? "keepalive received after the host was dead" : "keepalive received after a failed fence");
       return continueFence(host, memory, input, effects);
     case "fenced":
-      if (heard) return transition("alive", "host is back after its fence");
+      // Only a keepalive sent after the fence revives the host: one still in flight from before
+      // the power-off proves nothing.
+      if (heard && host.contactMs > host.livenessSinceMs + config.keepaliveIntervalMs) return transition("alive", "host is back after its fence");
       return;
   }
 }

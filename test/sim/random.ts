@@ -78,7 +78,10 @@ type ActionName =
   | "guest"
   | "libvirtFailure"
   | "power"
-  | "clock";
+  | "clock"
+  | "confirmFenced"
+  | "startDuringFault"
+  | "policy";
 
 function pick<T>(rng: Rng, choices: readonly T[]): T {
   return choices[Math.floor(rng.next() * choices.length)]!;
@@ -88,7 +91,7 @@ function drawSwarm(rng: Rng): Swarm {
   const weight = (choices: readonly number[]) => pick(rng, choices);
   return {
     replicas: pick(rng, [3, 3, 3, 5]),
-    hosts: pick(rng, [1, 2, 3]),
+    hosts: pick(rng, [1, 2, 3, 3]),
     latencyMaxMs: pick(rng, [2, 5, 20, 60]),
     dropProbability: pick(rng, [0, 0, 0.02, 0.1]),
     duplicateProbability: pick(rng, [0, 0, 0.02, 0.1]),
@@ -113,8 +116,11 @@ function drawSwarm(rng: Rng): Swarm {
       redeliver: weight([0, 1, 2]),
       guest: weight([0, 1, 2]),
       libvirtFailure: weight([0, 1]),
-      power: weight([0, 0, 1]),
+      power: weight([0, 1, 2]),
       clock: weight([0, 1]),
+      confirmFenced: weight([0, 1, 2]),
+      startDuringFault: weight([0, 2, 4]),
+      policy: weight([0, 1, 2]),
     },
   };
 }
@@ -127,8 +133,9 @@ function drawCluster(rng: Rng, seed: number, swarm: Swarm): ClusterSpec {
     const vms: Record<string, string> = {};
     const count = 1 + Math.floor(rng.next() * 3);
     for (let vm = 0; vm < count; vm += 1) vms[`vm${++vmNumber}`] = rng.next() < 0.7 ? "running" : "shutoff";
-    // Some agents know one endpoint, most all of them (followers relay for them).
-    hosts[`h${position}`] = { vms, ...(rng.next() < 0.2 ? { endpoints: [pick(rng, replicas)] } : {}) };
+    // Some agents know one endpoint, most all of them (followers relay for them). Most hosts have
+    // a fence device; some are fenced by hand (the operator confirms only hosts that are off).
+    hosts[`h${position}`] = { vms, fence: pick(rng, ["fence-agent", "fence-agent", "manual"]), ...(rng.next() < 0.2 ? { endpoints: [pick(rng, replicas)] } : {}) };
   }
   return parseClusterSpec({
     seed,
@@ -137,7 +144,15 @@ function drawCluster(rng: Rng, seed: number, swarm: Swarm): ClusterSpec {
     network: { latencyMs: [1, swarm.latencyMaxMs], drop: swarm.dropProbability, duplicate: swarm.duplicateProbability },
     // Small snapshot intervals so that snapshots, compaction and catch-up by snapshot happen.
     raft: { snapshotEveryEntries: pick(rng, [8, 20, 60, 10_000]), retainedEntries: pick(rng, [2, 4, 20]) },
-    config: { "keepalive.interval": pick(rng, ["1", "2", "5"]), "command.timeout": pick(rng, ["10", "30"]) },
+    config: {
+      "keepalive.interval": pick(rng, ["1", "2", "5"]),
+      "keepalive.savingThrows": pick(rng, ["2", "3", "6"]),
+      "command.timeout": pick(rng, ["10", "30"]),
+      "vm.orphanedSkipTimeout": pick(rng, ["5", "600"]),
+      "fence.retryBackoff": pick(rng, ["1", "10"]),
+    },
+    // HA can start any VM anywhere (shared storage); without it an HA start fails and stays pending.
+    sharedDefinitions: rng.next() < 0.9,
   }, `seed ${seed}`);
 }
 
@@ -305,7 +320,33 @@ class RandomRun {
       }
       case "clock":
         return this.command(`clock ${pick(rng, replicas)} rate ${pick(rng, [-200, 0, 200])}`);
+      case "confirmFenced": {
+        // An operator confirms only a host that is really off (a wrong confirmation is outside vigil's promise).
+        const off = hosts.filter((id) => !world.requireAgent(id).host.powered);
+        if (off.length === 0) return;
+        return this.command(`host confirm-fenced ${pick(rng, off)}`);
+      }
+      case "startDuringFault":
+        return this.startDuringFault();
+      case "policy":
+        return this.command(`vm policy ${pick(rng, this.vmNames())} restart=${pick(rng, ["always", "on-host-failure", "never"])} priority=${Math.floor(rng.next() * 10)}`);
     }
+  }
+
+  /** A start in flight when its host loses power or its network, or the primary dies (DESIGN §7's hard case). */
+  private async startDuringFault(): Promise<void> {
+    const world = this.world;
+    const rng = this.rng;
+    const stopped = world.hosts().flatMap((host) => host.sortedDomains().filter((domain) => domain.state === "shutoff").map((domain) => domain.name));
+    if (stopped.length === 0) return;
+    await this.command(`vm start ${pick(rng, stopped)}`);
+    await world.runFor(Math.floor(rng.next() * 600));
+    const leader = world.currentLeader();
+    const fault = pick(rng, ["kill-leader", "power", "cut"]);
+    if (fault === "kill-leader" && leader !== null) return this.command(`kill ${leader}`);
+    const host = pick(rng, this.hostIds());
+    if (fault === "power" && world.requireAgent(host).host.powered) return this.command(`power ${host} off`);
+    if (fault === "cut") return this.command(`cut ${host}`);
   }
 
   /** Ends every fault: the network whole and calm, every process running, every host powered. */
@@ -329,6 +370,9 @@ class RandomRun {
     let why = "";
     while (world.scheduler.nowMs < deadlineMs) {
       await world.runFor(livenessCheckEveryMs);
+      // A fence that was under way when healing began powers its host off afterwards: the
+      // operator powers it on again, as after any fence.
+      for (const [id, agent] of world.agents) if (!agent.host.powered) world.powerOn(id);
       world.checkState();
       why = this.notConverged();
       if (why === "") {
@@ -365,6 +409,8 @@ export async function runRandom(options: RandomOptions): Promise<RandomResult> {
   const run = new RandomRun(options);
   const failure = await run.run();
   const world = run.world;
-  const counts = { ...world.counts, ...world.checker.counts, operatorCalls: world.operator.callsAnswered, agentEventsAcknowledged: [...world.checker.ackedSeq.values()].reduce((sum, seq) => sum + seq, 0) };
+  const traced = (pattern: RegExp) => world.trace.lines.filter((line) => pattern.test(line)).length;
+  const ha = { fenceAttempts: world.checker.fenceRecords.length, haRestarts: traced(/ log .*: HA restart /), orphanedSkipTraces: traced(/ log .*skip-trace .* orphaned/) };
+  const counts = { ...world.counts, ...world.checker.counts, ...ha, operatorCalls: world.operator.callsAnswered, agentEventsAcknowledged: [...world.checker.ackedSeq.values()].reduce((sum, seq) => sum + seq, 0) };
   return { seed: options.seed, failure, traceHash: world.trace.hash(), steps: run.step, events: world.scheduler.executed, simulatedMs: world.scheduler.nowMs, swarm: run.swarm, counts };
 }

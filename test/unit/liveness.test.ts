@@ -6,7 +6,7 @@ import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, fenceAttemptSet
 const config: LivenessConfig = { keepaliveIntervalMs: 5_000, savingThrows: 6, connectivityThreshold: 0.5, selfFenceMarginMs: 10_000, fenceRetryBackoffMs: 10_000, fenceRetryBackoffMaxMs: 300_000 };
 
 function host(overrides: Partial<HostFacts> = {}): HostFacts {
-  return { hostId: "h1", liveness: "alive", maintenance: false, contactMs: 0, connected: true, fenceMethod: "fence-agent", selfFence: { mode: "off", timeoutMs: 0 }, fenceAttempts: 0, ...overrides };
+  return { hostId: "h1", liveness: "alive", maintenance: false, contactMs: 0, connected: true, fenceMethod: "fence-agent", selfFence: { mode: "off", timeoutMs: 0 }, fenceAttempts: 0, livenessSinceMs: 0, ...overrides };
 }
 
 /** Three hosts: h1 as given, h2 and h3 heard from just now. */
@@ -31,6 +31,12 @@ describe("liveness", () => {
 
   it("a suspect host heard again within its saving throws is alive", () => {
     assert.deepEqual(transitions(decideLiveness(emptyLivenessMemory(), input(30_000, { liveness: "suspect", contactMs: 29_000 }))), ["h1:alive"]);
+  });
+
+  it("a fenced host is alive again only by a keepalive later than its fence", () => {
+    const fenced = { liveness: "fenced" as const, livenessSinceMs: 50_000 };
+    assert.deepEqual(transitions(decideLiveness(emptyLivenessMemory(), input(51_000, { ...fenced, contactMs: 51_000 }))), []);
+    assert.deepEqual(transitions(decideLiveness(emptyLivenessMemory(), input(57_000, { ...fenced, contactMs: 56_000 }))), ["h1:alive"]);
   });
 
   it("a reset counter never revives a dead or fenced host that is not connected", () => {
