@@ -2,6 +2,7 @@
 import type { HostServiceHandlers } from "../../common/generated/vigil/v1/HostService.js";
 import { hostIdProblem } from "../../common/validate.js";
 import type { ControlPlaneContext } from "../context.js";
+import type { Liveness } from "../state/commands.js";
 import type { HostRecord } from "../state/store.js";
 import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
 
@@ -54,8 +55,11 @@ export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHa
       if (!confirmableLiveness.has(host.liveness)) {
         throw failedPrecondition(`host ${host.id} is ${host.liveness}; confirm-fenced applies only to a dead, fencing or fence-failed host`);
       }
-      await log.propose({ kind: "HostLiveness", hostId: host.id, liveness: "fenced", missedKeepalives: host.missedKeepalives, reason: "fence confirmed by an operator (vigilctl host confirm-fenced)" });
-      return view(existingHost(request.id), reader.vmCountByHost());
+      await log.propose({ kind: "HostLiveness", hostId: host.id, from: host.liveness as Liveness, liveness: "fenced", missedKeepalives: host.missedKeepalives, reason: "fence confirmed by an operator (vigilctl host confirm-fenced)" });
+      const after = existingHost(request.id);
+      // The confirmation applies only to the state it was given for (a compare-and-set in apply).
+      if (after.liveness !== "fenced") throw failedPrecondition(`host ${host.id} became ${after.liveness} meanwhile; nothing was confirmed`);
+      return view(after, reader.vmCountByHost());
     }),
     Remove: unary(logger, "HostRemove", async (request) => {
       existingHost(request.id);

@@ -141,7 +141,7 @@ export class HaDuty implements DutyListener {
       switch (effect.kind) {
         case "transition":
           logger.info({ host: effect.hostId, liveness: effect.to, missed: effect.missedKeepalives }, `host liveness: ${effect.reason}`);
-          await log.propose({ kind: "HostLiveness", hostId: effect.hostId, liveness: effect.to, missedKeepalives: effect.missedKeepalives, reason: effect.reason, ...(effect.fenceAttempt === undefined ? {} : { fenceAttempt: effect.fenceAttempt }) });
+          await log.propose({ kind: "HostLiveness", hostId: effect.hostId, from: effect.from, liveness: effect.to, missedKeepalives: effect.missedKeepalives, reason: effect.reason, ...(effect.fenceAttempt === undefined ? {} : { fenceAttempt: effect.fenceAttempt }) });
           break;
         case "suppress":
           logger.info({ host: effect.hostId, reason: effect.reason }, "fencing suppressed");

@@ -68,7 +68,7 @@ interface HostMemory {
 export type LivenessMemory = ReadonlyMap<string, HostMemory>;
 
 export type LivenessEffect =
-  | { kind: "transition"; hostId: string; to: Liveness; missedKeepalives: number; reason: string; fenceAttempt?: number }
+  | { kind: "transition"; hostId: string; from: Liveness; to: Liveness; missedKeepalives: number; reason: string; fenceAttempt?: number }
   | { kind: "suppress"; hostId: string; reason: string }
   | { kind: "power-off"; hostId: string; attempt: number };
 
@@ -103,7 +103,7 @@ function decideHost(host: HostFacts, memory: HostMemory, input: LivenessInput, e
   const missed = missedKeepalives(host.contactMs, nowMs, config.keepaliveIntervalMs);
   const heard = host.connected && missed === 0;
   const transition = (to: Liveness, reason: string, fenceAttempt?: number): void => {
-    effects.push({ kind: "transition", hostId: host.hostId, to, missedKeepalives: missed, reason, ...(fenceAttempt === undefined ? {} : { fenceAttempt }) });
+    effects.push({ kind: "transition", hostId: host.hostId, from: host.liveness, to, missedKeepalives: missed, reason, ...(fenceAttempt === undefined ? {} : { fenceAttempt }) });
   };
   switch (host.liveness) {
     case "alive":
@@ -157,7 +157,7 @@ function continueFence(host: HostFacts, memory: HostMemory, input: LivenessInput
   memory.suppressed = null;
   const missed = missedKeepalives(host.contactMs, input.nowMs, input.config.keepaliveIntervalMs);
   const transition = (to: Liveness, reason: string, fenceAttempt?: number): void => {
-    effects.push({ kind: "transition", hostId: host.hostId, to, missedKeepalives: missed, reason, ...(fenceAttempt === undefined ? {} : { fenceAttempt }) });
+    effects.push({ kind: "transition", hostId: host.hostId, from: host.liveness, to, missedKeepalives: missed, reason, ...(fenceAttempt === undefined ? {} : { fenceAttempt }) });
   };
   switch (host.fenceMethod) {
     case "fence-agent": {
@@ -195,7 +195,7 @@ export function afterFenceAttempt(
   // attemptInFlight stays set until the result is committed (fenceAttemptSettled): until then the
   // committed state still says fencing, and no second attempt may start.
   const hostMemory = { ...(next.get(result.hostId) ?? { suppressed: null, attemptInFlight: true, retryAtMs: 0 }) };
-  const base = { kind: "transition" as const, hostId: result.hostId, missedKeepalives: result.missedKeepalives, fenceAttempt: result.attempt };
+  const base = { kind: "transition" as const, hostId: result.hostId, from: "fencing" as const, missedKeepalives: result.missedKeepalives, fenceAttempt: result.attempt };
   if (result.confirmedOff) {
     next.set(result.hostId, hostMemory);
     return { memory: next, effects: [{ ...base, to: "fenced", reason: `fence-agent attempt ${result.attempt} confirmed the host off: ${result.detail}` }] };

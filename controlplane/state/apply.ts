@@ -136,7 +136,7 @@ export class StateMachine {
 
   private applyHostLiveness(context: ApplyContext, command: Extract<StateCommand, { kind: "HostLiveness" }>): void {
     const host = this.reader.host(command.hostId);
-    if (host === undefined) return;
+    if (host === undefined || (command.from !== undefined && host.liveness !== command.from)) return;
     const attempts = command.liveness === "alive" ? 0 : (command.fenceAttempt ?? host.fenceAttempts);
     this.statement("UPDATE hosts SET liveness = ?, liveness_reason = ?, liveness_since_ms = ?, missed_keepalives = ?, fence_attempts = ? WHERE id = ?")
       .run(command.liveness, command.reason, context.payload.atMs, command.missedKeepalives, attempts, host.id);
@@ -325,7 +325,12 @@ export class StateMachine {
     // one is recorded as a conflict for the operator, owner unchanged.
     const ownedHere = existing.host === hostId || existing.host === null;
     vms.set(uuid, existing);
-    if (!ownedHere) {
+    // Discovery: a VM defined on several hosts (shared storage) is owned by the host reporting it
+    // running, as long as vigil has decided nothing about it yet (no request, never seen running,
+    // no operation in flight).
+    const adopt = !ownedHere && !aliveStates.has(existing.state) && aliveStates.has(domain.state) && this.undecided(uuid);
+    if (adopt) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: found running on ${hostId}; ${existing.host} only defines it` });
+    if (!ownedHere && !adopt) {
       if (aliveStates.has(domain.state)) {
         this.event(context, { kind: "conflict", host: hostId, vm: domain.name, message: `vm ${domain.name}: reported ${domain.state} on ${hostId}, but it belongs to ${existing.host}` });
       }
@@ -340,6 +345,12 @@ export class StateMachine {
     vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
     if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
     if (stateChanged) this.meantToRunIfAlive(uuid, domain.state);
+  }
+
+  /** Vigil has decided nothing about the VM yet: no request on record, no operation in flight. */
+  private undecided(uuid: string): boolean {
+    const row = this.statement("SELECT desired_state AS desiredState FROM vms WHERE uuid = ?").get(uuid) as { desiredState: string } | undefined;
+    return row?.desiredState === "" && this.reader.skipTraceOf(uuid) === undefined;
   }
 
   /**

@@ -58,7 +58,16 @@ export type StateCommand =
       operation?: TracedOperation;
       host?: string;
     }
-  | { kind: "HostLiveness"; hostId: string; liveness: Liveness; missedKeepalives: number; reason: string; fenceAttempt?: number }
+  | {
+      kind: "HostLiveness";
+      hostId: string;
+      liveness: Liveness;
+      missedKeepalives: number;
+      reason: string;
+      fenceAttempt?: number;
+      /** Applies only if the host is still in this state (the decision was made from it): a late fence result never undoes an operator's confirmation. */
+      from?: Liveness;
+    }
   | { kind: "FenceSuppressed"; hostId: string; reason: string }
   | { kind: "SkipTraceClear"; vmUuid: string; commandId: string; reason: string }
   | { kind: "SkipTraceOrphan"; vmUuid: string; commandId: string; reason: string }

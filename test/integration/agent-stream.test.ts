@@ -19,6 +19,12 @@ function unary<Response>(call: (callback: (error: grpc.ServiceError | null, resp
   return new Promise((resolve, reject) => call((error, response) => (error !== null || response === undefined ? reject(error ?? new Error("empty")) : resolve(response))));
 }
 
+/** Liveness is committed state (the same on every replica); `connected` is what this replica knows of the agent's stream. */
+async function connectedAndAlive(address: string, id: string): Promise<boolean> {
+  const host = await hostOn(address, id);
+  return host.alive && host.connected;
+}
+
 function hostOn(address: string, id: string): Promise<Host__Output> {
   const client = new (clientConstructor("HostService"))(address, grpc.credentials.createInsecure()) as unknown as HostServiceClient;
   return unary<Host__Output>((callback) => client.Get({ id }, { deadline: Date.now() + 3_000 }, callback)).finally(() => client.close());
@@ -61,7 +67,7 @@ function journalSeqs(stateDir: string): { lastSeq: number; lastAckedSeq: number 
 /** `addresses[0]` must be the leader: only the primary knows every agent's session (a follower knows its own agents). */
 async function assertExactlyOnce(addresses: string[], hostId: string, agent: RunningProcess, stateDir: string): Promise<void> {
   // The agent's outbox drains once everything is acknowledged; then its journal says how many events exist.
-  await waitFor(async () => (await hostOn(addresses[0]!, hostId)).alive, { timeoutMs: 30_000, what: `${hostId} alive` }).catch((error: Error) => {
+  await waitFor(() => connectedAndAlive(addresses[0]!, hostId), { timeoutMs: 30_000, what: `${hostId} alive` }).catch((error: Error) => {
     throw new Error(`${error.message}\n--- ${agent.name} output (tail) ---\n${agent.output().slice(-6000)}`);
   });
   await waitFor(() => {
@@ -123,7 +129,7 @@ describe("agent stream with real processes", () => {
     );
     // Registered before any wait, so that a failed wait cannot leave agents running (the file would hang).
     for (const agent of agents) after(() => stopProcess(agent));
-    for (const host of hosts) await waitFor(async () => (await hostOn(leaderAddress, host.id)).alive, { timeoutMs: 20_000, what: `${host.id} alive` });
+    for (const host of hosts) await waitFor(() => connectedAndAlive(leaderAddress, host.id), { timeoutMs: 20_000, what: `${host.id} alive` });
     // Any replica takes operations: a follower forwards this one to the leader, which commands h1.
     await waitFor(() => vigilctl(follower, ["vm", "stop", "h1-vm1"]).code === 0 || undefined, { timeoutMs: 10_000, what: "a VM stop sent to a follower only (the new primary waits out the old lease first)" });
     assert.equal(vigilctlJson<{ state: string }>(follower, ["vm", "show", "h1-vm1"]).state, "shutoff");
@@ -152,7 +158,7 @@ describe("agent stream with real processes", () => {
     const agent = startAgent({ hostId: "h1", controlPlane: vigild.address, stateDir: `${directory.path}/h1`, libvirtUri: uri });
     after(() => stopProcess(agent));
     const highTerm = vigilctlJson<{ term: number }>(vigild.address, ["cluster", "status"]).term;
-    await waitFor(async () => (await hostOn(vigild.address, "h1")).alive, { timeoutMs: 20_000, what: "h1 connected to the current primary" });
+    await waitFor(() => connectedAndAlive(vigild.address, "h1"), { timeoutMs: 20_000, what: "h1 connected to the current primary" });
     await stopProcess(vigild);
     // A primary of an older term (a fresh data dir starts low) on the same address.
     const stale = await startVigild({ dataDir: `${directory.path}/stale`, extraArgs: [] });
@@ -177,7 +183,7 @@ describe("agent stream with real processes", () => {
     after(() => stopProcess(vigild));
     const agent = startAgent({ hostId: "h1", controlPlane: vigild.address, stateDir: `${directory.path}/h1`, libvirtUri: testNodeUri(directory.path, "h1", 1, 1), env: { VIGIL_BOOT_ID: "boot-a" } });
     after(() => stopProcess(agent));
-    await waitFor(async () => (await hostOn(vigild.address, "h1")).alive, { timeoutMs: 20_000, what: "h1 alive" });
+    await waitFor(() => connectedAndAlive(vigild.address, "h1"), { timeoutMs: 20_000, what: "h1 alive" });
     const before = vigilctlJson<unknown[]>(vigild.address, ["vm", "list"]);
     const exchange = (messages: object[]): Promise<grpc.StatusObject> => {
       const client = new (clientConstructor("AgentGateway"))(vigild.address, grpc.credentials.createInsecure()) as unknown as AgentGatewayClient;

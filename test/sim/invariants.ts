@@ -9,8 +9,9 @@
 //     events_applied equals its applied_seq, and once quiet, applied_seq reaches every ack.
 //  4. Committed state is kept: every replica applies the same entry at each index (a hash chain
 //     over applied entries, shared by all replicas), across crashes, snapshots and minority loss.
-//  5. No fencing in maintenance or grace windows: records are checked; fencing itself arrives
-//     with HA (fence.ts), so today there are none.
+//  5. No fencing in maintenance or grace windows: every power-off a simulated fence device
+//     receives (fence.ts) is checked against committed maintenance and the commanding primary's
+//     takeover grace (the connectivity threshold is the pure decision's, unit-tested).
 //  6. Every wait is bounded: operator calls answer within their bound; agents are welcomed, and
 //     their outboxes drain, within a bound once the cluster is healed (liveness).
 import type { Command__Output } from "../../common/generated/vigil/v1/Command.js";
