@@ -9,6 +9,7 @@ import { hostIdProblem, isVmName } from "../../common/validate.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { CommandAction } from "../primary/dispatcher.js";
 import { sendTraced } from "../primary/traced-command.js";
+import { vmBlocker } from "../primary/vm-blockers.js";
 import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
@@ -127,6 +128,16 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
         if (vm.host === target && !pendingShutdown) return noOperation(vm);
         if (vm.host === target) return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
         throw failedPrecondition(`vm ${vm.name} is ${vm.state} on ${vm.host}; it cannot be started on ${target} too`);
+      }
+      if (vm.host !== null && vm.host !== target) {
+        // Starting elsewhere moves ownership: only when the owner's word that the VM is off can be
+        // trusted (it is alive and reporting) or its host is confirmed fenced (DESIGN §10.2).
+        const owner = reader.host(vm.host);
+        if (owner !== undefined && owner.liveness !== "alive" && owner.liveness !== "fenced") {
+          throw failedPrecondition(`host ${vm.host} of vm ${vm.name} is ${owner.liveness}, not fenced: it may still run the VM; confirm the fence first (vigilctl host confirm-fenced ${vm.host})`);
+        }
+        const blocker = vmBlocker({ skipTrace: reader.skipTraceOf(vm.uuid) });
+        if (blocker !== null) throw failedPrecondition(`vm ${vm.name} is ${blocker}`);
       }
       return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
     }),

@@ -118,6 +118,11 @@ export class StateMachine {
     if (vm === undefined) return;
     // An operator's state request supersedes whatever HA was waiting to do for this VM.
     this.statement("UPDATE vms SET desired_state = ?, ha_state = '', ha_reason = '' WHERE uuid = ?").run(command.desiredState, vm.uuid);
+    if (command.host !== undefined && command.host !== "" && vm.host !== null && command.host !== vm.host) {
+      // A start on another host moves ownership before the command goes out, as an HA restart does.
+      this.statement("UPDATE vms SET host = ?, last_host = ? WHERE uuid = ?").run(command.host, vm.host, vm.uuid);
+      this.event(context, { kind: "vm", host: command.host, vm: vm.name, message: `vm ${vm.name}: moves from ${vm.host} to ${command.host} (operator start)` });
+    }
     if (command.commandId === "") return;
     const operation = command.operation ?? (command.desiredState === "running" ? "start" : "stop");
     this.traceVm(context, vm, { operation, commandId: command.commandId, host: command.host ?? vm.host ?? "" });
