@@ -151,7 +151,11 @@ export class HaDuty implements DutyListener {
           const method = this.fenceMethods.methodFor(effect.hostId);
           if (method.kind !== "fence-agent") break;
           const missedAtStart = reader.host(effect.hostId)?.missedKeepalives ?? 0;
-          void this.fenceWithDevice(generation, method.device, effect.attempt, missedAtStart);
+          this.fenceWithDevice(generation, method.device, effect.attempt, missedAtStart).catch((error: unknown) => {
+            // A device must not throw (fence-device.ts); if one does, the attempt is dropped and the next tick tries again.
+            logger.warn({ host: effect.hostId, err: errorMessage(error) }, "fence device threw");
+            if (generation === this.generation) this.memory = fenceAttemptSettled(this.memory, effect.hostId);
+          });
           break;
         }
       }

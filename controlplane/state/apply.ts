@@ -148,9 +148,16 @@ export class StateMachine {
     const change = host.liveness === command.liveness ? command.liveness : `${host.liveness} => ${command.liveness}`;
     this.event(context, { kind: "liveness", host: host.id, message: `host ${host.id}: ${change} (${command.reason})` });
     if (command.liveness !== "fenced") return;
-    // A confirmed fence means nothing runs there any more: what the dead agent last said is history.
+    // A confirmed fence means nothing runs there any more: what the dead agent last said is history,
+    // and an operation in flight there can no longer complete (continue-trace now, not at a TTL).
     for (const vm of this.reader.listVms(host.id)) {
       if (aliveStates.has(vm.state)) this.setVmState(context, vm, "shutoff", `host ${host.id} fenced`, new Map());
+    }
+    const traced = this.statement("SELECT vm_uuid AS vmUuid, operation FROM skip_trace WHERE host = ? ORDER BY vm_uuid").all(host.id) as { vmUuid: string; operation: string }[];
+    for (const entry of traced) {
+      this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(entry.vmUuid);
+      const name = this.reader.vmByUuid(entry.vmUuid)?.name ?? entry.vmUuid;
+      this.event(context, { kind: "skip-trace", host: host.id, vm: name, message: `vm ${name}: continue-trace (${entry.operation}): host ${host.id} fenced` });
     }
   }
 

@@ -81,6 +81,24 @@ describe("skip-trace", () => {
     close();
   });
 
+  it("a confirmed fence of the operation's host ends its entry: the operation can no longer complete", () => {
+    const { apply, entry, close } = harness();
+    apply({ kind: "VmRestartPlanned", vmUuid: uuid, fromHost: "h1", toHost: "h2", commandId: "r1", reason: "host h1 fenced" }, 2);
+    apply({ kind: "HostLiveness", hostId: "h1", liveness: "fenced", missedKeepalives: 9, reason: "other host" }, 2);
+    assert.ok(entry() !== undefined, "a fence of another host changes nothing");
+    apply({ kind: "HostLiveness", hostId: "h2", from: "alive", liveness: "fenced", missedKeepalives: 9, reason: "test" }, 2);
+    assert.equal(entry(), undefined);
+    close();
+  });
+
+  it("a liveness change applies only from the state it was decided on", () => {
+    const { apply, machine, close } = harness();
+    apply({ kind: "HostLiveness", hostId: "h1", liveness: "fenced", missedKeepalives: 9, reason: "operator" }, 2);
+    apply({ kind: "HostLiveness", hostId: "h1", from: "fencing", liveness: "fence-failed", missedKeepalives: 9, reason: "late device result" }, 2);
+    assert.equal(machine.reader.host("h1")?.liveness, "fenced");
+    close();
+  });
+
   it("a new state request replaces the entry, so the superseded command's result does not end it", () => {
     const { apply, result, entry, close } = harness();
     apply({ kind: "VmRequested", vmUuid: uuid, desiredState: "stopped", commandId: "s1", operation: "shutdown", host: "h1" }, 2);
