@@ -35,7 +35,7 @@ export interface ControlPlaneContext {
   timers: Timers;
   logger: Logger;
   config(): ClusterConfig;
-  /** How each host is fenced (DESIGN §5): manualFencingOnly unless vigild's YAML configures fencing. */
+  /** How each host is fenced (DESIGN §5): vigild's YAML `fencing` section (manual by default). */
   fenceMethods: FenceMethods;
 }
 

@@ -17,7 +17,6 @@ import { CommandDispatcher } from "./primary/dispatcher.js";
 import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
 import { HaDuty } from "./primary/ha-duty.js";
-import { manualFencingOnly } from "./primary/manual-fencing.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -69,7 +68,7 @@ async function main(): Promise<void> {
 
   const logger = createLogger("vigild", { replica: replicaId });
   // Validated before anything starts: a bad fencing section stops vigild with exit 2.
-  // The fencing duty (issue 7) fences each host through fenceMethods.methodFor(hostId).
+  // The HA duty fences each host through fenceMethods.methodFor(hostId).
   const fenceMethods = fenceMethodsFromConfig(sections.fencing, { configFile, clock: systemClock, timers: systemTimers, logger });
   logger.warn("serving without TLS (--insecure): for development only");
   logger.info({ fencing: fenceMethods.summary() }, "fencing configured");
@@ -103,7 +102,7 @@ async function main(): Promise<void> {
   );
   const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
   const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
-  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config, fenceMethods: manualFencingOnly };
+  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config, fenceMethods };
   // Liveness, fencing, skip-trace expiry and HA restarts: a primary duty (DESIGN §5-§7).
   duties.subscribe(new HaDuty(context, context.fenceMethods));
 

@@ -15,8 +15,8 @@
 //   }
 // A host may self-fence as its agent would (agent.yaml selfFence): "selfFence": {"mode":
 // "watchdog"|"destroy-vms", "timeout": 60, "watchdogTimeout": 10, "vms": ["web1"]} (seconds).
-// A host also says how the primary fences it: "fence": "fence-agent" (default: its simulated
-// device) | "self" | "manual".
+// A host also says how the primary fences it: "fence": "fence-agent" (its simulated device; the
+// default without selfFence) | "self" (the default with it) | "manual".
 // Config and VM policies are founding state: written identically into every replica before it
 // starts, as a cluster restored from one backup would hold them.
 import type { SelfFenceSettings } from "../../agent/self-fence-clock.js";
@@ -141,7 +141,7 @@ export function parseClusterSpec(value: unknown, where = "cluster.json"): Cluste
     if (!nodeName.test(id) || replicas.includes(id)) throw new SpecError(`${hostWhere}: host id must be a name distinct from the replicas`);
     const host = object(hostValue, hostWhere);
     onlyKeys(host, ["cpus", "memoryGiB", "endpoints", "vms", "fence", "selfFence"], hostWhere);
-    const fence = host.fence ?? "fence-agent";
+    const fence = host.fence ?? (host.selfFence === undefined ? "fence-agent" : "self");
     if (!fenceMethodNames.includes(fence as FenceMethodName)) throw new SpecError(`${hostWhere}.fence must be one of ${fenceMethodNames.join(", ")}`);
     const endpoints = host.endpoints ?? replicas;
     if (!Array.isArray(endpoints) || !endpoints.every((endpoint) => replicas.includes(endpoint))) throw new SpecError(`${hostWhere}.endpoints must name replicas`);
