@@ -5,13 +5,12 @@
 // fence-failed and the VM does NOT start on host2 within a bounded window; once the script works
 // again, a retry fences and the VM starts. Prints the time from host1's death to the VM running on host2.
 //
-// Needs the HA duty (liveness, fencing, HA restart), built in another worktree of issue 7: skipped
-// unless VIGIL_HA_E2E=1. What it assumes of that duty:
+// Runs with VIGIL_HA_E2E=1 (it takes the lab for minutes). What it relies on:
 // - vigild wires fenceMethodsFromConfig (controlplane/fencing/config.ts) into the fencing duty, with
 //   this YAML: fencing.hosts.h1 = { method: fence-agent, agent, options: { port, fail_file } };
 // - cluster config keys keepalive.interval, keepalive.savingThrows, fence.connectivityThreshold;
-// - `vigilctl vm set VM --restart on-host-failure`; `vigilctl -o json host show H` has `state` in
-//   alive | suspect | dead | fencing | fenced | fence-failed; `vigilctl -o json vm list` items have
+// - `vigilctl vm set VM --restart on-host-failure`; `vigilctl -o json host show H` has `liveness` in
+//   alive | suspect | dead | fencing | fenced | fence-failed (`state` is ready | maintenance | ...); `vigilctl -o json vm list` items have
 //   name, host, state; `vigilctl -o json cluster status` has primaryState (`primary` after the grace);
 // - HA restarts a VM of a fenced host with a StartDomain command to the chosen host's agent, the VM
 //   being defined (shut off) on that host's libvirt; a failed fence is retried with backoff.
@@ -27,7 +26,7 @@ import { fenceVigilLabPath, holdLabTestsLock, locateLab, restartLabDaemon, type 
 
 const enabled = process.env.VIGIL_HA_E2E === "1";
 const lookup = enabled ? locateLab() : null;
-const skip = !enabled ? "needs the HA duty of issue 7 (built in another worktree): run with VIGIL_HA_E2E=1 once it is merged" : (lookup?.skipReason ?? false);
+const skip = !enabled ? "takes the lab for minutes: run with VIGIL_HA_E2E=1" : (lookup?.skipReason ?? false);
 
 const keepaliveIntervalSeconds = 0.5;
 const savingThrows = 4;
@@ -57,7 +56,7 @@ function removeDomain(uri: string, name: string): void {
 }
 
 function hostState(address: string, hostId: string): string {
-  return vigilctlJson<{ state: string }>(address, ["host", "show", hostId]).state;
+  return vigilctlJson<{ liveness: string }>(address, ["host", "show", hostId]).liveness;
 }
 
 function vmRow(address: string, name: string): VmRow | undefined {
