@@ -43,7 +43,8 @@ describe("injected bugs are caught and replayed", () => {
   }
 
   it("prints the replay command and exits 1 from the command line, with the same trace in another process", async () => {
-    const seed = 6;
+    // A seed the bug fails under (the first one since random mode drew HA faults too).
+    const seed = 9;
     const bugs = new Set([SimBug.agentAcceptsStaleTerm]);
     const run = spawnSync(process.execPath, [join(distSim, "cli.js"), "--replay", String(seed), "--bug", SimBug.agentAcceptsStaleTerm], { encoding: "utf8" });
     const lines = run.stdout.trimEnd().split("\n");
