@@ -63,10 +63,24 @@ export function checkRegisterHistory(history: readonly HistoryOperation[], optio
   return keys.map((key) => checkKey(key, history.filter((entry) => entry.key === key), options));
 }
 
-/** Rule 3 and 4: what remains to be linearized. */
+/**
+ * Rules 3 and 4: what remains to be linearized, in call order. Written values are unique, so an
+ * indeterminate write that a read observed took effect before that read returned: its return is
+ * tightened to the earliest such read's (every linearization already obeys this; the search
+ * then has no infinite returns to carry along).
+ */
 export function relevantOperations(operations: readonly HistoryOperation[]): HistoryOperation[] {
-  const observed = new Set(operations.filter((entry) => entry.operation.kind === "read" && entry.returnMs !== null).map((entry) => entry.operation.value));
-  return operations.filter((entry) => (entry.operation.kind === "read" ? entry.returnMs !== null : entry.returnMs !== null || observed.has(entry.operation.value)));
+  const firstObservedMs = new Map<string, number>();
+  for (const entry of operations) {
+    if (entry.operation.kind !== "read" || entry.returnMs === null) continue;
+    firstObservedMs.set(entry.operation.value, Math.min(firstObservedMs.get(entry.operation.value) ?? Infinity, entry.returnMs));
+  }
+  const kept: HistoryOperation[] = [];
+  for (const entry of operations) {
+    if (entry.returnMs !== null) kept.push(entry);
+    else if (entry.operation.kind === "write" && firstObservedMs.has(entry.operation.value)) kept.push({ ...entry, returnMs: Math.max(entry.callMs, firstObservedMs.get(entry.operation.value)!) });
+  }
+  return kept.sort((a, b) => a.callMs - b.callMs || a.id - b.id);
 }
 
 function buildEvents(operations: readonly HistoryOperation[]): Event {
@@ -112,21 +126,47 @@ function step(state: string, operation: RegisterOperation): string | null {
   return operation.value === state ? state : null;
 }
 
-/** Memo of (linearized set, state) pairs already explored, exact (no hash-only matches). */
-class SeenStates {
-  private readonly buckets = new Map<string, { bits: Uint32Array; state: string }[]>();
+/**
+ * The set of linearized operations, exact and compact: operations are indexed in call order, so
+ * the set is nearly always "every index below `prefix`" plus a few later ones (the concurrent
+ * ones). Its key names exactly that, so the memo never confuses two sets.
+ */
+class LinearizedSet {
+  private readonly members: Uint8Array;
+  private prefix = 0;
+  private above = 0;
 
-  /** Records the pair; returns false when it was already there. */
-  add(bits: Uint32Array, hash: number, state: string): boolean {
-    const key = `${hash}:${state}`;
-    const bucket = this.buckets.get(key);
-    if (bucket === undefined) {
-      this.buckets.set(key, [{ bits: bits.slice(), state }]);
-      return true;
+  constructor(size: number) {
+    this.members = new Uint8Array(size);
+  }
+
+  add(index: number): void {
+    this.members[index] = 1;
+    if (index !== this.prefix) {
+      this.above += 1;
+      return;
     }
-    if (bucket.some((entry) => entry.bits.every((word, index) => word === bits[index]))) return false;
-    bucket.push({ bits: bits.slice(), state });
-    return true;
+    while (this.prefix < this.members.length && this.members[this.prefix] === 1) {
+      this.prefix += 1;
+      if (this.prefix - 1 !== index) this.above -= 1;
+    }
+  }
+
+  remove(index: number): void {
+    this.members[index] = 0;
+    if (index > this.prefix) {
+      this.above -= 1;
+      return;
+    }
+    // Indexes between the removed one and the old prefix stay members, now above the prefix.
+    this.above += this.prefix - index - 1;
+    this.prefix = index;
+  }
+
+  key(): string {
+    const extras: number[] = [];
+    for (let index = this.prefix + 1; extras.length < this.above; index++) if (this.members[index] === 1) extras.push(index);
+    return `${this.prefix}:${extras.join(",")}`;
   }
 }
 
@@ -136,11 +176,9 @@ function checkKey(key: string, all: readonly HistoryOperation[], options: CheckO
   if (operations.length === 0) return verdict;
   const stepsMax = options.stepsMax ?? defaultStepsMax;
   const head = buildEvents(operations);
-  const bits = new Uint32Array(Math.ceil(operations.length / 32));
-  // Zobrist-style hash of the linearized set: one random word per operation, xor-ed in and out.
-  const words = operations.map((_, index) => Math.imul(index + 1, 0x9e3779b1) ^ Math.imul(index + 7, 0x85ebca6b));
-  let hash = 0;
-  const seen = new SeenStates();
+  const linearized = new LinearizedSet(operations.length);
+  // Explored (linearized set, state) pairs: reaching one again cannot lead anywhere new.
+  const seen = new Set<string>();
   const stack: { call: Event; state: string }[] = [];
   let state = options.initialValue(key);
   let entry = head.next;
@@ -155,17 +193,17 @@ function checkKey(key: string, all: readonly HistoryOperation[], options: CheckO
       const next = step(state, entry.operation.operation);
       if (next !== null) {
         const index = entry.index;
-        bits[index >>> 5]! |= 1 << (index & 31);
-        hash ^= words[index]!;
-        if (seen.add(bits, hash, next)) {
+        linearized.add(index);
+        const memoKey = `${linearized.key()}|${next}`;
+        if (!seen.has(memoKey)) {
+          seen.add(memoKey);
           stack.push({ call: entry, state });
           state = next;
           lift(entry);
           entry = head.next;
           continue;
         }
-        bits[index >>> 5]! &= ~(1 << (index & 31));
-        hash ^= words[index]!;
+        linearized.remove(index);
       }
       entry = entry.next;
       continue;
@@ -183,8 +221,7 @@ function checkKey(key: string, all: readonly HistoryOperation[], options: CheckO
     }
     state = frame.state;
     const index = frame.call.index;
-    bits[index >>> 5]! &= ~(1 << (index & 31));
-    hash ^= words[index]!;
+    linearized.remove(index);
     unlift(frame.call);
     entry = frame.call.next;
   }
