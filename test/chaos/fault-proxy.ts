@@ -135,6 +135,8 @@ export class FaultProxy {
   private target: { host: string; port: number } | null = null;
   private listenPort = 0;
   readonly counts: ProxyCounts = { accepted: 0, dropped: 0, reset: 0 };
+  /** Connections accepted per source, to show that links were told apart. */
+  readonly acceptedBySource = new Map<string, number>();
 
   constructor(private readonly options: FaultProxyOptions) {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
@@ -212,6 +214,7 @@ export class FaultProxy {
       return;
     }
     this.counts.accepted += 1;
+    this.acceptedBySource.set(source, (this.acceptedBySource.get(source) ?? 0) + 1);
     const upstream = connect({ host: this.target.host, port: this.target.port });
     upstream.on("error", () => undefined);
     const connection = new ProxiedConnection(source, downstream, upstream, mode);

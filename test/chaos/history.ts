@@ -76,6 +76,17 @@ export class History {
     return this.records.filter((record) => record.endMs === null || record.endMs - record.startMs > record.boundMs);
   }
 
+  /** The most frequent reasons calls failed or stayed indeterminate, numbers masked, with counts. */
+  commonFailures(limit: number): string[] {
+    const reasons = new Map<string, number>();
+    for (const record of this.records) {
+      if (record.outcome === "ok" || record.outcome === null) continue;
+      const reason = record.detail.replace(/\d+(\.\d+)?/g, "N").slice(0, 90);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    return [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([reason, count]) => `${count}x ${reason}`);
+  }
+
   counts(): Record<string, number> {
     const counts: Record<string, number> = {};
     for (const record of this.records) {

@@ -55,14 +55,20 @@ export interface ChaosResult {
   logsDirectory: string | null;
 }
 
+export interface ChaosHooks {
+  /** Called once the processes exist, so a test can register their cleanup before any wait. */
+  onWorld?(world: ChaosWorld): void;
+}
+
 /** vigild answers a VM call within this (config command.timeout, set for the run). */
 const commandTimeoutS = 15;
 /** Bound on draining every agent's outbox once the cluster is quiet. */
 const drainBoundMs = 60_000;
 
-export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): Promise<ChaosResult> {
   const directory = temporaryDirectory("chaos");
   const world = new ChaosWorld({ directory: directory.path, hosts: options.hosts, vmsPerHost: options.vmsPerHost, log: options.log });
+  hooks.onWorld?.(world);
   const violations: string[] = [];
   const summary: string[] = [];
   const history = new History();
@@ -110,6 +116,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     violations.push(...(await checkEvents(world, maxAcked, summary)));
     violations.push(...checkHistory(history, summary, startedMs));
     violations.push(...oneLeaderPerTerm(leaders).map((text) => `(c) ${text}`));
+    violations.push(...checkAttribution(world, summary));
     await stopReplicas(world);
     violations.push(...checkEventLogs(world, summary));
   } catch (error) {
@@ -217,6 +224,7 @@ function checkHistory(history: History, summary: string[], startedMs: number): s
   if (overdue.length > 20) violations.push(`(d) ... and ${overdue.length - 20} more overdue calls`);
   const counts = history.counts();
   summary.push(`calls: ${Object.keys(counts).sort().map((name) => `${name} ${counts[name]}`).join(", ")}`);
+  summary.push(`why calls had no definite answer (most frequent): ${history.commonFailures(5).join("; ")}`);
   return violations;
 }
 
@@ -250,6 +258,22 @@ function checkEventLogs(world: ChaosWorld, summary: string[]): string[] {
   const vmChanges = longest.filter((row) => row.kind === "vm").length;
   summary.push(`event logs: ${[...logs.entries()].map(([id, rows]) => `${id} ${rows.length} rows`).join(", ")}; ${takeovers} primary takeovers, ${vmChanges} VM state changes`);
   return violations;
+}
+
+/**
+ * The harness itself: only replicas and agents connect through the proxies, so a connection named
+ * "client" means the proxy could not tell who opened it, and that link's faults would not apply.
+ */
+function checkAttribution(world: ChaosWorld, summary: string[]): string[] {
+  const lines: string[] = [];
+  let unattributed = 0;
+  for (const proxy of world.proxies.values()) {
+    const sources = [...proxy.acceptedBySource.entries()].sort(([a], [b]) => a.localeCompare(b));
+    unattributed += proxy.acceptedBySource.get("client") ?? 0;
+    lines.push(`to ${proxy.name}: ${sources.map(([source, count]) => `${source} ${count}`).join(" ")} (${proxy.counts.dropped} dropped, ${proxy.counts.reset} reset)`);
+  }
+  summary.push(`proxied connections: ${lines.join("; ")}`);
+  return unattributed === 0 ? [] : [`harness: ${unattributed} proxied connections could not be attributed to a replica or agent, so their link faults did not apply`];
 }
 
 /** The agents' journals and the replicas' databases, for a post-mortem (best effort). */
