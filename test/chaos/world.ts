@@ -105,8 +105,8 @@ export class ChaosWorld {
         paused: false,
         down: false,
       };
-      const process = this.launchAgent(slot);
-      this.agents.push({ ...slot, process, incarnations: [process] });
+      const agentProcess = this.launchAgent(slot);
+      this.agents.push({ ...slot, process: agentProcess, incarnations: [agentProcess] });
     }
   }
 
@@ -297,8 +297,8 @@ export class ChaosWorld {
   /** Every process's output, one file per incarnation, for a failure report. */
   writeLogs(directory: string): string {
     mkdirSync(directory, { recursive: true });
-    for (const [id, incarnations] of this.replicaIncarnations) incarnations.forEach((process, index) => writeFileSync(`${directory}/${id}.${index + 1}.log`, process.output()));
-    for (const agent of this.agents) agent.incarnations.forEach((process, index) => writeFileSync(`${directory}/${agent.hostId}.${index + 1}.log`, process.output()));
+    for (const [id, incarnations] of this.replicaIncarnations) incarnations.forEach((running, index) => writeFileSync(`${directory}/${id}.${index + 1}.log`, running.output()));
+    for (const agent of this.agents) agent.incarnations.forEach((running, index) => writeFileSync(`${directory}/${agent.hostId}.${index + 1}.log`, running.output()));
     return directory;
   }
 
