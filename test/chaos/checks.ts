@@ -117,3 +117,24 @@ export function agentsNeverShareAVm(agentLogs: ReadonlyMap<string, string[]>): s
   }
   return [...hostsByVm.entries()].filter(([, hosts]) => hosts.size > 1).map(([vm, hosts]) => `vm ${vm} was seen alive by the agents of ${[...hosts].join(" and ")}`);
 }
+
+/** The terms of the commands an agent admitted, in admission order (its journal, read once stopped). */
+export function readAdmittedTerms(journalPath: string): { commandId: string; term: number }[] {
+  const db = new Database(journalPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare("SELECT command_id AS commandId, term FROM commands ORDER BY rowid").all() as { commandId: string; term: number }[];
+  } finally {
+    db.close();
+  }
+}
+
+/** DESIGN §10.1: an agent never executes a command whose term is below one it admitted before. */
+export function agentTermsNeverGoBack(hostId: string, admitted: readonly { commandId: string; term: number }[]): string[] {
+  const violations: string[] = [];
+  let highest = 0;
+  for (const command of admitted) {
+    if (command.term < highest) violations.push(`${hostId} executed command ${command.commandId} of term ${command.term} after one of term ${highest}`);
+    highest = Math.max(highest, command.term);
+  }
+  return violations;
+}

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { seededRng } from "../../common/env.js";
 import { stopProcess, temporaryDirectory } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
-import { agentsNeverShareAVm, eventLogsAgree, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, readEventLog, type EventRow } from "./checks.js";
+import { agentsNeverShareAVm, agentTermsNeverGoBack, eventLogsAgree, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, readAdmittedTerms, readEventLog, type EventRow } from "./checks.js";
 import { History, wallMs } from "./history.js";
 import { checkRegisterHistory, describeVerdicts } from "./linearizability.js";
 import { describeFault, faultWindow, type ScheduledFault } from "./schedule.js";
@@ -202,6 +202,9 @@ async function checkEvents(world: ChaosWorld, maxAcked: Map<string, number>, sum
     }
   }
   summary.push(`agent events journaled and applied exactly once on every replica: ${totals.join(", ")}`);
+  const admitted = world.agents.map((agent) => ({ hostId: agent.hostId, commands: readAdmittedTerms(join(agent.stateDir, "journal.db")) }));
+  for (const { hostId, commands } of admitted) violations.push(...agentTermsNeverGoBack(hostId, commands).map((text) => `(c) ${text}`));
+  summary.push(`commands admitted by agents: ${admitted.map(({ hostId, commands }) => `${hostId} ${commands.length} (terms ${[...new Set(commands.map((command) => command.term))].join(",")})`).join(", ")}`);
   return violations;
 }
 
