@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { agentsNeverShareAVm, agentTermsNeverGoBack, eventLogsAgree, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, type EventRow } from "./checks.js";
 
 function row(logIndex: number, fields: Partial<EventRow>): EventRow {
-  return { logIndex, atMs: logIndex * 10, term: 2, kind: "vm", host: "", vm: "", message: "", ...fields };
+  return { index: logIndex, logIndex, atMs: logIndex * 10, term: 2, kind: "vm", host: "", vm: "", job: "", message: "", ...fields };
 }
 
 describe("chaos checks", () => {

@@ -2,22 +2,24 @@
 // (read from their SQLite files once stopped), the agents' own logs, and the clients' history.
 // Each returns violations as sentences; an empty list means the property held.
 import Database from "better-sqlite3";
+import { StateReader, type ClusterEventRecord } from "../../controlplane/state/store.js";
 import type { LeaderObservation } from "./workload.js";
 
-export interface EventRow {
-  logIndex: number;
-  atMs: number;
-  term: number;
-  kind: string;
-  host: string;
-  vm: string;
-  message: string;
-}
+export type EventRow = ClusterEventRecord;
 
+const eventPageRows = 5_000;
+
+/** A stopped replica's whole event log, read from its SQLite file. */
 export function readEventLog(databasePath: string): EventRow[] {
   const db = new Database(databasePath, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare("SELECT log_index AS logIndex, at_ms AS atMs, term, kind, host, vm, message FROM cluster_events ORDER BY idx").all() as EventRow[];
+    const reader = new StateReader(db);
+    const rows: EventRow[] = [];
+    for (;;) {
+      const page = reader.listEvents({ afterIndex: rows.at(-1)?.index ?? 0, limit: eventPageRows });
+      rows.push(...page);
+      if (page.length < eventPageRows) return rows;
+    }
   } finally {
     db.close();
   }

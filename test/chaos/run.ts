@@ -78,8 +78,8 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
   const startedMs = performance.now();
   try {
     await world.start();
-    const startupMs = await world.converge(options.convergeBoundMs);
-    summary.push(`startup: 3 replicas, ${options.hosts} agents x ${options.vmsPerHost} VMs converged in ${(startupMs / 1000).toFixed(1)} s`);
+    const startup = await world.converge(options.convergeBoundMs);
+    summary.push(`startup: 3 replicas, ${options.hosts} agents x ${options.vmsPerHost} VMs converged in ${(startup.tookMs / 1000).toFixed(1)} s`);
     await world.cluster.setConfig("command.timeout", String(commandTimeoutS), 10_000);
     const topology = { replicas: world.replicaIds, hosts: world.hostIds };
     const replicas = world.cluster.replicas.map((replica) => ({ id: replica.id, address: replica.address }));
@@ -96,9 +96,9 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       await runWindow(world, faults, options);
       world.healEverything();
       try {
-        const tookMs = await world.converge(options.convergeBoundMs);
+        const { tookMs, waitedFor } = await world.converge(options.convergeBoundMs);
         convergeTimesMs.push(tookMs);
-        options.log(`window ${window}: healed, converged in ${(tookMs / 1000).toFixed(1)} s`);
+        options.log(`window ${window}: healed, converged in ${(tookMs / 1000).toFixed(1)} s${waitedFor === "" ? "" : ` (first waited for ${waitedFor})`}`);
       } catch (error) {
         violations.push(`(d) window ${window}: ${(error as Error).message}`);
         break;

@@ -243,17 +243,19 @@ export class ChaosWorld {
    * Waits (bounded) until the healed cluster has converged: one leader agreed by every replica and
    * holding the primary takeover, every replica applied what the leader had committed, every agent
    * connected and alive on the leader, and every event journaled before the call acknowledged.
-   * Resolves with how long it took; rejects naming what was still missing.
+   * Resolves with how long it took and what it waited for first; rejects naming what was still missing.
    */
-  async converge(boundMs: number): Promise<number> {
+  async converge(boundMs: number): Promise<{ tookMs: number; waitedFor: string }> {
     const startMs = performance.now();
     // A journal not yet created (an agent just started) has journaled nothing.
     const targets = new Map(this.agents.map((agent) => [agent.hostId, existsSync(`${agent.stateDir}/journal.db`) ? readJournalSeqs(agent.stateDir).lastSeq : 0]));
     let missing = "nothing checked yet";
+    let waitedFor = "";
     try {
       await waitFor(
         async () => {
           missing = await this.convergenceGap(targets);
+          if (waitedFor === "") waitedFor = missing;
           return missing === "" || undefined;
         },
         { timeoutMs: boundMs, intervalMs: 200, what: "the healed cluster to converge" },
@@ -261,7 +263,7 @@ export class ChaosWorld {
     } catch (error) {
       throw new Error(`${(error as Error).message}; still missing: ${missing}`);
     }
-    return performance.now() - startMs;
+    return { tookMs: performance.now() - startMs, waitedFor };
   }
 
   /** What convergence still lacks, or "" when nothing. */
