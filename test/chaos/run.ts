@@ -9,7 +9,7 @@
 //     (c) no VM ran on two hosts, one primary takeover and one leader per term, and the replicas'
 //         event logs agree;
 //     (d) every client call ended within its bound, every convergence within its bound.
-import { cpSync, mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { seededRng } from "../../common/env.js";
 import { stopProcess, temporaryDirectory } from "../support/processes.js";
@@ -129,6 +129,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
   if (violations.length > 0) {
     logsDirectory = world.writeLogs(join(options.failureLogsDirectory, `chaos-seed-${options.seed}`));
     copyDataDirs(world, logsDirectory);
+    writeFileSync(join(logsDirectory, "history.json"), JSON.stringify({ seed: options.seed, calls: history.all(), violations }, null, 1));
     options.log(`process logs and data dirs kept in ${logsDirectory}`);
   }
   await world.stop().catch((error: Error) => violations.push(`stopping the processes failed: ${error.message}`));
