@@ -35,6 +35,6 @@ describe("chaos fault schedule", () => {
         assert.ok(scheduled.atMs + faultFootprint(scheduled.fault, topology).durationMs <= options.windowMs, `seed ${seed}: a fault outlives its window`);
       }
     }
-    assert.deepEqual([...kinds].sort(), ["kill-agent", "kill-replica", "link", "partition", "pause-agent", "pause-replica", "reset-link"]);
+    assert.deepEqual([...kinds].sort(), ["kill-agent", "kill-replica", "link", "partition", "pause-agent", "pause-replica", "reset-link", "transfer-primary"]);
   });
 });

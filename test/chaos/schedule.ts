@@ -17,6 +17,8 @@ export type Fault =
   /** Every connection `from` (a replica or an agent) opens to replica `to`. */
   | { kind: "link"; from: string; to: string; mode: LinkMode; durationMs: number }
   | { kind: "reset-link"; from: string; to: string }
+  /** An operator's graceful hand-over (`vigilctl cluster transfer-primary`), asked of any replica. */
+  | { kind: "transfer-primary"; via: string }
   /** Replica `replica` cut from its peers both ways; with `agentsToo`, from every agent as well. */
   | { kind: "partition"; replica: string; agentsToo: boolean; mode: LinkMode; durationMs: number };
 
@@ -51,6 +53,8 @@ export function describeFault(fault: Fault): string {
       return `link ${fault.from}->${fault.to} ${describeMode(fault.mode)} for ${fault.durationMs} ms`;
     case "reset-link":
       return `reset connections ${fault.from}->${fault.to}`;
+    case "transfer-primary":
+      return `transfer-primary asked of ${fault.via}`;
     case "partition":
       return `partition ${fault.replica} from its peers${fault.agentsToo ? " and agents" : ""} (${describeMode(fault.mode)}) for ${fault.durationMs} ms`;
   }
@@ -69,6 +73,9 @@ export function faultFootprint(fault: Fault, topology: Topology): { keys: string
       return { keys: [`link:${fault.from}->${fault.to}`], durationMs: fault.durationMs };
     case "reset-link":
       return { keys: [`link:${fault.from}->${fault.to}`], durationMs: 0 };
+    case "transfer-primary":
+      // It moves the leader: keep it apart from replica process faults, like one of them.
+      return { keys: ["replica-process"], durationMs: 2_000 };
     case "partition": {
       const peers = topology.replicas.filter((replica) => replica !== fault.replica);
       const sources = fault.agentsToo ? [...peers, ...topology.hosts] : peers;
@@ -101,11 +108,12 @@ function randomFault(rng: Rng, topology: Topology): Fault {
   if (roll < 0.26) return { kind: "pause-replica", replica, downMs: between(rng, 500, 6_000) };
   if (roll < 0.36) return { kind: "kill-agent", host, downMs: between(rng, 500, 6_000) };
   if (roll < 0.44) return { kind: "pause-agent", host, downMs: between(rng, 500, 5_000) };
-  if (roll < 0.56) return { kind: "partition", replica, agentsToo: rng.next() < 0.4, mode: randomLinkMode(rng), durationMs: between(rng, 1_000, 8_000) };
+  if (roll < 0.48) return { kind: "transfer-primary", via: replica };
+  if (roll < 0.58) return { kind: "partition", replica, agentsToo: rng.next() < 0.4, mode: randomLinkMode(rng), durationMs: between(rng, 1_000, 8_000) };
   const to = replica;
   const sources = [...topology.replicas.filter((other) => other !== to), ...topology.hosts];
   const from = pick(rng, sources);
-  if (roll < 0.66) return { kind: "reset-link", from, to };
+  if (roll < 0.67) return { kind: "reset-link", from, to };
   return { kind: "link", from, to, mode: randomLinkMode(rng), durationMs: between(rng, 1_000, 8_000) };
 }
 

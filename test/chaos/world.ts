@@ -170,6 +170,12 @@ export class ChaosWorld {
         this.proxies.get(fault.to)!.reset(fault.from);
         return () => undefined;
       }
+      case "transfer-primary": {
+        // The answer (or its failure under other faults) does not matter; the hand-over does.
+        const outcome = await this.transferPrimary(this.replica(fault.via).address);
+        this.options.log(`  transfer-primary via ${fault.via}: ${outcome}`);
+        return () => undefined;
+      }
       case "partition": {
         const peers = this.replicaIds.filter((id) => id !== fault.replica);
         const links: [string, string][] = [...peers.map((peer): [string, string] => [peer, fault.replica]), ...peers.map((peer): [string, string] => [fault.replica, peer])];
@@ -225,6 +231,16 @@ export class ChaosWorld {
       ...this.agents.filter((agent) => agent.paused).map((agent) => `${agent.hostId} paused`),
       ...this.agents.filter((agent) => agent.down).map((agent) => `${agent.hostId} down`),
     ];
+  }
+
+  private transferPrimary(address: string): Promise<string> {
+    const client = this.cluster.client(address);
+    return new Promise((resolve) =>
+      client.TransferPrimary({ to: "" }, { deadline: Date.now() + 10_000 }, (error, status) => {
+        client.close();
+        resolve(error !== null ? `failed: ${error.message}` : `primary now ${status?.primary ?? "?"} (leader ${status?.leader ?? "?"})`);
+      }),
+    );
   }
 
   hosts(address: string): Promise<HostList__Output> {
