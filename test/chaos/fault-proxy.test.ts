@@ -90,6 +90,33 @@ describe("fault proxy", () => {
     peer.socket.destroy();
   });
 
+  it("holds only the replies in blackhole-return mode: requests still arrive", async () => {
+    const arrived: string[] = [];
+    const recorder = createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.on("data", (chunk: Buffer) => {
+        arrived.push(chunk.toString());
+        socket.write(`ack ${chunk.toString()}`);
+      });
+    });
+    await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
+    const oneWay = new FaultProxy({ name: "recorder", identify: () => "a" });
+    await oneWay.listen();
+    oneWay.setTarget(`127.0.0.1:${(recorder.address() as { port: number }).port}`);
+    oneWay.setMode("a", { kind: "blackhole-return" });
+    const peer = await client(oneWay.address);
+    peer.socket.write("request");
+    await waitFor(() => arrived.includes("request"), { timeoutMs: 5_000, what: "the request to reach the target" });
+    // The reply was written at once; the fault's own window shows it held.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(peer.received(), "");
+    oneWay.heal();
+    await waitFor(() => peer.received() === "ack request", { timeoutMs: 5_000, what: "the held reply after healing" });
+    peer.socket.destroy();
+    await oneWay.close();
+    recorder.close();
+  });
+
   it("resets new connections in drop-new mode while existing ones carry on", async () => {
     const existing = await client(proxy.address);
     proxy.setMode("a", { kind: "drop-new" });

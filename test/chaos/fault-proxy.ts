@@ -6,11 +6,13 @@
 //  - blackhole: connections are accepted but nothing is read from either end, so data waits in
 //    the kernel as it would behind a partition with TCP retransmitting; on heal it flows again,
 //    unless an end gave up meanwhile (gRPC keepalive does);
+//  - blackhole-return: only the target's replies are held; the source's requests still arrive
+//    (one-way loss: a request is served but its answer never comes back);
 //  - latency: every chunk is delivered `delayMs` late, in order.
 // `reset(source)` is an action, not a mode: it resets the link's existing connections (RST).
 import { createServer, connect, type Server, type Socket } from "node:net";
 
-export type LinkMode = { kind: "pass" } | { kind: "drop-new" } | { kind: "blackhole" } | { kind: "latency"; delayMs: number };
+export type LinkMode = { kind: "pass" } | { kind: "drop-new" } | { kind: "blackhole" } | { kind: "blackhole-return" } | { kind: "latency"; delayMs: number };
 
 const passMode: LinkMode = { kind: "pass" };
 
@@ -30,6 +32,8 @@ class Pipe {
   constructor(
     private readonly from: Socket,
     private readonly to: Socket,
+    /** Whether this pipe carries the target's replies back to the source. */
+    private readonly returning: boolean,
   ) {
     from.on("data", (chunk: Buffer) => this.receive(chunk));
     from.on("end", () => {
@@ -43,7 +47,7 @@ class Pipe {
   }
 
   apply(mode: LinkMode): void {
-    this.held = mode.kind === "blackhole";
+    this.held = mode.kind === "blackhole" || (mode.kind === "blackhole-return" && this.returning);
     this.delayMs = mode.kind === "latency" ? mode.delayMs : 0;
     this.updateFlow();
     this.flush();
@@ -100,7 +104,7 @@ class ProxiedConnection {
     private readonly upstream: Socket,
     mode: LinkMode,
   ) {
-    this.pipes = [new Pipe(downstream, upstream), new Pipe(upstream, downstream)];
+    this.pipes = [new Pipe(downstream, upstream, false), new Pipe(upstream, downstream, true)];
     this.apply(mode);
   }
 

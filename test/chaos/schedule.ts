@@ -95,7 +95,8 @@ function between(rng: Rng, lowMs: number, highMs: number): number {
 
 function randomLinkMode(rng: Rng): LinkMode {
   const roll = rng.next();
-  if (roll < 0.45) return { kind: "blackhole" };
+  if (roll < 0.35) return { kind: "blackhole" };
+  if (roll < 0.5) return { kind: "blackhole-return" };
   if (roll < 0.7) return { kind: "drop-new" };
   return { kind: "latency", delayMs: between(rng, 20, 400) };
 }

@@ -201,7 +201,9 @@ export class Workload {
       record = history.invoke({ client, kind: "status", via: "vigilctl", replica: replica.id, boundMs: vigilctlTimeoutMs + callSlackMs * 2 });
       args = ["cluster", "status"];
     }
-    const result = await runVigilctl(replica.address, args, record.boundMs + 30_000);
+    // All replicas, the chosen one first: vigilctl rotates to the next on UNAVAILABLE, as operators use it.
+    const endpoints = [replica, ...this.options.replicas.filter((other) => other.id !== replica.id)].map((endpoint) => endpoint.address);
+    const result = await runVigilctl(endpoints.join(","), args, record.boundMs + 30_000);
     if (result.code === 0 && record.kind === "config-get") {
       const value = readConfigValue(result.stdout, record.key);
       if (value === undefined) history.complete(record, "failed", { detail: `no value for ${record.key} in ${result.stdout.slice(0, 200)}` });
@@ -224,9 +226,9 @@ function readConfigValue(stdout: string, key: string): string | undefined {
 }
 
 /** Runs vigilctl without blocking the event loop (the fault proxies live in this process). */
-export function runVigilctl(endpoint: string, args: string[], killAfterMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runVigilctl(endpoints: string, args: string[], killAfterMs: number, timeoutMs = vigilctlTimeoutMs): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [vigilctlPath, "--endpoints", endpoint, "--timeout-ms", String(vigilctlTimeoutMs), "-o", "json", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [vigilctlPath, "--endpoints", endpoints, "--timeout-ms", String(timeoutMs), "-o", "json", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
