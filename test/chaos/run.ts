@@ -12,6 +12,7 @@
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { seededRng } from "../../common/env.js";
+import { findConfigKey } from "../../controlplane/state/config-keys.js";
 import { stopProcess, temporaryDirectory } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 import { agentsNeverShareAVm, agentTermsNeverGoBack, eventLogsAgree, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, readAdmittedTerms, readEventLog, type EventRow } from "./checks.js";
@@ -233,10 +234,7 @@ function checkHistory(history: History, summary: string[], startedMs: number): s
 }
 
 /** The registers' values before the run: the config keys' defaults (nothing writes them before). */
-const initialRegisterValues = new Map<string, string>([
-  [registerKeys[0], "300"],
-  [registerKeys[1], "600"],
-]);
+const initialRegisterValues = new Map<string, string>(registerKeys.map((key) => [key, findConfigKey(key)!.defaultValue]));
 
 async function stopReplicas(world: ChaosWorld): Promise<void> {
   for (const replica of world.cluster.replicas) {
