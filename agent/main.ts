@@ -15,9 +15,12 @@ import { createMetricsRegistry, registerAgentMetrics, serveMetrics } from "../co
 import { parseOptions, requireString, runMain, usageText, type OptionSpec } from "../common/options.js";
 import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
+import { DiskSync } from "./disk-sync.js";
 import { hostStats } from "./domain-status.js";
 import { HypervisorEventSource } from "./events.js";
 import { CommandExecutor } from "./executor.js";
+import { fileImageStorage } from "./image-storage.js";
+import { defaultScanIntervalMs, JobTracker } from "./job-tracker.js";
 import { Journal } from "./journal.js";
 import { LibvirtConnection } from "./libvirt/index.js";
 import { SelfFenceGuard, selfFenceFromOptions } from "./self-fence.js";
@@ -40,6 +43,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   "self-fence-watchdog-device": { type: "string", description: "watchdog device fed while in contact (mode watchdog)", configKey: "selfFence.watchdogDevice", defaultValue: "/dev/watchdog" },
   "self-fence-watchdog-timeout": { type: "string", description: "the watchdog device's own timeout in seconds (below --self-fence-timeout)", configKey: "selfFence.watchdogTimeout", defaultValue: "60" },
   "self-fence-vms": { type: "string", description: "domains (names or UUIDs, comma-separated) destroyed in mode destroy-vms (empty: all that run)", configKey: "selfFence.vms", defaultValue: "" },
+  "job-scan-interval": { type: "string", description: "milliseconds between looks for block jobs others started (0: off)", configKey: "jobScanIntervalMs", defaultValue: String(defaultScanIntervalMs) },
 };
 
 const drainTimeoutMs = 10_000;
@@ -77,11 +81,17 @@ async function main(): Promise<void> {
   logger.warn("connecting without TLS (--insecure): for development only");
   mkdirSync(stateDir, { recursive: true });
   const journal = new Journal(join(stateDir, "journal.db"));
-  const hypervisor = await LibvirtConnection.open(libvirtUri, { logger });
+  const scanIntervalMs = Number(values["job-scan-interval"]);
+  if (!Number.isInteger(scanIntervalMs) || scanIntervalMs < 0) throw new UsageError(`--job-scan-interval must be whole milliseconds >= 0, got "${String(values["job-scan-interval"])}"`);
+  // With libvirtd down the agent still starts: recovery reports its jobs unknown (DESIGN §9).
+  const hypervisor = await LibvirtConnection.open(libvirtUri, { logger, startWhenUnavailable: true });
   let link: ControlPlaneLink | null = null;
   const notify = () => link?.notify();
   const events = new HypervisorEventSource({ hypervisor, journal, clock: systemClock, logger, onJournaled: notify });
-  const executor = new CommandExecutor({ journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify });
+  const env = { journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify };
+  const diskSync = new DiskSync({ ...env, storage: fileImageStorage, rng: systemRng });
+  const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs });
+  const executor = new CommandExecutor({ ...env, diskSync });
   const sessionId = randomUUID();
   let guard: SelfFenceGuard | null = null;
   link = new ControlPlaneLink({
@@ -123,7 +133,7 @@ async function main(): Promise<void> {
   }
   // Metrics (packaging): served before READY.
   const metricsRegistry = createMetricsRegistry();
-  registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor });
+  registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor, jobs, diskSync });
   await serveMetrics({ listen: String(values["metrics-listen"] ?? ""), registry: metricsRegistry, logger });
   if (selfFence.settings !== null) {
     // Opened once every start-up step that can fail is behind us: from here on the kernel counts,
@@ -153,7 +163,12 @@ async function main(): Promise<void> {
     });
     guard.start(await domainsRunning(hypervisor));
   }
+  // Recovery before the agent reports ready (DESIGN §9): the link, READY and health SERVING follow it.
   events.start();
+  jobs.start();
+  await events.recoverMissed();
+  await jobs.recover();
+  diskSync.start();
   link.start();
   logger.info({ endpoints, libvirtUri, stateDir }, "vigil-agent started");
   notifyReady(`connected to ${libvirtUri}, control plane ${endpoints.join(",")}`);
@@ -171,6 +186,8 @@ async function main(): Promise<void> {
     await events.stop();
     logger.info("shutdown: hypervisor event source stopped");
     await guard?.stop();
+    await jobs.stop();
+    await diskSync.stop();
     debugServer?.forceShutdown();
     await hypervisor.close();
     logger.info("shutdown: libvirt connection closed");

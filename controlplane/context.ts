@@ -12,6 +12,7 @@ export interface ClusterConfig {
   keepaliveIntervalMs: number;
   savingThrows: number;
   commandTimeoutMs: number;
+  jobUnknownTimeoutMs: number;
 }
 
 export interface ControlPlaneContext {
@@ -36,5 +37,6 @@ export function clusterConfig(reader: StateReader): ClusterConfig {
     keepaliveIntervalMs: seconds("keepalive.interval"),
     savingThrows: Number(values.get("keepalive.savingThrows")),
     commandTimeoutMs: seconds("command.timeout"),
+    jobUnknownTimeoutMs: seconds("job.unknownTimeout"),
   };
 }

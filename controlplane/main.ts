@@ -16,6 +16,7 @@ import { fenceMethodsFromConfig } from "./fencing/config.js";
 import { CommandDispatcher } from "./primary/dispatcher.js";
 import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
+import { JobDuty } from "./primary/job-duty.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -102,6 +103,8 @@ async function main(): Promise<void> {
   const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
   const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
   const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config };
+  // Agent recovery (DESIGN §9): disk syncs for VMs that moved before their job resolved, unknown-job escalation.
+  new JobDuty({ log: replica, reader, sessions, dispatcher, duties, clock: systemClock, timers: systemTimers, logger, unknownTimeoutMs: () => config().jobUnknownTimeoutMs, commandTimeoutMs: () => config().commandTimeoutMs }).attach();
 
   replica.onApplied((notices) => {
     for (const notice of notices) {

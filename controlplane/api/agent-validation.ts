@@ -43,6 +43,71 @@ function domainProblem(domain: DomainStatus__Output | null | undefined, field: s
   return null;
 }
 
+const jobKinds: ReadonlySet<string> = new Set(["migrate-out", "migrate-in", "commit", "active-commit", "copy", "pull"]);
+const jobOutcomes: ReadonlySet<string> = new Set(["completed", "failed", "aborted", "unknown"]);
+/** Bounds on what a chain may carry into the log. */
+export const chainFilesMax = 200;
+export const disksMax = 256;
+const pathMax = 4096;
+
+function textProblem(value: string, field: string, max: number, required: boolean): string | null {
+  if (required && value.length === 0) return `${field} is empty`;
+  if (value.length > max) return `${field} is longer than ${max} characters`;
+  return null;
+}
+
+function filesProblem(files: readonly string[], field: string): string | null {
+  if (files.length > chainFilesMax) return `${field} has more than ${chainFilesMax} images`;
+  for (const [position, file] of files.entries()) {
+    const problem = textProblem(file, `${field}[${position}]`, pathMax, true);
+    if (problem !== null) return problem;
+  }
+  return null;
+}
+
+function jobIdentityProblem(job: { jobId: string; vmUuid: string; kind: string; disk: string }, field: string): string | null {
+  return (
+    textProblem(job.jobId, `${field}.job_id`, shortTextMax, true) ??
+    (isUuid(job.vmUuid) ? null : `${field}.vm_uuid "${job.vmUuid.slice(0, 64)}" is not a UUID`) ??
+    (jobKinds.has(job.kind) ? null : `${field}.kind "${job.kind.slice(0, 32)}" is not one of ${[...jobKinds].join(", ")}`) ??
+    textProblem(job.disk, `${field}.disk`, shortTextMax, false)
+  );
+}
+
+function jobStartedProblem(event: AgentEvent__Output): string | null {
+  const job = event.jobStarted;
+  if (!job) return "event.job_started is missing";
+  return (
+    jobIdentityProblem(job, "event.job_started") ??
+    filesProblem(job.chainBefore, "event.job_started.chain_before") ??
+    textProblem(job.top, "event.job_started.top", pathMax, false) ??
+    textProblem(job.target, "event.job_started.target", pathMax, false) ??
+    textProblem(job.commandId, "event.job_started.command_id", shortTextMax, false)
+  );
+}
+
+function jobFinishedProblem(event: AgentEvent__Output): string | null {
+  const job = event.jobFinished;
+  if (!job) return "event.job_finished is missing";
+  const identity = jobIdentityProblem(job, "event.job_finished");
+  if (identity !== null) return identity;
+  if (!jobOutcomes.has(job.outcome)) return `event.job_finished.outcome "${job.outcome.slice(0, 32)}" is not one of ${[...jobOutcomes].join(", ")}`;
+  return textProblem(job.error, "event.job_finished.error", pathMax, false);
+}
+
+function diskChainProblem(event: AgentEvent__Output): string | null {
+  const report = event.diskChain;
+  if (!report) return "event.disk_chain is missing";
+  if (!isUuid(report.vmUuid)) return `event.disk_chain.vm_uuid "${report.vmUuid.slice(0, 64)}" is not a UUID`;
+  if (report.disks.length > disksMax) return `event.disk_chain has more than ${disksMax} disks`;
+  if (report.pending && report.disks.length > 0) return "event.disk_chain is pending but carries disks";
+  for (const [position, disk] of report.disks.entries()) {
+    const problem = textProblem(disk.target, `event.disk_chain.disks[${position}].target`, shortTextMax, true) ?? filesProblem(disk.files, `event.disk_chain.disks[${position}].files`);
+    if (problem !== null) return problem;
+  }
+  return textProblem(report.error, "event.disk_chain.error", pathMax, false);
+}
+
 export function eventProblem(event: AgentEvent__Output): string | null {
   if (!Number.isSafeInteger(event.seq) || event.seq <= 0) return "event.seq must be a positive integer";
   switch (event.body) {
@@ -64,11 +129,15 @@ export function eventProblem(event: AgentEvent__Output): string | null {
       if (result.domain) return domainProblem(result.domain, "event.command_result.domain");
       return null;
     }
-    case "jobProgress":
+    case "jobStarted":
+      return jobStartedProblem(event);
     case "jobFinished":
-    case "blockJob":
+      return jobFinishedProblem(event);
     case "diskChain":
+      return diskChainProblem(event);
     case "contactProbe":
+    case "jobProgress":
+    case "blockJob":
       return null;
     default:
       return "event has no body";

@@ -3,7 +3,25 @@ import type { Host } from "../../common/generated/vigil/v1/Host.js";
 import type { Vm } from "../../common/generated/vigil/v1/Vm.js";
 import type { ClusterConfig } from "../context.js";
 import type { AgentSession } from "../primary/sessions.js";
-import type { HostRecord, VmRecord } from "../state/store.js";
+import { unresolvedJobBlocker } from "../primary/job-blocker.js";
+import type { HostRecord, StateReader, VmDiskRecord, VmDiskSyncRecord, VmJobRecord, VmRecord } from "../state/store.js";
+
+/** What agent recovery recorded about a VM (DESIGN §9): its jobs, disk chains and disk sync. */
+export interface VmRecoveryFacts {
+  jobs: VmJobRecord[];
+  disks: VmDiskRecord[];
+  diskSync: VmDiskSyncRecord | undefined;
+}
+
+export function vmRecoveryFacts(reader: StateReader, vmUuid: string): VmRecoveryFacts {
+  return { jobs: reader.vmJobs(vmUuid), disks: reader.vmDisks(vmUuid), diskSync: reader.vmDiskSync(vmUuid) };
+}
+
+function diskSyncText(sync: VmDiskSyncRecord | undefined): string {
+  if (sync === undefined) return "";
+  if (sync.state === "synced") return `synced on ${sync.host}`;
+  return `${sync.state} on ${sync.host} (attempt ${sync.attempts}): ${sync.error}`;
+}
 
 /** Keepalives missed since the last one this replica saw; a disconnected host counts from then too. */
 export function missedKeepalives(session: AgentSession | undefined, config: ClusterConfig, nowMs: number): number {
@@ -39,7 +57,7 @@ export function hostView(host: HostRecord, session: AgentSession | undefined, vm
   };
 }
 
-export function vmView(vm: VmRecord): Vm {
+export function vmView(vm: VmRecord, recovery: VmRecoveryFacts | null = null): Vm {
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -56,5 +74,23 @@ export function vmView(vm: VmRecord): Vm {
     memoryBytes: vm.memoryBytes,
     lastHost: vm.lastHost,
     desiredState: vm.desiredState,
+    disks: (recovery?.disks ?? []).map((disk) => ({ target: disk.target, files: disk.files, host: disk.host })),
+    jobs: (recovery?.jobs ?? []).map((job) => ({
+      id: job.jobId,
+      host: job.host,
+      kind: job.kind,
+      disk: job.disk,
+      state: job.state,
+      outcome: job.outcome,
+      detail: job.detail,
+      recovered: job.recovered,
+      chainBefore: job.chainBefore,
+      target: job.target,
+      startedMs: job.startedMs,
+      updatedMs: job.updatedMs,
+      escalated: job.escalated,
+    })),
+    diskSync: diskSyncText(recovery?.diskSync),
+    jobBlocker: recovery === null ? "" : (unresolvedJobBlocker(recovery.jobs) ?? ""),
   };
 }

@@ -12,7 +12,7 @@ import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js"
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
-import { vmView } from "./views.js";
+import { vmRecoveryFacts, vmView } from "./views.js";
 
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
@@ -49,7 +49,7 @@ async function operate(
     commandId: outcome.commandId,
     outcome: succeeded ? "succeeded" : "failed",
     error: succeeded ? "" : outcome.error || outcome.outcome,
-    result: after === undefined ? null : vmView(after),
+    result: after === undefined ? null : vmView(after, vmRecoveryFacts(context.reader, after.uuid)),
   };
 }
 
@@ -103,11 +103,12 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
     List: unary(logger, "VmList", async (request) => {
       if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
       await log.readBarrier();
-      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map(vmView) };
+      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, vmRecoveryFacts(reader, vm.uuid))) };
     }),
     Get: unary(logger, "VmGet", async (request): Promise<Vm> => {
       await log.readBarrier();
-      return vmView(findVm(context, request.vm));
+      const vm = findVm(context, request.vm);
+      return vmView(vm, vmRecoveryFacts(reader, vm.uuid));
     }),
     Start: leaderOnly(context, "VmService", "Start", async (request) => {
       const vm = findVm(context, request.vm);

@@ -8,6 +8,7 @@ import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
 import { StatementCache, StateReader, type Db, type ReportedVm } from "./store.js";
+import { JobApplier, type JobApplyContext } from "./apply-jobs.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -34,10 +35,16 @@ const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked"
 export class StateMachine {
   readonly reader: StateReader;
   private readonly statements: StatementCache;
+  private readonly jobs: JobApplier;
 
   constructor(readonly db: Db) {
     this.reader = new StateReader(db);
     this.statements = new StatementCache(db);
+    this.jobs = new JobApplier((sql) => this.statement(sql), this.reader);
+  }
+
+  private jobContext(context: ApplyContext): JobApplyContext {
+    return { atMs: context.payload.atMs, event: (event) => this.event(context, event) };
   }
 
   private statement(sql: string): Statement {
@@ -93,6 +100,9 @@ export class StateMachine {
       case "VmRequested":
         this.statement("UPDATE vms SET desired_state = ? WHERE uuid = ?").run(command.desiredState, command.vmUuid);
         return;
+      case "DiskSyncRequested":
+      case "JobEscalated":
+        return this.jobs.command(this.jobContext(context), command);
     }
   }
 
@@ -163,9 +173,18 @@ export class StateMachine {
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
         return;
       }
+      case "jobStarted":
+        if (event.jobStarted) this.jobs.jobStarted(this.jobContext(context), hostId, event.jobStarted, event.recovered);
+        return;
+      case "jobFinished":
+        if (event.jobFinished) this.jobs.jobFinished(this.jobContext(context), hostId, event.jobFinished, event.recovered);
+        return;
+      case "diskChain":
+        if (event.diskChain) this.jobs.diskChain(this.jobContext(context), hostId, event.diskChain);
+        return;
       default:
-        // Job, block-job and disk-chain events are recorded by the issues that own them; a contact
-        // probe (self-fence) only advances the host's applied sequence.
+        // Job progress and raw block-job events are recorded by the issues that own them (migration);
+        // a contact probe (self-fence) only advances the host's applied sequence.
         return;
     }
   }
@@ -194,6 +213,7 @@ export class StateMachine {
   /** `vms` holds the rows the caller already read; a VM it does not know of is read here. */
   private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows): void {
     const uuid = domain.uuid.toLowerCase();
+    this.jobs.noteSighting(this.jobContext(context), hostId, uuid, domain.state);
     const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
     if (existing === undefined || existing === null) {
       this.statement(

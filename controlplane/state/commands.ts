@@ -36,7 +36,11 @@ export type StateCommand =
   | { kind: "SetVmPolicy"; vmUuid: string; policy: Partial<VmPolicy> }
   | { kind: "SetHostMaintenance"; hostId: string; on: boolean }
   | { kind: "VmRequested"; vmUuid: string; desiredState: "running" | "stopped"; commandId: string }
-  | { kind: "SetMemberAddress"; replicaId: string; address: string };
+  | { kind: "SetMemberAddress"; replicaId: string; address: string }
+  /** The primary asks `hostId` to synchronize a VM's disks: it moved there before job `jobId` on `jobHost` resolved. */
+  | { kind: "DiskSyncRequested"; vmUuid: string; hostId: string; jobHost: string; jobId: string }
+  /** An unknown job outlived job.unknownTimeout: a visible error, the job stays unknown (never guessed). */
+  | { kind: "JobEscalated"; jobHost: string; jobId: string; unknownForMs: number };
 
 export type StateCommandKind = StateCommand["kind"];
 
@@ -59,6 +63,8 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "SetHostMaintenance",
   "VmRequested",
   "SetMemberAddress",
+  "DiskSyncRequested",
+  "JobEscalated",
 ]);
 
 export class CorruptEntryError extends Error {

@@ -35,6 +35,7 @@ export const configKeys: readonly ConfigKey[] = [
   { key: "migration.recheckInterval", description: "seconds between adjudication rechecks", defaultValue: "10", problem: positiveSeconds },
   { key: "migration.recheckTimeout", description: "seconds of adjudication rechecks before rollback", defaultValue: "300", problem: positiveSeconds },
   { key: "command.timeout", description: "seconds the control plane waits for an agent's command result", defaultValue: "120", problem: positiveSeconds },
+  { key: "job.unknownTimeout", description: "seconds a job may stay unknown before an error event is raised (it stays unknown)", defaultValue: "600", problem: positiveSeconds },
 ];
 
 const byKey = new Map(configKeys.map((entry) => [entry.key, entry]));

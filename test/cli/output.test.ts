@@ -81,8 +81,27 @@ const vm: Vm = {
   skipTrace: "",
   lastHost: "h2",
   pendingReason: "",
-  disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"] }],
+  disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"], host: "h2" }],
   desiredState: "running",
+  jobs: [
+    {
+      id: "bj-0001-vda-3",
+      host: "h1",
+      kind: "active-commit",
+      disk: "vda",
+      state: "finished",
+      outcome: "completed",
+      detail: "/var/lib/vigil/top.qcow2 is no longer in the chain",
+      recovered: true,
+      chainBefore: ["/var/lib/vigil/top.qcow2", "/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"],
+      target: "/var/lib/vigil/web1.qcow2",
+      startedMs: 1_700_000_000_000,
+      updatedMs: 1_700_000_060_000,
+      escalated: false,
+    },
+  ],
+  diskSync: "synced on h2",
+  jobBlocker: "",
 };
 
 const job: Job = {
