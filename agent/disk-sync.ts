@@ -66,6 +66,7 @@ export interface PendingSync {
 
 const concurrentAttemptsMax = 4;
 const defaultAttemptTimeoutMs = 15_000;
+const warnEveryAttempts = 10;
 /** A full slot table retries this soon. */
 const slotWaitMs = 100;
 
@@ -92,6 +93,10 @@ export class DiskSync {
       entry.cancelTimer();
       entry.cancelTimer = this.options.timers.after(0, () => this.attempt(vmUuid));
     }
+  }
+
+  isPending(vmUuid: string): boolean {
+    return this.entries.has(vmUuid);
   }
 
   pending(): PendingSync[] {
@@ -144,7 +149,9 @@ export class DiskSync {
       if (this.stopped) return;
       entry.lastError = errorMessage(error);
       const delayMs = backoffDelayMs(diskSyncBackoff, entry.attempts - 1, this.options.rng.next());
-      logger.warn({ vm: vmUuid, attempt: entry.attempts, delayMs, err: entry.lastError }, "disk chain sync failed; retrying");
+      // Warn on the first failure and every tenth after it; each retry is logged, quieter.
+      const level = entry.attempts % warnEveryAttempts === 1 ? "warn" : "info";
+      logger[level]({ vm: vmUuid, attempt: entry.attempts, delayMs, err: entry.lastError }, "disk chain sync failed; retrying");
       if (!entry.reportedPending) {
         entry.reportedPending = true;
         journal.reportDiskChain({ vmUuid, disks: [], pending: true, error: entry.lastError, attempts: entry.attempts }, clock.nowMs(), false);

@@ -53,7 +53,13 @@ export class HypervisorEventSource {
     let found = 0;
     return this.enqueue(async () => {
       const { hypervisor, journal, clock, logger } = this.options;
-      const domains = await hypervisor.listDomains();
+      let domains: DomainInfo[];
+      try {
+        domains = await hypervisor.listDomains();
+      } catch (error) {
+        logger.warn({ err: errorMessage(error) }, "missed lifecycle events not checked: libvirt is not answering (the inventory after it returns tells the state)");
+        return;
+      }
       this.latestDomains = domains;
       for (const missed of missedLifecycleEvents(journal.reportedDomains(), domains)) {
         logger.info({ vm: missed.domain.name, event: missed.event, detail: missed.detail, state: missed.domain.state }, "lifecycle change missed while the agent was down");

@@ -24,7 +24,7 @@ export interface JobTrackerOptions {
   clock: Clock;
   timers: Timers;
   logger: Logger;
-  diskSync: { request(vmUuid: string, cause: string): void };
+  diskSync: { request(vmUuid: string, cause: string): void; isPending(vmUuid: string): boolean };
   onJournaled(): void;
   /** How often to look for block jobs others started (0: never). */
   scanIntervalMs: number;
@@ -39,7 +39,7 @@ export interface RecoveryReport {
   unknown: number;
   /** Jobs others started while the agent was down, journaled now. */
   discovered: number;
-  /** Domains whose disk chains changed since last reported. */
+  /** Domains whose disk chains changed since last reported: each got a disk sync. */
   chainsReported: number;
   libvirtError: string | null;
   durationMs: number;
@@ -153,7 +153,7 @@ export class JobTracker {
     if (domains !== null) {
       for (const view of views.values()) {
         counts.discovered += await this.discover(view, recovered);
-        if (this.reportChainsIfChanged(view, recovered)) counts.chainsReported += 1;
+        if (this.requestSyncIfChanged(view)) counts.chainsReported += 1;
       }
     }
     return { views, libvirtError, counts };
@@ -253,16 +253,19 @@ export class JobTracker {
     return job;
   }
 
-  /** Reports a domain's chains when they differ from those last reported. */
-  private reportChainsIfChanged(view: DomainView, recovered: boolean): boolean {
+  /**
+   * Asks the disk sync to report a domain's chains when they differ from those last reported (a
+   * job that ran entirely while the agent was down, a snapshot taken by hand): the sync confirms
+   * them on storage first and retries while it cannot.
+   */
+  private requestSyncIfChanged(view: DomainView): boolean {
     if (view.chains === null) return false;
-    const { journal, clock } = this.options;
     const disks = view.chains.map(({ target, files }) => ({ target, files }));
-    const reported = journal.reportedDisks(view.domain.uuid);
+    const reported = this.options.journal.reportedDisks(view.domain.uuid);
     // A domain without disks has nothing to tell until it had some.
     if ((reported === null && disks.length === 0) || JSON.stringify(reported) === JSON.stringify(disks)) return false;
-    journal.reportDiskChain({ vmUuid: view.domain.uuid, disks, pending: false, error: "", attempts: 0 }, clock.nowMs(), recovered);
-    this.options.onJournaled();
+    if (this.options.diskSync.isPending(view.domain.uuid)) return false;
+    this.options.diskSync.request(view.domain.uuid, "chain changed");
     return true;
   }
 

@@ -161,7 +161,8 @@ export class StateMachine {
         return this.applyInventory(context, hostId, event.inventory?.domains ?? [], vms);
       case "lifecycle": {
         const lifecycle = event.lifecycle;
-        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain, vms);
+        // A recovered lifecycle event happened while the agent was down (DESIGN §9): say so.
+        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain, vms, event.recovered ? ", while the agent was down" : "");
         return;
       }
       case "commandResult": {
@@ -210,8 +211,8 @@ export class StateMachine {
     }
   }
 
-  /** `vms` holds the rows the caller already read; a VM it does not know of is read here. */
-  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows): void {
+  /** `vms` holds the rows the caller already read; a VM it does not know of is read here. `note` ends a state change's event. */
+  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows, note = ""): void {
     const uuid = domain.uuid.toLowerCase();
     this.jobs.noteSighting(this.jobContext(context), hostId, uuid, domain.state);
     const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
@@ -241,7 +242,7 @@ export class StateMachine {
     this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, state = ?, reason = ?, updated_ms = ? WHERE uuid = ?")
       .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
     vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
-    if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
+    if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})${note}` });
   }
 
   private setVmState(context: ApplyContext, vm: ReportedVm, state: string, reason: string, vms: VmRows): void {

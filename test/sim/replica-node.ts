@@ -17,6 +17,7 @@ import { clusterConfig, type ControlPlaneContext } from "../../controlplane/cont
 import { AgentRelay } from "../../controlplane/primary/agent-relay.js";
 import { CommandDispatcher } from "../../controlplane/primary/dispatcher.js";
 import { DutyGate } from "../../controlplane/primary/duty-gate.js";
+import { JobDuty } from "../../controlplane/primary/job-duty.js";
 import { PrimaryTracker } from "../../controlplane/primary/primary-tracker.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
 import { RaftReplica } from "../../controlplane/replication/raft-replica.js";
@@ -162,6 +163,7 @@ export class ReplicaNode {
     const dispatcher = new CommandDispatcher({ log: replica, sessions, timers, commandBlocker: () => primary.commandBlocker(), logger, newCommandId: () => `cmd-${uniqueId()}` });
     const duties = new DutyGate(primary, clock, logger, () => replica.leaseExpiresAtMs());
     const context: ControlPlaneContext = { replicaId: this.id, address: this.id, log: replica, reader, sessions, dispatcher, primary, duties, clock, timers, logger, config };
+    new JobDuty({ log: replica, reader, sessions, dispatcher, duties, clock, timers, logger, unknownTimeoutMs: () => config().jobUnknownTimeoutMs, commandTimeoutMs: () => config().commandTimeoutMs }).attach();
     replica.onApplied((notices) => {
       for (const notice of notices) {
         if (notice.kind === "PrimaryTakeover" && notice.replicaId === this.id && notice.term === replica.currentTerm()) primary.tookOver(notice.term);
