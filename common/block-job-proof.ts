@@ -3,7 +3,8 @@
 // host's live chain) and the control plane (the chain reported by the host a VM moved to).
 //
 // Rules, per kind (chains are top image first):
-// 1. commit / active-commit: the image merged away (top) is gone from the chain => completed.
+// 1. commit / active-commit: the image merged away (top) is gone from the chain, which holds only
+//    layers it had before => completed.
 //    Without a known top, a chain that lost layers but kept its active image => completed.
 // 2. pull: the same active image with fewer layers below it => completed.
 // 3. copy: the chain's active image is the copy's destination => completed (pivoted).
@@ -53,7 +54,8 @@ export function proveFromChain(job: BlockJobFacts, chainNow: readonly string[]):
     case "active-commit":
     case "commit": {
       const top = job.top !== "" ? job.top : job.kind === "active-commit" ? (job.chainBefore[0] ?? "") : "";
-      if (top !== "" && !chainNow.includes(top) && job.chainBefore.includes(top)) return completed(`${top} is no longer in the chain`);
+      const onlyOldLayers = chainNow.every((file) => job.chainBefore.includes(file));
+      if (top !== "" && !chainNow.includes(top) && job.chainBefore.includes(top) && onlyOldLayers) return completed(`${top} is no longer in the chain`);
       if (top === "" && lostLayers(job.chainBefore, chainNow)) return completed("the chain lost the committed layers");
       break;
     }
