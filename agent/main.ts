@@ -118,6 +118,7 @@ async function main(): Promise<void> {
       // Command ids are remembered only as long as a redelivery can happen (the control plane waits
       // minutes at most): the dedupe table stays bounded. A stale term is refused regardless.
       journal.forgetCommandsBefore(systemClock.nowMs() - commandMemoryMs);
+      journal.forgetJobsBefore(systemClock.nowMs() - commandMemoryMs);
       return events.inventory();
     },
     onCommand: (command) => executor.handle(command),

@@ -161,6 +161,8 @@ export interface JournalMetricsSource {
 /** A LibvirtConnection (agent/libvirt) fits. */
 export interface LibvirtMetricsSource {
   onConnectionChange(listener: (change: "lost" | "restored") => void): unknown;
+  /** Whether the connection is up now (the agent may start while libvirtd is down). */
+  isAlive?(): boolean;
 }
 
 export interface AgentMetrics {
@@ -208,7 +210,7 @@ export function registerAgentMetrics(registry: Registry, sources: { journal: Jou
     },
   });
   const libvirtConnected = new Gauge({ name: "vigil_agent_libvirt_connected", help: "1 while the libvirt connection is up, else 0.", registers });
-  libvirtConnected.set(1);
+  libvirtConnected.set(sources.libvirt.isAlive?.() === false ? 0 : 1);
   const libvirtReconnects = new Counter({ name: "vigil_agent_libvirt_reconnects_total", help: "Times the libvirt connection was lost and opened again.", registers });
   sources.libvirt.onConnectionChange((change) => {
     libvirtConnected.set(change === "restored" ? 1 : 0);

@@ -21,6 +21,12 @@ take_lab_lock() {
   flock 9
 }
 
+# Checks a script's host argument (host1 or host2) and that the lab is set up; prints usage otherwise.
+require_lab_host() {
+  [ "${1:-}" = host1 ] || [ "${1:-}" = host2 ] || die "usage: $0 host1|host2"
+  [ -d "$(host_dir "$1")/etc" ] || die "$1: the lab is not set up; run scripts/lab/up.sh"
+}
+
 require_root() {
   [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and starts libvirtd)"
 }

@@ -5,6 +5,7 @@ import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { diskChain } from "../../agent/domain-disks.js";
 import { LibvirtConnection, type DomainEvent } from "../../agent/libvirt/index.js";
+import type { Vm as VmJson, VmJob as VmJobJson } from "../../controlplane/cli/wire.js";
 import { killProcess, startAgent, startVigild, stopProcess, temporaryDirectory, vigilctlJson, type RunningProcess, type Vigild } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
 import { qemuDomainXml } from "./domain-xml.js";
@@ -18,26 +19,6 @@ const throttledBytesPerSecond = 64 * 1024;
 const unthrottledBytesPerSecond = 1024 * 1024 * 1024;
 const stateTimeoutMs = 30_000;
 const libvirtdTimeoutMs = 90_000;
-
-interface VmJobJson {
-  id: string;
-  host: string;
-  kind: string;
-  disk: string;
-  state: string;
-  outcome: string;
-  detail: string;
-  recovered: boolean;
-  chainBefore: string[];
-}
-
-interface VmJson {
-  name: string;
-  disks: { target: string; files: string[]; host: string }[];
-  jobs: VmJobJson[];
-  diskSync: string;
-  jobBlocker: string;
-}
 
 interface EventJson {
   job: string;

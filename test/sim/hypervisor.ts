@@ -449,16 +449,7 @@ export class SimHypervisor implements Hypervisor {
   }
 
   dispatchBlockJob(event: BlockJobEvent): void {
-    this.host.scheduler.after(
-      eventDispatchMs,
-      this.agent,
-      `libvirt ${this.host.hostId} block job ${event.name} ${event.disk} ${event.status}`,
-      () => {
-        if (this.closed) return;
-        for (const listener of [...this.blockJobListeners]) listener(event);
-      },
-      this.incarnation,
-    );
+    this.dispatch(`block job ${event.name} ${event.disk} ${event.status}`, this.blockJobListeners, event);
   }
 
   onLifecycle(listener: (event: LifecycleEvent) => void): () => void {
@@ -472,26 +463,22 @@ export class SimHypervisor implements Hypervisor {
   }
 
   dispatchLifecycle(event: LifecycleEvent): void {
-    this.host.scheduler.after(
-      eventDispatchMs,
-      this.agent,
-      `libvirt ${this.host.hostId} event ${event.name} ${event.event}`,
-      () => {
-        if (this.closed) return;
-        for (const listener of [...this.lifecycleListeners]) listener(event);
-      },
-      this.incarnation,
-    );
+    this.dispatch(`event ${event.name} ${event.event}`, this.lifecycleListeners, event);
   }
 
   dispatchConnectionChange(change: "lost" | "restored"): void {
+    this.dispatch(`connection ${change}`, this.connectionListeners, change);
+  }
+
+  /** Delivers to this agent incarnation's listeners after libvirt's event-loop delay (none after close). */
+  private dispatch<Event>(what: string, listeners: ReadonlySet<(event: Event) => void>, event: Event): void {
     this.host.scheduler.after(
       eventDispatchMs,
       this.agent,
-      `libvirt ${this.host.hostId} connection ${change}`,
+      `libvirt ${this.host.hostId} ${what}`,
       () => {
         if (this.closed) return;
-        for (const listener of [...this.connectionListeners]) listener(change);
+        for (const listener of [...listeners]) listener(event);
       },
       this.incarnation,
     );
