@@ -159,6 +159,16 @@ describe("-o json shapes (DESIGN §11)", () => {
     assert.deepEqual(output.jobJson(decodeJob(throughTheWire("JobService", "Get", job))), { ...job });
   });
 
+  it("vm show's table has the disk chains, the disk sync, the job blocker and each job; vm list notes a blocked VM", () => {
+    const text = output.vmText(decodeVm(throughTheWire("VmService", "Get", vm)));
+    assert.match(text, /disk vda:\s+\/var\/lib\/vigil\/web1\.qcow2 <- \/var\/lib\/vigil\/base\.qcow2 \(on h2\)/);
+    assert.match(text, /disk sync:\s+synced on h2/);
+    assert.match(text, /job blocker:\s+-/);
+    assert.match(text, /job bj-0001-vda-3:\s+active-commit vda on h1: finished completed \(recovered\): \/var\/lib\/vigil\/top\.qcow2 is no longer in the chain/);
+    const blocked = { ...vm, jobBlocker: "active-commit job bj-0001-vda-3 on h1 is unknown: libvirt is not answering" };
+    assert.match(output.vmListText(decodeVmList(throughTheWire("VmService", "List", { vms: [blocked] }))), /blocked: active-commit job bj-0001-vda-3 on h1 is unknown/);
+  });
+
   it("a VM operation carries its outcome, error and resulting VM", () => {
     const operation = decodeVmOperation(
       throughTheWire("VmService", "Start", { vm: "web1", host: "h2", commandId: "c9", outcome: "failed", error: "no memory", result: vm }),
