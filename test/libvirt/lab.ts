@@ -102,14 +102,14 @@ export function restartLabDaemon(host: "host1" | "host2"): void {
   runLabScript("restart-daemon.sh", [host]);
 }
 
-/** Stops one lab daemon's libvirtd, leaving its QEMU guests running (scripts/lab/stop-daemon.sh). */
+/** Stops one lab daemon's libvirtd, leaving its QEMU guests running (scripts/lab/daemon.sh stop). */
 export function stopLabDaemon(host: "host1" | "host2"): void {
-  runLabScript("stop-daemon.sh", [host]);
+  runLabScript("daemon.sh", ["stop", host]);
 }
 
-/** Starts a stopped lab daemon's libvirtd and waits until it answers (scripts/lab/start-daemon.sh). */
+/** Starts a stopped lab daemon's libvirtd and waits until it answers (scripts/lab/daemon.sh start). */
 export function startLabDaemon(host: "host1" | "host2"): void {
-  runLabScript("start-daemon.sh", [host]);
+  runLabScript("daemon.sh", ["start", host]);
 }
 
 /** Creates base.qcow2 and top.qcow2 (backed by base) with `topDataMiB` MiB written into top. */
