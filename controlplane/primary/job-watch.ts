@@ -1,7 +1,7 @@
 // The primary's watch over unresolved agent jobs (DESIGN §9). Pure: (state, input, now) ->
 // (state, effects); job-duty.ts performs the effects.
 //
-// 1. A VM that moved host before its job resolved (another host reported it executing, or its
+// 1. A VM that moved host before its block job resolved (another host reported it executing, or its
 //    owner is now another host) gets its disks synchronized on the new host: first the request is
 //    committed (DiskSyncRequested, visible in the event log), then SynchronizeDisks is sent to that
 //    host's agent, again every `resendIntervalMs` while the host has not answered with a synced or
@@ -10,6 +10,7 @@
 //    stays unknown and keeps blocking HA and migration (job-blocker.ts). Never a guess.
 // 3. Every effect is retried no faster than `resendIntervalMs` (a proposal or send may be lost
 //    with a stream or a leader), so the duty is bounded.
+import { isBlockJobKind } from "../../common/block-job-proof.js";
 import type { VmDiskSyncRecord, VmJobRecord } from "../state/store.js";
 
 export interface JobWatchInput {
@@ -60,7 +61,8 @@ export function decideJobWatch(state: JobWatchState, input: JobWatchInput, nowMs
   };
   for (const job of input.jobs) {
     const id = `${job.host}/${job.jobId}`;
-    const target = movedTo(job, input.owners.get(job.vmUuid));
+    // Only block jobs change disks; a migration's VM is meant to move (issue 8 adjudicates it).
+    const target = isBlockJobKind(job.kind) ? movedTo(job, input.owners.get(job.vmUuid)) : null;
     if (target !== null) {
       const identity = { vmUuid: job.vmUuid, hostId: target, jobHost: job.host, jobId: job.jobId };
       const sendKey = `send:${id}>${target}`;

@@ -4,7 +4,7 @@
 //
 // 1. A job is keyed by (host, job id). A finished job never changes again.
 // 2. "unknown" starts the job.unknownTimeout clock (unknown_since_ms); "running" again clears it.
-// 3. A VM reported executing on another host while a job is unresolved records that host
+// 3. A VM reported executing on another host while a block job is unresolved records that host
 //    (moved_to): the primary then asks it to synchronize the VM's disks (job-duty.ts).
 // 4. A synced chain from the host the VM moved to resolves the job when the chain proves its end
 //    (common/block-job-proof.ts); otherwise the job stays as it was. Nothing is guessed.
@@ -140,7 +140,8 @@ export class JobApplier {
   noteSighting(context: JobApplyContext, host: string, uuid: string, domainState: string): void {
     if (!executingStates.has(domainState)) return;
     for (const job of this.reader.vmJobs(uuid)) {
-      if (job.state === "finished" || job.host === host || job.movedTo === host) continue;
+      // Migrations are adjudicated by the migration duty: their VM is meant to show up elsewhere.
+      if (job.state === "finished" || job.host === host || job.movedTo === host || !isBlockJobKind(job.kind)) continue;
       this.statement("UPDATE vm_jobs SET moved_to = ? WHERE host = ? AND job_id = ?").run(host, job.host, job.jobId);
       const vm = this.vmName(uuid);
       context.event({ kind: "job", host, vm, job: job.jobId, message: `vm ${vm}: runs on ${host} while its ${this.describe(job)} is ${job.state}: its disks need a sync on ${host}` });

@@ -143,6 +143,11 @@ describe("the primary's job watch (pure)", () => {
     assert.deepEqual(decideJobWatch(first.state, input([requested], { connectedHosts: new Set(["h1"]) }), 12_000).effects, [], "not sent to a disconnected host");
   });
 
+  it("leaves a migration's VM showing up elsewhere to the migration duty", () => {
+    const migration = unresolved({ kind: "migrate-out", disk: "", chainBefore: [], top: "", target: "qemu+tls://h2/system", movedTo: "h2" });
+    assert.deepEqual(decideJobWatch(initialJobWatchState(), input([migration]), 10_000).effects, []);
+  });
+
   it("treats a new owner as a move (HA or migration changed it)", () => {
     const effects = decideJobWatch(initialJobWatchState(), input([unresolved({ state: "unknown", unknownSinceMs: 5_000 })], { owners: new Map([[uuid, "h2"]]) }), 10_000).effects;
     assert.deepEqual(effects.map((effect) => `${effect.kind}:${"hostId" in effect ? effect.hostId : ""}`), ["propose-sync-request:h2"]);
