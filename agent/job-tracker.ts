@@ -4,8 +4,8 @@
 //   journals jobs started by others meanwhile, and reports disk chains that changed.
 // - libvirt's block-job events end jobs live (or, for "ready", re-adopt them).
 // - Block jobs started by others send no event until they end, so a scan looks for them every
-//   `scanIntervalMs`; it also re-reconciles unresolved jobs (an unknown one resolves there, or
-//   when libvirt's connection is restored).
+//   `scanIntervalMs`; it also re-reconciles unknown jobs (running ones end by their events; all
+//   are reconciled again when libvirt's connection is restored, since events of the gap are lost).
 // All of it runs one step at a time (one chain), so a live event and a recovery never race on a
 // job; the journal makes each completion exactly-once anyway (journal.ts invariant 4).
 import { isBlockJobKind, type BlockJobKind } from "../common/block-job-proof.js";
@@ -143,7 +143,10 @@ export class JobTracker {
     } catch (error) {
       libvirtError = errorMessage(error);
     }
-    const jobs = this.options.journal.unresolvedJobs();
+    // A periodic scan leaves running jobs to libvirt's events: resolving one from the chain here
+    // would race its completion event (which would then look like a second job). Recovery and the
+    // sweep after a reconnect (events of the gap are lost) reconcile them all.
+    const jobs = this.options.journal.unresolvedJobs().filter((job) => recovered || job.state === "unknown");
     const views = domains === null ? new Map<string, DomainView>() : await this.readViews(domains, new Set(jobs.map((job) => job.vmUuid)));
     for (const job of jobs) {
       const verdict = reconcileJob(job, await this.observe(job, views, libvirtError));
