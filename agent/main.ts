@@ -9,10 +9,13 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, systemRng, systemTimers } from "../common/env.js";
 import { UsageError, errorMessage } from "../common/errors.js";
-import { addHealthAndReflection, bindServer } from "../common/grpc-server.js";
+import { agentDebugAccess } from "../common/authorization.js";
+import { addHealthAndReflection, bindServer, messageBytesMax } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
 import { createMetricsRegistry, registerAgentMetrics, serveMetrics } from "../common/metrics.js";
 import { parseOptions, requireString, runMain, usageText, type OptionSpec } from "../common/options.js";
+import { securityFromOptions } from "../common/security.js";
+import { tlsOptionSpecs } from "../common/tls.js";
 import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { DiskSync } from "./disk-sync.js";
@@ -36,7 +39,8 @@ const optionSpecs: Record<string, OptionSpec> = {
   "state-dir": { type: "string", description: "directory of the agent's journal", configKey: "stateDir", defaultValue: "/var/lib/vigil/agent" },
   "migration-uri": { type: "string", description: "libvirt URI other hosts migrate to", configKey: "migrationUri", defaultValue: "" },
   listen: { type: "string", description: "optional local debug gRPC port (health, reflection)", defaultValue: "" },
-  insecure: { type: "boolean", description: "connect without TLS (development only)", defaultValue: false },
+  insecure: { type: "boolean", description: "connect and serve without TLS (development only)", defaultValue: false },
+  ...tlsOptionSpecs,
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
   "self-fence-mode": { type: "string", description: "off | watchdog | destroy-vms: what the agent does after --self-fence-timeout without reaching a primary", configKey: "selfFence.mode", defaultValue: "off" },
   "self-fence-timeout": { type: "string", description: "seconds without reaching a primary before the agent fences itself", configKey: "selfFence.timeout", defaultValue: "120" },
@@ -74,11 +78,10 @@ async function main(): Promise<void> {
   if (endpoints.length === 0) throw new UsageError("--control-plane names no endpoint");
   const stateDir = requireString(values, "state-dir");
   const libvirtUri = requireString(values, "libvirt-uri");
-  if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
   const selfFence = selfFenceFromOptions(values);
 
   const logger = createLogger("vigil-agent", { host: hostId });
-  logger.warn("connecting without TLS (--insecure): for development only");
+  const security = securityFromOptions(values, { clock: systemClock, logger, what: "connecting and serving" });
   mkdirSync(stateDir, { recursive: true });
   const journal = new Journal(join(stateDir, "journal.db"));
   const scanIntervalMs = Number(values["job-scan-interval"]);
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   let guard: SelfFenceGuard | null = null;
   link = new ControlPlaneLink({
     endpoints,
-    credentials: grpc.credentials.createInsecure(),
+    credentials: security.replicaChannelCredentials(),
     journal,
     clock: systemClock,
     timers: systemTimers,
@@ -127,9 +130,13 @@ async function main(): Promise<void> {
 
   let debugServer: grpc.Server | null = null;
   if (typeof values.listen === "string" && values.listen !== "") {
-    debugServer = new grpc.Server();
+    debugServer = new grpc.Server({
+      interceptors: [security.interceptor(agentDebugAccess)],
+      "grpc.max_receive_message_length": messageBytesMax,
+      "grpc.max_send_message_length": messageBytesMax,
+    });
     const extras = addHealthAndReflection(debugServer, []);
-    await bindServer(debugServer, values.listen, grpc.ServerCredentials.createInsecure());
+    await bindServer(debugServer, values.listen, security.serverCredentials());
     link.onConnectedChange((connected) => extras.setServing(connected ? "SERVING" : "NOT_SERVING"));
   }
   // Metrics (packaging): served before READY.
@@ -194,6 +201,7 @@ async function main(): Promise<void> {
     logger.info("shutdown: libvirt connection closed");
     await link!.stop();
     logger.info("shutdown: control plane stream closed (keepalive stopped last)");
+    security.stop();
     journal.close();
     logger.info("stopped");
     process.exit(0);

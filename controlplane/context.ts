@@ -1,4 +1,5 @@
 // Everything a control-plane service needs, assembled once in main.ts.
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Clock, Timers } from "../common/env.js";
 import type { Logger } from "../common/logging.js";
 import type { CommandDispatcher } from "./primary/dispatcher.js";
@@ -28,6 +29,8 @@ export interface ControlPlaneContext {
   timers: Timers;
   logger: Logger;
   config(): ClusterConfig;
+  /** How this replica dials another (leader forwarding); plaintext when absent (--insecure, the simulator). */
+  peerCredentials?: ChannelCredentials;
 }
 
 export function clusterConfig(reader: StateReader): ClusterConfig {

@@ -13,6 +13,7 @@
 //    is shown as is; if no server answered at all, NoEndpointReachable lists what each said.
 // 6. One deadline covers a whole call including its rotation.
 import * as grpc from "@grpc/grpc-js";
+import { clientMessageLimits } from "../../common/grpc-server.js";
 import { serviceDefinition } from "../../common/proto.js";
 import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed, oneLine } from "./errors.js";
 import { formatDuration } from "./output.js";
@@ -51,7 +52,10 @@ export class Endpoints implements Rpc {
   private readonly order: string[];
   private readonly clients = new Map<string, grpc.Client>();
 
-  constructor(endpoints: readonly string[]) {
+  constructor(
+    endpoints: readonly string[],
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     if (endpoints.length === 0) throw new Error("Endpoints needs at least one endpoint");
     this.order = [...endpoints];
   }
@@ -132,7 +136,7 @@ export class Endpoints implements Rpc {
     if (client === undefined) {
       // A private subchannel pool: closing this client really drops its connection attempts,
       // so a replica that comes back is dialed at once instead of after grpc-js's backoff.
-      client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      client = new grpc.Client(endpoint, this.credentials, { "grpc.use_local_subchannel_pool": 1, ...clientMessageLimits });
       this.clients.set(endpoint, client);
     }
     return client;
