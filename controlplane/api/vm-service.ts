@@ -17,6 +17,8 @@ import { vmRecoveryFacts, vmView } from "./views.js";
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
 const shutdownResultMarginMs = 30_000;
+const policyFieldsMax = 16;
+const limitHostsMax = 1_000;
 
 function findVm(context: ControlPlaneContext, nameOrUuid: string): VmRecord {
   if (!isVmName(nameOrUuid)) throw invalidArgument("vm", "name or UUID must be 1 to 200 printable characters");
@@ -60,6 +62,8 @@ function noOperation(vm: VmRecord): VmOperation {
 /** The policy fields the request names, validated; throws INVALID_ARGUMENT naming the field. */
 export function policyFromRequest(request: SetVmPolicyRequest__Output): Partial<VmPolicy> {
   if (request.fields.length === 0) throw invalidArgument("fields", "name at least one policy field to change");
+  if (request.fields.length > policyFieldsMax) throw invalidArgument("fields", `names more than ${policyFieldsMax} fields`);
+  if (request.limit.length > limitHostsMax) throw invalidArgument("limit", `lists more than ${limitHostsMax} hosts`);
   const policy: Partial<VmPolicy> = {};
   for (const field of request.fields) {
     switch (field) {
@@ -136,6 +140,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
     }),
     Migrate: leaderOnly(context, "VmService", "Migrate", async (request) => {
       findVm(context, request.vm);
+      if (request.to !== "" && hostIdProblem(request.to) !== null) throw invalidArgument("to", `host id ${hostIdProblem(request.to)}`);
       throw unimplemented("vm migrate");
     }),
     SetPolicy: unary(logger, "VmSetPolicy", async (request) => {

@@ -19,6 +19,7 @@ if (!Number.isInteger(cases) || cases <= 0 || !Number.isInteger(seed) || ![1, 3,
 
 const cluster = await startFuzzCluster({ replicas, tls: values.tls === true });
 let failed = true;
+process.on("SIGINT", () => void cluster.stop().then(() => process.exit(130)));
 try {
   const report = await runFuzz({ cases, seed, endpoints: cluster.endpoints, credentials: cluster.credentials, nearValidStrings: cluster.nearValidStrings, progress: (line) => process.stdout.write(`${line}\n`) });
   const crashed = cluster.processes.filter((running) => running.child.exitCode !== null || running.child.signalCode !== null).map((running) => running.name);

@@ -90,14 +90,47 @@ function typedUnary(client: unknown, method: string, request: object): Promise<R
   );
 }
 
+/** Observer calls ride out a leader change (an accepted TransferPrimary): UNAVAILABLE is retried this long. */
+const observerPatienceMs = 15_000;
+
+async function patiently<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + observerPatienceMs;
+  for (;;) {
+    try {
+      return await read();
+    } catch (error) {
+      if ((error as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /** The commit index the first endpoint knows: any committed entry moves it. */
-async function commitIndex(clients: Clients, endpoint: string): Promise<number> {
-  const status = await typedUnary(clients.typedClient(endpoint, "ClusterService"), "Status", {});
-  return Math.max(0, ...((status.members as { commitIndex: number }[]) ?? []).map((member) => member.commitIndex));
+function commitIndex(clients: Clients, endpoint: string): Promise<number> {
+  return patiently(async () => {
+    const status = await typedUnary(clients.typedClient(endpoint, "ClusterService"), "Status", {});
+    return Math.max(0, ...((status.members as { commitIndex: number }[]) ?? []).map((member) => member.commitIndex));
+  });
+}
+
+/** After an accepted write: the commit index once it has stopped moving (a new leader's own entries land). */
+async function settledCommitIndex(clients: Clients, endpoint: string): Promise<number> {
+  let previous = await commitIndex(clients, endpoint);
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const current = await commitIndex(clients, endpoint);
+    if (current === previous) return current;
+    previous = current;
+  }
+  return previous;
 }
 
 /** Hosts, VMs, configuration and the cluster flags, without the fields that move by themselves (liveness, stats). */
-export async function stateDigest(clients: Clients, endpoint: string): Promise<string> {
+export function stateDigest(clients: Clients, endpoint: string): Promise<string> {
+  return patiently(() => readStateDigest(clients, endpoint));
+}
+
+async function readStateDigest(clients: Clients, endpoint: string): Promise<string> {
   const hosts = (await typedUnary(clients.typedClient(endpoint, "HostService"), "List", {})).hosts as Record<string, unknown>[];
   const vms = (await typedUnary(clients.typedClient(endpoint, "VmService"), "List", {})).vms as Record<string, unknown>[];
   const config = await typedUnary(clients.typedClient(endpoint, "ClusterService"), "GetConfig", {});
@@ -150,7 +183,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const controlMessage = agentMessage.root.lookupType("vigil.v1.ControlMessage");
   const hello = agentMessage.root.lookupType("vigil.v1.Hello");
   // A valid hello registers its host even when a later message on the stream is refused: that
-  // registration was asked for and is not a half-applied refusal.
+  // registration was asked for and is not a half-applied refusal (judged by the gateway's own check).
   const opensWithValidHello = (bytes: Buffer) => {
     try {
       const message = agentMessage.toObject(agentMessage.decode(bytes), { ...protoLoaderOptions, longs: Number, enums: String }) as { body?: string; hello?: Hello__Output };
@@ -170,7 +203,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const report: FuzzReport = { cases: 0, mutatedCases: 0, statuses: {}, byMethod: {}, acceptedWrites: [], findings: [], durationMs: 0 };
   const observer = options.endpoints[0]!;
   let digest = await stateDigest(clients, observer);
-  let committed = await commitIndex(clients, observer);
+  let committed = await settledCommitIndex(clients, observer);
   try {
     for (let index = 0; index < options.cases; index += 1) {
       const method = generator.pick(methods);
@@ -195,17 +228,26 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const where = `case ${index} (seed ${options.seed}): ${method.path}`;
       const decodeFailure = outcome.code === grpc.status.INTERNAL && outcome.details.startsWith("Error deserializing request");
       if ((outcome.code === grpc.status.INTERNAL && !decodeFailure) || outcome.code === grpc.status.UNKNOWN) report.findings.push(`${where}: ${name} ${outcome.details}`);
+      // A valid hello registers its host even when the stream then fails: its commit may land a
+      // moment after the status, so wait for the index to settle before judging the next case.
+      const mayHaveWritten = outcome.code === grpc.status.OK || outcome.welcomed || (method.path.endsWith("/Connect") && opensWithValidHello(messages[0]!));
       let nowCommitted: number;
       try {
-        nowCommitted = await commitIndex(clients, observer);
+        nowCommitted = method.path.endsWith("/Connect") && mayHaveWritten ? await settledCommitIndex(clients, observer) : await commitIndex(clients, observer);
       } catch (error) {
         report.findings.push(`${where}: answered ${name} (${outcome.details}); then the server stopped answering: ${(error as Error).message}`);
         break;
       }
       if (nowCommitted !== committed) {
-        if (outcome.code === grpc.status.OK || outcome.welcomed || (method.path.endsWith("/Connect") && opensWithValidHello(messages[0]!))) {
+        if (mayHaveWritten) {
           report.acceptedWrites.push(`case ${index}: ${method.path}`);
-          digest = await stateDigest(clients, observer);
+          try {
+            nowCommitted = await settledCommitIndex(clients, observer);
+            digest = await stateDigest(clients, observer);
+          } catch (error) {
+            report.findings.push(`${where}: accepted; then the cluster stopped answering: ${(error as Error).message}`);
+            break;
+          }
         } else {
           report.findings.push(`${where}: refused with ${name} (${outcome.details}) but the commit index moved ${committed} -> ${nowCommitted}`);
         }
@@ -213,7 +255,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       }
       if (options.progress !== undefined && (index + 1) % 1000 === 0) options.progress(`${index + 1} cases, ${report.findings.length} findings`);
     }
-    const finalDigest = report.findings.length > 0 ? digest : await stateDigest(clients, observer);
+    const finalDigest = report.findings.length > 0 ? digest : await stateDigest(clients, observer).catch((error: Error) => `unreadable: ${error.message}`);
     if (finalDigest !== digest) report.findings.push(`the state digest changed without an accepted write:\n  before ${digest}\n  after  ${finalDigest}`);
   } finally {
     clients.close();
