@@ -116,8 +116,8 @@ function commitIndex(clients: Clients, endpoint: string): Promise<number> {
 /** After an accepted write: the commit index once it has stopped moving (a new leader's own entries land). */
 async function settledCommitIndex(clients: Clients, endpoint: string): Promise<number> {
   let previous = await commitIndex(clients, endpoint);
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const current = await commitIndex(clients, endpoint);
     if (current === previous) return current;
     previous = current;
