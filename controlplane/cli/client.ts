@@ -154,7 +154,9 @@ export class Endpoints implements Rpc {
     const readiness = await awaitReady(client.getChannel(), Math.min(remainingMs, connectTimeoutMs), signal);
     if (readiness === "ready") return client;
     if (readiness === "aborted") throw interrupted();
-    const message = readiness === "failed" ? "connection failed" : `no connection within ${formatDuration(Math.min(remainingMs, connectTimeoutMs))}`;
+    // With mTLS a refused handshake (unknown CA, expired certificate) looks the same as a refused connection.
+    const failed = this.credentials._isSecure() ? "connection or TLS handshake failed; check --tls-ca/--tls-cert/--tls-key" : "connection failed";
+    const message = readiness === "failed" ? failed : `no connection within ${formatDuration(Math.min(remainingMs, connectTimeoutMs))}`;
     misses.push({ endpoint, answered: false, message });
     // Start afresh next time (a `--wait` poll, a followed stream reconnecting).
     client.close();
