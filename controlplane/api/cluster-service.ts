@@ -13,6 +13,8 @@ import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, toStatus, unary } from "./status.js";
 
 const eventsPageMax = 1_000;
+/** `events --follow` streams one replica serves at once: each holds a subscription to every apply. */
+const followStreamsMax = 256;
 /** Config keys and values are short words and numbers. */
 const configTextMax = 256;
 
@@ -29,6 +31,7 @@ function eventView(event: ClusterEventRecord): ClusterEvent {
 
 export function clusterServiceHandlers(context: ControlPlaneContext): ClusterServiceHandlers {
   const { log, reader, logger } = context;
+  const followers = { open: 0 };
   return {
     // This replica's own view, answered even without a leader: it is what an operator needs then.
     Status: unary(logger, "Status", async () => statusView(context)),
@@ -70,7 +73,7 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       await log.changeMembership({ kind: "removeVoter", replica: request.id });
       return statusView(context);
     }),
-    ListEvents: (call) => streamEvents(context, call),
+    ListEvents: (call) => streamEvents(context, call, followers),
   };
 }
 
@@ -127,11 +130,15 @@ function listEventsProblem(request: ListEventsRequest__Output): { code: grpc.sta
   return null;
 }
 
-function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStream<ListEventsRequest__Output, ClusterEvent>): void {
+function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStream<ListEventsRequest__Output, ClusterEvent>, followers: { open: number }): void {
   const request = call.request;
   const problem = listEventsProblem(request);
   if (problem !== null) {
     call.emit("error", problem);
+    return;
+  }
+  if (request.follow && followers.open >= followStreamsMax) {
+    call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `this replica already follows events for ${followStreamsMax} clients; retry later or use another replica` });
     return;
   }
   const limit = request.limit === 0 ? eventsPageMax : Math.min(request.limit, eventsPageMax);
@@ -157,9 +164,17 @@ function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStr
     call.end();
     return;
   }
-  const unsubscribe = context.log.onApplied((notices) => {
+  followers.open += 1;
+  const stopListening = context.log.onApplied((notices) => {
     if (notices.some((notice) => notice.kind === "ClusterEventAdded")) sendNew();
   });
+  let open = true;
+  const unsubscribe = () => {
+    if (!open) return;
+    open = false;
+    followers.open -= 1;
+    stopListening();
+  };
   call.on("cancelled", unsubscribe);
   call.on("close", unsubscribe);
 }

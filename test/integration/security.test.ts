@@ -193,6 +193,29 @@ describe("security: mTLS, identities, authorization and limits", () => {
     assert.equal(outcome.code, grpc.status.PERMISSION_DENIED);
   });
 
+  it("bounds the events --follow streams one replica serves, and frees a slot when a client leaves", async () => {
+    const events = client("ClusterService", vigild.address, pki.ca, operator);
+    type Follow = grpc.ClientReadableStream<unknown>;
+    const follow = () => (events as unknown as { ListEvents(request: object): Follow }).ListEvents({ follow: true });
+    const firstMessage = (stream: Follow) =>
+      new Promise<"data" | grpc.status>((resolve) => {
+        stream.once("data", () => resolve("data"));
+        stream.on("error", (error: grpc.ServiceError) => resolve(error.code));
+      });
+    const open = Array.from({ length: 256 }, follow);
+    assert.deepEqual(new Set(await Promise.all(open.map(firstMessage))), new Set(["data"]), "256 followers are served");
+    const refused = follow();
+    assert.equal(await firstMessage(refused), grpc.status.RESOURCE_EXHAUSTED);
+    for (const stream of open) stream.cancel();
+    await waitFor(async () => {
+      const stream = follow();
+      const first = await firstMessage(stream);
+      stream.cancel();
+      return first === "data";
+    }, { timeoutMs: 10_000, what: "a follower slot to be free again" });
+    events.close();
+  });
+
   it("rotates its certificate on SIGHUP without a restart: new connections see it, the agent's stream stays", async () => {
     const before = await serverSerial(vigild.address, operator);
     pki.issue("replica", "cp1");
