@@ -83,6 +83,7 @@ export const defaultCallLimits: CallLimits = {
 };
 
 const connectPath = "/vigil.v1.AgentGateway/Connect";
+const throttledKeysMax = 10_000;
 const sendersByPath: ReadonlyMap<string, "from"> = new Map([
   ["/vigil.v1.PeerService/Stream", "from"],
   ["/vigil.v1.PeerService/InstallSnapshot", "from"],
@@ -159,6 +160,8 @@ export class CallGate {
   /** True the first time `key` is refused in a row: the caller logs only then. */
   firstRefusal(key: string): boolean {
     if (this.throttled.has(key)) return false;
+    // Bounded: forgetting who is throttled costs one more log line each, nothing else.
+    if (this.throttled.size >= throttledKeysMax) this.throttled.clear();
     this.throttled.add(key);
     return true;
   }
