@@ -45,8 +45,9 @@ describe("agent message validation", () => {
     assert.match(eventProblem(event({ lifecycle: { domain: { ...domain, memoryBytes: 2 ** 64 }, event: "", detail: "" } })) ?? "", /memory_bytes/);
     assert.match(eventProblem(event({ body: "blockJob", blockJob: { vmUuid: domain.uuid, disk: "vda", kind: "copy", status: "exploded" } })) ?? "", /event.block_job.status/);
     const files = Array.from({ length: 2_000 }, () => "/a");
-    assert.match(eventProblem(event({ body: "diskChain", diskChain: { vmUuid: domain.uuid, disks: [{ target: "vda", files }] } })) ?? "", /more than 1024 files/);
-    assert.equal(eventProblem(event({ body: "jobFinished", jobFinished: { jobId: "j1", vmUuid: domain.uuid, kind: "migrate", outcome: "completed", error: "" } })), null);
+    assert.match(eventProblem(event({ body: "diskChain", diskChain: { vmUuid: domain.uuid, disks: [{ target: "vda", files }], pending: false, error: "", attempts: 0 } })) ?? "", /more than 200 images/);
+    assert.equal(eventProblem(event({ body: "jobFinished", jobFinished: { jobId: "j1", vmUuid: domain.uuid, kind: "migrate-out", disk: "", outcome: "completed", error: "" } })), null);
+    assert.match(eventProblem(event({ body: "jobFinished", jobFinished: { jobId: "j1", vmUuid: domain.uuid, kind: "migrate", disk: "", outcome: "completed", error: "" } })) ?? "", /event.job_finished.kind/);
   });
 });
 
