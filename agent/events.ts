@@ -7,6 +7,7 @@ import type { Logger } from "../common/logging.js";
 import { domainStatus } from "./domain-status.js";
 import type { DomainInfo, Hypervisor, LifecycleEvent } from "./hypervisor.js";
 import type { Journal } from "./journal.js";
+import { missedLifecycleEvents } from "./recovery/missed-events.js";
 
 export interface EventSourceOptions {
   hypervisor: Hypervisor;
@@ -41,6 +42,32 @@ export class HypervisorEventSource {
   /** The domains as of the last inventory or event, for heartbeat stats. */
   domains(): DomainInfo[] {
     return this.latestDomains;
+  }
+
+  /**
+   * Recovery on start (DESIGN §9): re-adopts every domain and journals, marked recovered, the
+   * lifecycle changes that happened while the agent was down. Resolves with how many it found;
+   * with libvirt down it finds none now and the inventory after the reconnect tells the rest.
+   */
+  recoverMissed(): Promise<number> {
+    let found = 0;
+    return this.enqueue(async () => {
+      const { hypervisor, journal, clock, logger } = this.options;
+      let domains: DomainInfo[];
+      try {
+        domains = await hypervisor.listDomains();
+      } catch (error) {
+        logger.warn({ err: errorMessage(error) }, "missed lifecycle events not checked: libvirt is not answering (the inventory after it returns tells the state)");
+        return;
+      }
+      this.latestDomains = domains;
+      for (const missed of missedLifecycleEvents(journal.reportedDomains(), domains)) {
+        logger.info({ vm: missed.domain.name, event: missed.event, detail: missed.detail, state: missed.domain.state }, "lifecycle change missed while the agent was down");
+        journal.append({ lifecycle: missed }, clock.nowMs(), true);
+        found += 1;
+      }
+      if (found > 0) this.options.onJournaled();
+    }).then(() => found);
   }
 
   /** Journals a full inventory; resolves once it is in the outbox. */

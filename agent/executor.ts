@@ -19,6 +19,8 @@ export interface ExecutorOptions {
   logger: Logger;
   /** Called after each journaled result, so the stream sends it. */
   onJournaled(): void;
+  /** Disk chain sync (disk-sync.ts): SynchronizeDisks only asks it, the report follows as an event. */
+  diskSync: { request(vmUuid: string, cause: string): void };
 }
 
 class CommandFailed extends Error {}
@@ -103,6 +105,11 @@ export class CommandExecutor {
         return this.shutdownWithTimeout(command.shutdown!.vmUuid, command.shutdown!.timeoutMs);
       case "query":
         return this.requireDomain(command.query!.vmUuid);
+      case "synchronizeDisks":
+        // Never waits for libvirt or storage: the sync retries in the background and its
+        // DiskChainReport (pending, then synced) follows through the outbox (DESIGN §9).
+        this.options.diskSync.request(command.synchronizeDisks!.vmUuid, "command");
+        return null;
       default:
         throw new CommandFailed(`command ${command.action ?? "(none)"} is not supported by this agent version`);
     }

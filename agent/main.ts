@@ -9,15 +9,21 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { systemClock, systemRng, systemTimers } from "../common/env.js";
 import { UsageError, errorMessage } from "../common/errors.js";
-import { addHealthAndReflection, bindServer } from "../common/grpc-server.js";
+import { agentDebugAccess } from "../common/authorization.js";
+import { addHealthAndReflection, bindServer, messageBytesMax } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
 import { createMetricsRegistry, registerAgentMetrics, serveMetrics } from "../common/metrics.js";
 import { parseOptions, requireString, runMain, usageText, type OptionSpec } from "../common/options.js";
+import { securityFromOptions } from "../common/security.js";
+import { tlsOptionSpecs } from "../common/tls.js";
 import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
+import { DiskSync } from "./disk-sync.js";
 import { hostStats } from "./domain-status.js";
 import { HypervisorEventSource } from "./events.js";
 import { CommandExecutor } from "./executor.js";
+import { fileImageStorage } from "./image-storage.js";
+import { defaultScanIntervalMs, JobTracker } from "./job-tracker.js";
 import { Journal } from "./journal.js";
 import { LibvirtConnection } from "./libvirt/index.js";
 import { SelfFenceGuard, selfFenceFromOptions } from "./self-fence.js";
@@ -33,13 +39,15 @@ const optionSpecs: Record<string, OptionSpec> = {
   "state-dir": { type: "string", description: "directory of the agent's journal", configKey: "stateDir", defaultValue: "/var/lib/vigil/agent" },
   "migration-uri": { type: "string", description: "libvirt URI other hosts migrate to", configKey: "migrationUri", defaultValue: "" },
   listen: { type: "string", description: "optional local debug gRPC port (health, reflection)", defaultValue: "" },
-  insecure: { type: "boolean", description: "connect without TLS (development only)", defaultValue: false },
+  insecure: { type: "boolean", description: "connect and serve without TLS (development only)", defaultValue: false },
+  ...tlsOptionSpecs,
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
   "self-fence-mode": { type: "string", description: "off | watchdog | destroy-vms: what the agent does after --self-fence-timeout without reaching a primary", configKey: "selfFence.mode", defaultValue: "off" },
   "self-fence-timeout": { type: "string", description: "seconds without reaching a primary before the agent fences itself", configKey: "selfFence.timeout", defaultValue: "120" },
   "self-fence-watchdog-device": { type: "string", description: "watchdog device fed while in contact (mode watchdog)", configKey: "selfFence.watchdogDevice", defaultValue: "/dev/watchdog" },
   "self-fence-watchdog-timeout": { type: "string", description: "the watchdog device's own timeout in seconds (below --self-fence-timeout)", configKey: "selfFence.watchdogTimeout", defaultValue: "60" },
   "self-fence-vms": { type: "string", description: "domains (names or UUIDs, comma-separated) destroyed in mode destroy-vms (empty: all that run)", configKey: "selfFence.vms", defaultValue: "" },
+  "job-scan-interval": { type: "string", description: "milliseconds between looks for block jobs others started (0: off)", configKey: "jobScanIntervalMs", defaultValue: String(defaultScanIntervalMs) },
 };
 
 const drainTimeoutMs = 10_000;
@@ -70,23 +78,28 @@ async function main(): Promise<void> {
   if (endpoints.length === 0) throw new UsageError("--control-plane names no endpoint");
   const stateDir = requireString(values, "state-dir");
   const libvirtUri = requireString(values, "libvirt-uri");
-  if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
   const selfFence = selfFenceFromOptions(values);
 
   const logger = createLogger("vigil-agent", { host: hostId });
-  logger.warn("connecting without TLS (--insecure): for development only");
+  const security = securityFromOptions(values, { clock: systemClock, logger, what: "connecting and serving" });
   mkdirSync(stateDir, { recursive: true });
   const journal = new Journal(join(stateDir, "journal.db"));
-  const hypervisor = await LibvirtConnection.open(libvirtUri, { logger });
+  const scanIntervalMs = Number(values["job-scan-interval"]);
+  if (!Number.isInteger(scanIntervalMs) || scanIntervalMs < 0) throw new UsageError(`--job-scan-interval must be whole milliseconds >= 0, got "${String(values["job-scan-interval"])}"`);
+  // With libvirtd down the agent still starts: recovery reports its jobs unknown (DESIGN §9).
+  const hypervisor = await LibvirtConnection.open(libvirtUri, { logger, startWhenUnavailable: true });
   let link: ControlPlaneLink | null = null;
   const notify = () => link?.notify();
   const events = new HypervisorEventSource({ hypervisor, journal, clock: systemClock, logger, onJournaled: notify });
-  const executor = new CommandExecutor({ journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify });
+  const env = { journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify };
+  const diskSync = new DiskSync({ ...env, storage: fileImageStorage, rng: systemRng });
+  const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs });
+  const executor = new CommandExecutor({ ...env, diskSync });
   const sessionId = randomUUID();
   let guard: SelfFenceGuard | null = null;
   link = new ControlPlaneLink({
     endpoints,
-    credentials: grpc.credentials.createInsecure(),
+    credentials: security.replicaChannelCredentials(),
     journal,
     clock: systemClock,
     timers: systemTimers,
@@ -108,6 +121,7 @@ async function main(): Promise<void> {
       // Command ids are remembered only as long as a redelivery can happen (the control plane waits
       // minutes at most): the dedupe table stays bounded. A stale term is refused regardless.
       journal.forgetCommandsBefore(systemClock.nowMs() - commandMemoryMs);
+      journal.forgetJobsBefore(systemClock.nowMs() - commandMemoryMs);
       return events.inventory();
     },
     onCommand: (command) => executor.handle(command),
@@ -116,14 +130,18 @@ async function main(): Promise<void> {
 
   let debugServer: grpc.Server | null = null;
   if (typeof values.listen === "string" && values.listen !== "") {
-    debugServer = new grpc.Server();
+    debugServer = new grpc.Server({
+      interceptors: [security.interceptor(agentDebugAccess)],
+      "grpc.max_receive_message_length": messageBytesMax,
+      "grpc.max_send_message_length": messageBytesMax,
+    });
     const extras = addHealthAndReflection(debugServer, []);
-    await bindServer(debugServer, values.listen, grpc.ServerCredentials.createInsecure());
+    await bindServer(debugServer, values.listen, security.serverCredentials());
     link.onConnectedChange((connected) => extras.setServing(connected ? "SERVING" : "NOT_SERVING"));
   }
   // Metrics (packaging): served before READY.
   const metricsRegistry = createMetricsRegistry();
-  registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor });
+  registerAgentMetrics(metricsRegistry, { journal, libvirt: hypervisor, jobs, diskSync });
   await serveMetrics({ listen: String(values["metrics-listen"] ?? ""), registry: metricsRegistry, logger });
   if (selfFence.settings !== null) {
     // Opened once every start-up step that can fail is behind us: from here on the kernel counts,
@@ -153,7 +171,12 @@ async function main(): Promise<void> {
     });
     guard.start(await domainsRunning(hypervisor));
   }
+  // Recovery before the agent reports ready (DESIGN §9): the link, READY and health SERVING follow it.
   events.start();
+  jobs.start();
+  await events.recoverMissed();
+  await jobs.recover();
+  diskSync.start();
   link.start();
   logger.info({ endpoints, libvirtUri, stateDir }, "vigil-agent started");
   notifyReady(`connected to ${libvirtUri}, control plane ${endpoints.join(",")}`);
@@ -171,11 +194,14 @@ async function main(): Promise<void> {
     await events.stop();
     logger.info("shutdown: hypervisor event source stopped");
     await guard?.stop();
+    await jobs.stop();
+    await diskSync.stop();
     debugServer?.forceShutdown();
     await hypervisor.close();
     logger.info("shutdown: libvirt connection closed");
     await link!.stop();
     logger.info("shutdown: control plane stream closed (keepalive stopped last)");
+    security.stop();
     journal.close();
     logger.info("stopped");
     process.exit(0);

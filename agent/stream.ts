@@ -14,6 +14,7 @@ import { assert } from "../common/assert.js";
 import type { Cancel, Clock, Rng, Timers } from "../common/env.js";
 import { errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logging.js";
+import { clientMessageLimits } from "../common/grpc-server.js";
 import { clientConstructor } from "../common/proto.js";
 import { backoffDelayMs, reconnectBackoff } from "./backoff.js";
 import type { Journal } from "./journal.js";
@@ -279,7 +280,7 @@ function grpcConnector(credentials: grpc.ChannelCredentials | undefined): AgentC
     const client = new AgentGatewayClient(endpoint, credentials, {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      ...clientMessageLimits,
     });
     const call = client.Connect() as grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output>;
     return { call, close: () => client.close() };

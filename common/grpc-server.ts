@@ -22,6 +22,18 @@ function realFileDescriptorProtos(): Uint8Array[] {
   return files;
 }
 
+/**
+ * Message size bound for every RPC, on servers and clients alike: an inventory of 10,000
+ * domains fits well inside; anything larger is refused by grpc-js with RESOURCE_EXHAUSTED.
+ */
+export const messageBytesMax = 16 * 1024 * 1024;
+
+/** Channel options every vigil client sets: the message bound both ways. */
+export const clientMessageLimits = {
+  "grpc.max_receive_message_length": messageBytesMax,
+  "grpc.max_send_message_length": messageBytesMax,
+} as const;
+
 export interface ServerExtras {
   health: HealthImplementation;
   setServing(status: ServingStatus): void;

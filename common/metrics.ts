@@ -161,14 +161,46 @@ export interface JournalMetricsSource {
 /** A LibvirtConnection (agent/libvirt) fits. */
 export interface LibvirtMetricsSource {
   onConnectionChange(listener: (change: "lost" | "restored") => void): unknown;
+  /** Whether the connection is up now (the agent may start while libvirtd is down). */
+  isAlive?(): boolean;
 }
 
 export interface AgentMetrics {
   libvirtReconnects: Counter;
 }
 
-export function registerAgentMetrics(registry: Registry, sources: { journal: JournalMetricsSource; libvirt: LibvirtMetricsSource }): AgentMetrics {
+/** In-flight jobs and disk syncs (DESIGN §9), for the agent's recovery gauges. */
+export interface RecoveryMetricsSource {
+  jobs: { unresolvedCounts(): { running: number; unknown: number } };
+  diskSync: { pending(): readonly unknown[] };
+}
+
+export function registerAgentMetrics(registry: Registry, sources: { journal: JournalMetricsSource; libvirt: LibvirtMetricsSource } & Partial<RecoveryMetricsSource>): AgentMetrics {
   const registers = [registry];
+  const { jobs, diskSync } = sources;
+  if (jobs !== undefined) {
+    new Gauge({
+      name: "vigil_agent_jobs",
+      help: "Journaled jobs not yet resolved, by state (running, unknown).",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const counts = jobs.unresolvedCounts();
+        this.set({ state: "running" }, counts.running);
+        this.set({ state: "unknown" }, counts.unknown);
+      },
+    });
+  }
+  if (diskSync !== undefined) {
+    new Gauge({
+      name: "vigil_agent_disk_syncs_pending",
+      help: "Disk chain syncs waiting for libvirt or storage to answer (retrying with backoff).",
+      registers,
+      collect() {
+        this.set(diskSync.pending().length);
+      },
+    });
+  }
   new Gauge({
     name: "vigil_agent_outbox_backlog_events",
     help: "Journaled events the control plane has not yet acknowledged as committed.",
@@ -178,7 +210,7 @@ export function registerAgentMetrics(registry: Registry, sources: { journal: Jou
     },
   });
   const libvirtConnected = new Gauge({ name: "vigil_agent_libvirt_connected", help: "1 while the libvirt connection is up, else 0.", registers });
-  libvirtConnected.set(1);
+  libvirtConnected.set(sources.libvirt.isAlive?.() === false ? 0 : 1);
   const libvirtReconnects = new Counter({ name: "vigil_agent_libvirt_reconnects_total", help: "Times the libvirt connection was lost and opened again.", registers });
   sources.libvirt.onConnectionChange((change) => {
     libvirtConnected.set(change === "restored" ? 1 : 0);

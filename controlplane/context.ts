@@ -1,4 +1,5 @@
 // Everything a control-plane service needs, assembled once in main.ts.
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import type { Clock, Timers } from "../common/env.js";
 import type { Logger } from "../common/logging.js";
 import type { CommandDispatcher } from "./primary/dispatcher.js";
@@ -20,6 +21,7 @@ export interface ClusterConfig {
   haMaxConcurrentRestarts: number;
   haRestartWindowMs: number;
   orphanedSkipTimeoutMs: number;
+  jobUnknownTimeoutMs: number;
 }
 
 export interface ControlPlaneContext {
@@ -37,6 +39,8 @@ export interface ControlPlaneContext {
   config(): ClusterConfig;
   /** How each host is fenced (DESIGN §5): vigild's YAML `fencing` section (manual by default). */
   fenceMethods: FenceMethods;
+  /** How this replica dials another (leader forwarding); plaintext when absent (--insecure, the simulator). */
+  peerCredentials?: ChannelCredentials;
 }
 
 export function clusterConfig(reader: StateReader): ClusterConfig {
@@ -53,5 +57,6 @@ export function clusterConfig(reader: StateReader): ClusterConfig {
     haMaxConcurrentRestarts: Number(values.get("ha.maxConcurrentRestarts")),
     haRestartWindowMs: seconds("ha.restartWindow"),
     orphanedSkipTimeoutMs: seconds("vm.orphanedSkipTimeout"),
+    jobUnknownTimeoutMs: seconds("job.unknownTimeout"),
   };
 }

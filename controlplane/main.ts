@@ -8,7 +8,10 @@ import { UsageError } from "../common/errors.js";
 import { bindServer } from "../common/grpc-server.js";
 import { createLogger } from "../common/logging.js";
 import { createMetricsRegistry, registerControlPlaneMetrics, serveMetrics } from "../common/metrics.js";
+import { vigildAccess } from "../common/authorization.js";
 import { parseOptions, requireString, runMain, usageText, type OptionSpec } from "../common/options.js";
+import { securityFromOptions, vigildSecurityOptionSpecs } from "../common/security.js";
+import { tlsOptionSpecs } from "../common/tls.js";
 import { notifyReady, notifyStopping } from "../common/systemd.js";
 import { hostIdProblem } from "../common/validate.js";
 import { clusterConfig, type ControlPlaneContext } from "./context.js";
@@ -17,6 +20,7 @@ import { CommandDispatcher } from "./primary/dispatcher.js";
 import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
 import { HaDuty } from "./primary/ha-duty.js";
+import { JobDuty } from "./primary/job-duty.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -32,6 +36,8 @@ const optionSpecs: Record<string, OptionSpec> = {
   peers: { type: "string", description: "initial members as id=addr,... (empty: a single replica)", defaultValue: "" },
   "data-dir": { type: "string", description: "directory of this replica's SQLite file", configKey: "dataDir", defaultValue: "/var/lib/vigil/vigild" },
   insecure: { type: "boolean", description: "serve without TLS (development only)", defaultValue: false },
+  ...tlsOptionSpecs,
+  ...vigildSecurityOptionSpecs,
   join: { type: "boolean", description: "join the existing cluster of --peers (after `vigilctl cluster member add`) instead of founding one", defaultValue: false },
   "metrics-listen": { type: "string", description: "Prometheus /metrics address, host:port (empty: off)", configKey: "metricsListen", defaultValue: "" },
   "snapshot-entries": { type: "string", description: "applied entries between snapshots", configKey: "snapshotEntries", defaultValue: "10000" },
@@ -64,13 +70,13 @@ async function main(): Promise<void> {
   const initialMembers = parsePeers(String(values.peers ?? ""), replicaId, listen);
   const snapshotEveryEntries = positiveIntegerOption(values, "snapshot-entries");
   const retainedEntries = positiveIntegerOption(values, "retained-entries");
-  if (values.insecure !== true) throw new UsageError("mTLS is not configured in this version; pass --insecure to run without TLS (development only)");
 
   const logger = createLogger("vigild", { replica: replicaId });
+  const security = securityFromOptions(values, { clock: systemClock, logger: logger.child({ component: "security" }), what: "serving" });
+  const peerCredentials = security.replicaChannelCredentials();
   // Validated before anything starts: a bad fencing section stops vigild with exit 2.
   // The HA duty fences each host through fenceMethods.methodFor(hostId).
   const fenceMethods = fenceMethodsFromConfig(sections.fencing, { configFile, clock: systemClock, timers: systemTimers, logger });
-  logger.warn("serving without TLS (--insecure): for development only");
   logger.info({ fencing: fenceMethods.summary() }, "fencing configured");
   mkdirSync(dataDir, { recursive: true });
   const db = openDatabase({ path: join(dataDir, "vigild.db") });
@@ -80,13 +86,13 @@ async function main(): Promise<void> {
   const transport = new GrpcPeerTransport({
     replicaId: toReplicaId(replicaId),
     clusterId: "",
-    credentials: grpc.credentials.createInsecure(),
+    credentials: peerCredentials,
     logger: logger.child({ component: "peer" }),
     address: (peer) => log?.stateMachine.reader.memberAddresses().get(peer),
     isKnownPeer: (peer) => log?.stateMachine.reader.memberAddresses().has(peer) === true,
   });
   log = new RaftReplica({ db, dataDir, replicaId, address: listen, transport, clock: systemClock, timers: systemTimers, rng: systemRng, logger: logger.child({ component: "raft" }), snapshotEveryEntries, retainedEntries });
-  transport.setClusterId(values.join === true ? log.joinExisting(await clusterIdOfPeers(initialMembers, replicaId), initialMembers) : log.bootstrapOrCheck(initialMembers));
+  transport.setClusterId(values.join === true ? log.joinExisting(await clusterIdOfPeers(initialMembers, replicaId, peerCredentials), initialMembers) : log.bootstrapOrCheck(initialMembers));
   const replica = log;
   const reader = log.stateMachine.reader;
   const config = () => clusterConfig(reader);
@@ -102,9 +108,11 @@ async function main(): Promise<void> {
   );
   const dispatcher = new CommandDispatcher({ log: replica, sessions, timers: systemTimers, commandBlocker: () => primary.commandBlocker(), logger });
   const duties = new DutyGate(primary, systemClock, logger, () => replica.leaseExpiresAtMs());
-  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config, fenceMethods };
+  const context: ControlPlaneContext = { replicaId, address: listen, log: replica, reader, sessions, dispatcher, primary, duties, clock: systemClock, timers: systemTimers, logger, config, peerCredentials, fenceMethods };
   // Liveness, fencing, skip-trace expiry and HA restarts: a primary duty (DESIGN §5-§7).
   duties.subscribe(new HaDuty(context, context.fenceMethods));
+  // Agent recovery (DESIGN §9): disk syncs for VMs that moved before their job resolved, unknown-job escalation.
+  new JobDuty({ log: replica, reader, sessions, dispatcher, duties, clock: systemClock, timers: systemTimers, logger, unknownTimeoutMs: () => config().jobUnknownTimeoutMs, commandTimeoutMs: () => config().commandTimeoutMs }).attach();
 
   replica.onApplied((notices) => {
     for (const notice of notices) {
@@ -117,8 +125,8 @@ async function main(): Promise<void> {
   });
 
   const relay = new AgentRelay({ replicaId, clusterId: () => reader.meta("cluster_id") ?? "", sessions, transport, log: replica, clock: systemClock, timers: systemTimers, logger: logger.child({ component: "relay" }) });
-  const { server, extras } = createControlPlaneServer(context, transport);
-  const port = await bindServer(server, listen, grpc.ServerCredentials.createInsecure());
+  const { server, extras } = createControlPlaneServer(context, transport, [security.interceptor(vigildAccess)]);
+  const port = await bindServer(server, listen, security.serverCredentials());
   replica.start();
   relay.start();
   // Health says SERVING only once this replica knows a leader and has applied all it knows to be
@@ -160,6 +168,7 @@ async function main(): Promise<void> {
     sessions.closeAll("the control plane replica is stopping");
     await shutdownServer(server, stopGraceMs);
     await replica.close();
+    security.stop();
     db.close();
     logger.info("stopped");
     process.exit(0);
@@ -169,12 +178,12 @@ async function main(): Promise<void> {
 }
 
 /** The cluster id, as the first reachable other member of `members` tells it (bounded). */
-async function clusterIdOfPeers(members: Map<string, string>, selfId: string): Promise<string> {
+async function clusterIdOfPeers(members: Map<string, string>, selfId: string, credentials: grpc.ChannelCredentials): Promise<string> {
   const errors: string[] = [];
   for (const [id, address] of members) {
     if (id === selfId) continue;
     try {
-      return await GrpcPeerTransport.askClusterId(address, grpc.credentials.createInsecure(), 5_000);
+      return await GrpcPeerTransport.askClusterId(address, credentials, 5_000);
     } catch (error) {
       errors.push(`${id} at ${address}: ${(error as Error).message}`);
     }

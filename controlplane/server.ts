@@ -1,7 +1,7 @@
 // Assembles one replica's gRPC port: AgentGateway and the public services,
 // plus health and reflection (DESIGN §11: one port per process).
 import * as grpc from "@grpc/grpc-js";
-import { addHealthAndReflection, type ServerExtras } from "../common/grpc-server.js";
+import { addHealthAndReflection, messageBytesMax, type ServerExtras } from "../common/grpc-server.js";
 import { serviceDefinition } from "../common/proto.js";
 import { agentGatewayHandlers } from "./api/agent-gateway.js";
 import { clusterServiceHandlers } from "./api/cluster-service.js";
@@ -11,13 +11,17 @@ import { vmServiceHandlers } from "./api/vm-service.js";
 import type { ControlPlaneContext } from "./context.js";
 import type { GrpcPeerTransport } from "./replication/grpc-transport.js";
 
-/** Message size bound for every RPC: an inventory of 10,000 domains fits well inside. */
-export const messageBytesMax = 16 * 1024 * 1024;
 
 export const publicServiceNames = ["vigil.v1.PeerService", "vigil.v1.AgentGateway", "vigil.v1.ClusterService", "vigil.v1.HostService", "vigil.v1.VmService", "vigil.v1.JobService"];
 
-export function createControlPlaneServer(context: ControlPlaneContext, peers: GrpcPeerTransport): { server: grpc.Server; extras: ServerExtras } {
+export function createControlPlaneServer(
+  context: ControlPlaneContext,
+  peers: GrpcPeerTransport,
+  interceptors: grpc.ServerInterceptor[] = [],
+): { server: grpc.Server; extras: ServerExtras } {
   const server = new grpc.Server({
+    // Authorization and rate limits (common/authorization.ts) see every call before its handler.
+    interceptors,
     "grpc.max_receive_message_length": messageBytesMax,
     "grpc.max_send_message_length": messageBytesMax,
     // Notice dead agent connections even when no keepalive message is due.

@@ -43,6 +43,11 @@ export interface ConnectionOptions {
   openTimeoutMs?: number;
   timers?: Timers;
   rng?: Rng;
+  /**
+   * When the first open fails, start "lost" and keep reconnecting in the background (listeners get
+   * "restored" once libvirtd answers) instead of failing open().
+   */
+  startWhenUnavailable?: boolean;
 }
 
 const defaultKeepAliveIntervalSeconds = 5;
@@ -214,6 +219,14 @@ export class ConnectionCore {
   private changeState(next: ConnectionState, why: string): void {
     this.logger?.info({ uri: this.uri, why }, `libvirt ${this.uri}: ${this.state} => ${next}`);
     this.state = next;
+  }
+
+  /** connecting -> lost after a failed first open: reconnect in the background. */
+  startLost(error: unknown): void {
+    assert(this.state === "connecting", "startLost() follows a failed first open");
+    this.logger?.warn({ err: error, uri: this.uri }, "libvirt is not answering; reconnecting in the background");
+    this.changeState("lost", "first open failed");
+    this.reconnecting = this.reconnect().finally(() => (this.reconnecting = null));
   }
 
   onClosedByLibvirt(reason: string): void {

@@ -82,6 +82,11 @@ export class LibvirtConnection {
     try {
       await core.openFirstHandle();
     } catch (error) {
+      if (options.startWhenUnavailable === true) {
+        // The agent must come up (and report its jobs unknown) while libvirtd is down (DESIGN §9).
+        core.startLost(error);
+        return new LibvirtConnection(core);
+      }
       await core.close();
       throw error;
     }
@@ -245,6 +250,13 @@ export class LibvirtConnection {
 
   onLifecycle(listener: (event: LifecycleEvent) => void): () => void {
     return this.core.addEventListener(lifecycleOnly(listener));
+  }
+
+  /** libvirt's block-job events (completed, failed, canceled, ready), by disk target. */
+  onBlockJob(listener: (event: Extract<DomainEvent, { kind: "block-job" }>) => void): () => void {
+    return this.core.addEventListener((event) => {
+      if (event.kind === "block-job") listener(event);
+    });
   }
 
   /** Every subscribed domain event: lifecycle, reboot, watchdog, io-error-reason, block-job, migration-iteration, job-completed. */

@@ -15,7 +15,7 @@ import type { Logger } from "../../common/logging.js";
 import type { ReplicatedLog } from "../replication/log.js";
 import type { AgentSession, SessionRegistry } from "../primary/sessions.js";
 import type { StateReader } from "../state/store.js";
-import { eventProblem, helloProblem } from "./agent-validation.js";
+import { eventProblem, heartbeatProblem, helloProblem } from "./agent-validation.js";
 
 /**
  * Test-only faults that make the gateway deliberately unsafe, so that the simulator (test/sim) can
@@ -103,9 +103,12 @@ class AgentStream {
         return this.receiveHello(message.hello!);
       case "event":
         return this.receiveEvent(message.event!);
-      case "heartbeat":
+      case "heartbeat": {
+        const problem = message.heartbeat ? heartbeatProblem(message.heartbeat) : null;
+        if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
         if (this.session !== null) this.options.sessions.touch(this.session, this.options.clock.nowMs(), message.heartbeat?.stats ?? null);
         return;
+      }
       default:
         throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "agent message has no body");
     }
@@ -177,15 +180,15 @@ class AgentStream {
     if (this.phase === "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "the first message must be hello");
     const problem = eventProblem(event);
     if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
-    const claim = event.body === "lifecycle" ? event.lifecycle?.domain : null;
+    const claim = event.body === "lifecycle" ? event.lifecycle?.domain : event.body === "commandResult" ? event.commandResult?.domain : null;
     const claimed = claim ? this.options.reader.vmByUuid(claim.uuid) : undefined;
     const owner = claimed?.host;
     // A host fenced while it journaled events resends them when it is back: history of a VM that
     // HA moved away from it (its last host), which apply records as a conflict, not a lie.
     const movedAway = claimed?.lastHost === this.hostId;
     if (claim && owner && owner !== this.hostId && !movedAway && runningStates.has(claim.state)) {
-      // An agent speaks only for its own host: it cannot claim another host's VM runs here.
-      throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.lifecycle: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
+      // An agent speaks only for its own host (its certificate names it): it cannot claim another host's VM runs here.
+      throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.${event.body === "lifecycle" ? "lifecycle" : "command_result"}: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
     }
     if (event.seq <= this.lastReceivedSeq) {
       throw new StreamFailure(grpc.status.INVALID_ARGUMENT, `event.seq ${event.seq} does not follow ${this.lastReceivedSeq}`);

@@ -7,12 +7,23 @@ import type { ControlPlaneContext } from "../context.js";
 import { configKeys, configProblem, findConfigKey } from "../state/config-keys.js";
 import type { ClusterEventRecord } from "../state/store.js";
 import type { ClusterStatus } from "../../common/generated/vigil/v1/ClusterStatus.js";
-import { hostIdProblem } from "../../common/validate.js";
+import { hostIdProblem, isVmName } from "../../common/validate.js";
 import { NotLeaderError } from "../replication/log.js";
 import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, toStatus, unary } from "./status.js";
 
 const eventsPageMax = 1_000;
+/** `events --follow` streams one replica serves at once: each holds a subscription to every apply. */
+const followStreamsMax = 256;
+/** Config keys and values are short words and numbers. */
+const configTextMax = 256;
+
+/** Why `address` is not a replica's host:port, or null. */
+export function addressProblem(address: string): string | null {
+  const match = /^([^\s:]{1,253}):(\d{1,5})$/.exec(address);
+  if (match === null || Number(match[2]) < 1 || Number(match[2]) > 65_535) return `"${address.slice(0, 80)}" is not host:port (port 1 to 65535)`;
+  return null;
+}
 
 function eventView(event: ClusterEventRecord): ClusterEvent {
   return { index: event.index, atMs: event.atMs, term: event.term, kind: event.kind, host: event.host, vm: event.vm, job: event.job, message: event.message };
@@ -20,6 +31,7 @@ function eventView(event: ClusterEventRecord): ClusterEvent {
 
 export function clusterServiceHandlers(context: ControlPlaneContext): ClusterServiceHandlers {
   const { log, reader, logger } = context;
+  const followers = { open: 0 };
   return {
     // This replica's own view, answered even without a leader: it is what an operator needs then.
     Status: unary(logger, "Status", async () => statusView(context)),
@@ -28,14 +40,15 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       return {};
     }),
     GetConfig: unary(logger, "GetConfig", async (request) => {
+      if (request.key !== "" && findConfigKey(request.key) === undefined) throw invalidArgument("key", configProblem(request.key.slice(0, configTextMax), "")!);
       await log.readBarrier();
       const values = reader.config();
-      if (request.key !== "" && findConfigKey(request.key) === undefined) throw invalidArgument("key", configProblem(request.key, "")!);
       const selected = configKeys.filter((entry) => request.key === "" || entry.key === request.key);
       return { entries: selected.map((entry) => ({ key: entry.key, value: values.get(entry.key)!, description: entry.description })) };
     }),
     SetConfig: unary(logger, "SetConfig", async (request) => {
-      const problem = configProblem(request.key, request.value);
+      if (request.value.length > configTextMax) throw invalidArgument("value", `is longer than ${configTextMax} characters`);
+      const problem = configProblem(request.key.slice(0, configTextMax), request.value);
       if (problem !== null) throw invalidArgument(findConfigKey(request.key) ? "value" : "key", problem);
       await log.propose({ kind: "SetConfig", key: request.key, value: request.value });
       const entry = findConfigKey(request.key)!;
@@ -47,7 +60,7 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
     }),
     AddMember: leaderOnly(context, "ClusterService", "AddMember", async (request) => {
       requireMemberId(request.id);
-      if (!/^[^\s:]+:\d{1,5}$/.test(request.address)) throw invalidArgument("address", `"${request.address.slice(0, 80)}" is not host:port`);
+      if (addressProblem(request.address) !== null) throw invalidArgument("address", addressProblem(request.address)!);
       if (log.status().members.some((member) => member.id === request.id)) throw failedPrecondition(`${request.id} is already a member`);
       await log.propose({ kind: "SetMemberAddress", replicaId: request.id, address: request.address });
       await log.changeMembership({ kind: "addVoter", replica: request.id });
@@ -60,7 +73,7 @@ export function clusterServiceHandlers(context: ControlPlaneContext): ClusterSer
       await log.changeMembership({ kind: "removeVoter", replica: request.id });
       return statusView(context);
     }),
-    ListEvents: (call) => streamEvents(context, call),
+    ListEvents: (call) => streamEvents(context, call, followers),
   };
 }
 
@@ -109,8 +122,25 @@ async function relinquishTo(context: ControlPlaneContext, requested: string): Pr
 }
 
 /** Sends the matching events; with follow, keeps sending as new ones are applied until the client cancels. */
-function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStream<ListEventsRequest__Output, ClusterEvent>): void {
+function listEventsProblem(request: ListEventsRequest__Output): { code: grpc.status; details: string } | null {
+  const field = (name: string, why: string) => ({ code: grpc.status.INVALID_ARGUMENT, details: `${name}: ${why}` });
+  if (request.host !== "" && hostIdProblem(request.host) !== null) return field("host", `host id ${hostIdProblem(request.host)}`);
+  if (request.vm !== "" && !isVmName(request.vm)) return field("vm", "name or UUID must be 1 to 200 printable characters");
+  if (!Number.isSafeInteger(request.sinceMs) || request.sinceMs < 0) return field("since_ms", "must be a time in unix milliseconds >= 0");
+  return null;
+}
+
+function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStream<ListEventsRequest__Output, ClusterEvent>, followers: { open: number }): void {
   const request = call.request;
+  const problem = listEventsProblem(request);
+  if (problem !== null) {
+    call.emit("error", problem);
+    return;
+  }
+  if (request.follow && followers.open >= followStreamsMax) {
+    call.emit("error", { code: grpc.status.RESOURCE_EXHAUSTED, details: `this replica already follows events for ${followStreamsMax} clients; retry later or use another replica` });
+    return;
+  }
   const limit = request.limit === 0 ? eventsPageMax : Math.min(request.limit, eventsPageMax);
   let afterIndex = 0;
   const sendNew = (): void => {
@@ -134,9 +164,17 @@ function streamEvents(context: ControlPlaneContext, call: grpc.ServerWritableStr
     call.end();
     return;
   }
-  const unsubscribe = context.log.onApplied((notices) => {
+  followers.open += 1;
+  const stopListening = context.log.onApplied((notices) => {
     if (notices.some((notice) => notice.kind === "ClusterEventAdded")) sendNew();
   });
+  let open = true;
+  const unsubscribe = () => {
+    if (!open) return;
+    open = false;
+    followers.open -= 1;
+    stopListening();
+  };
   call.on("cancelled", unsubscribe);
   call.on("close", unsubscribe);
 }

@@ -7,7 +7,7 @@ import { invalidArgument, notFound, unary } from "./status.js";
 export function jobServiceHandlers(context: ControlPlaneContext): JobServiceHandlers {
   const { logger } = context;
   const requireId = (id: string) => {
-    if (id.length === 0 || id.length > 128) throw invalidArgument("id", "job id must be 1 to 128 characters");
+    if (id.length === 0 || id.length > 128 || /[\u0000-\u001f\u007f]/.test(id)) throw invalidArgument("id", "job id must be 1 to 128 printable characters");
     return id;
   };
   return {

@@ -4,6 +4,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { serviceDefinition, type ServiceName } from "../../common/proto.js";
 import type { ControlPlaneContext } from "../context.js";
+import { clientMessageLimits } from "../../common/grpc-server.js";
 import { NotLeaderError } from "../replication/log.js";
 import { RelayedStatus, unary } from "./status.js";
 
@@ -30,7 +31,7 @@ function forwardToLeader<Request, Response>(context: ControlPlaneContext, servic
   const definition = serviceDefinition(service)[method];
   if (definition === undefined) return Promise.reject(new Error(`no method ${service}.${method}`));
   const deadline = callerDeadline === Infinity ? Date.now() + forwardDeadlineMs : callerDeadline;
-  const client = new grpc.Client(leader, grpc.credentials.createInsecure());
+  const client = new grpc.Client(leader, context.peerCredentials ?? grpc.credentials.createInsecure(), clientMessageLimits);
   return new Promise<Response>((resolve, reject) => {
     client.makeUnaryRequest(
       definition.path,

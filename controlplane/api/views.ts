@@ -2,7 +2,25 @@
 import type { Host } from "../../common/generated/vigil/v1/Host.js";
 import type { Vm } from "../../common/generated/vigil/v1/Vm.js";
 import type { AgentSession } from "../primary/sessions.js";
-import type { HostRecord, SkipTraceRecord, VmRecord } from "../state/store.js";
+import { unresolvedJobBlocker } from "../primary/job-blocker.js";
+import type { HostRecord, SkipTraceRecord, StateReader, VmDiskRecord, VmDiskSyncRecord, VmJobRecord, VmRecord } from "../state/store.js";
+
+/** What agent recovery recorded about a VM (DESIGN §9): its jobs, disk chains and disk sync. */
+export interface VmRecoveryFacts {
+  jobs: VmJobRecord[];
+  disks: VmDiskRecord[];
+  diskSync: VmDiskSyncRecord | undefined;
+}
+
+export function vmRecoveryFacts(reader: StateReader, vmUuid: string): VmRecoveryFacts {
+  return { jobs: reader.vmJobs(vmUuid), disks: reader.vmDisks(vmUuid), diskSync: reader.vmDiskSync(vmUuid) };
+}
+
+function diskSyncText(sync: VmDiskSyncRecord | undefined): string {
+  if (sync === undefined) return "";
+  if (sync.state === "synced") return `synced on ${sync.host}`;
+  return `${sync.state} on ${sync.host} (attempt ${sync.attempts}): ${sync.error}`;
+}
 
 /** Liveness comes from committed state, so every replica answers the same (DESIGN §4: only transitions are committed). */
 export function hostView(host: HostRecord, session: AgentSession | undefined, vmCount: number, fenceMethod: string, replicaId: string): Host {
@@ -41,7 +59,7 @@ export function skipTraceText(entry: SkipTraceRecord | undefined): string {
   return `${entry.operation} on ${entry.host} (term ${entry.term}, command ${entry.commandId}${orphan})`;
 }
 
-export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord): Vm {
+export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord, recovery: VmRecoveryFacts | null = null): Vm {
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -61,5 +79,23 @@ export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord): Vm {
     haState: vm.haState,
     pendingReason: vm.haState === "pending" || vm.haState === "failed" ? vm.haReason : "",
     skipTrace: skipTraceText(skipTrace),
+    disks: (recovery?.disks ?? []).map((disk) => ({ target: disk.target, files: disk.files, host: disk.host })),
+    jobs: (recovery?.jobs ?? []).map((job) => ({
+      id: job.jobId,
+      host: job.host,
+      kind: job.kind,
+      disk: job.disk,
+      state: job.state,
+      outcome: job.outcome,
+      detail: job.detail,
+      recovered: job.recovered,
+      chainBefore: job.chainBefore,
+      target: job.target,
+      startedMs: job.startedMs,
+      updatedMs: job.updatedMs,
+      escalated: job.escalated,
+    })),
+    diskSync: diskSyncText(recovery?.diskSync),
+    jobBlocker: recovery === null ? "" : (unresolvedJobBlocker(recovery.jobs) ?? ""),
   };
 }

@@ -9,16 +9,19 @@ import { hostIdProblem, isVmName } from "../../common/validate.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { CommandAction } from "../primary/dispatcher.js";
 import { sendTraced } from "../primary/traced-command.js";
+import { unresolvedJobBlocker } from "../primary/job-blocker.js";
 import { vmBlocker } from "../primary/vm-blockers.js";
 import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
-import { vmView } from "./views.js";
+import { vmRecoveryFacts, vmView } from "./views.js";
 
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
 const shutdownResultMarginMs = 30_000;
+const policyFieldsMax = 16;
+const limitHostsMax = 1_000;
 
 function findVm(context: ControlPlaneContext, nameOrUuid: string): VmRecord {
   if (!isVmName(nameOrUuid)) throw invalidArgument("vm", "name or UUID must be 1 to 200 printable characters");
@@ -55,7 +58,7 @@ async function operate(
     commandId: outcome.commandId,
     outcome: succeeded ? "succeeded" : "failed",
     error: succeeded ? "" : outcome.error || outcome.outcome,
-    result: after === undefined ? null : vmView(after, context.reader.skipTraceOf(after.uuid)),
+    result: after === undefined ? null : vmView(after, context.reader.skipTraceOf(after.uuid), vmRecoveryFacts(context.reader, after.uuid)),
   };
 }
 
@@ -66,6 +69,8 @@ function noOperation(vm: VmRecord): VmOperation {
 /** The policy fields the request names, validated; throws INVALID_ARGUMENT naming the field. */
 export function policyFromRequest(request: SetVmPolicyRequest__Output): Partial<VmPolicy> {
   if (request.fields.length === 0) throw invalidArgument("fields", "name at least one policy field to change");
+  if (request.fields.length > policyFieldsMax) throw invalidArgument("fields", `names more than ${policyFieldsMax} fields`);
+  if (request.limit.length > limitHostsMax) throw invalidArgument("limit", `lists more than ${limitHostsMax} hosts`);
   const policy: Partial<VmPolicy> = {};
   for (const field of request.fields) {
     switch (field) {
@@ -110,12 +115,12 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
       await log.readBarrier();
       const traced = reader.skipTrace();
-      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, traced.get(vm.uuid))) };
+      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, traced.get(vm.uuid), vmRecoveryFacts(reader, vm.uuid))) };
     }),
     Get: unary(logger, "VmGet", async (request): Promise<Vm> => {
       await log.readBarrier();
       const vm = findVm(context, request.vm);
-      return vmView(vm, reader.skipTraceOf(vm.uuid));
+      return vmView(vm, reader.skipTraceOf(vm.uuid), vmRecoveryFacts(reader, vm.uuid));
     }),
     Start: leaderOnly(context, "VmService", "Start", async (request) => {
       const vm = findVm(context, request.vm);
@@ -136,7 +141,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
         if (owner !== undefined && owner.liveness !== "alive" && owner.liveness !== "fenced") {
           throw failedPrecondition(`host ${vm.host} of vm ${vm.name} is ${owner.liveness}, not fenced: it may still run the VM; confirm the fence first (vigilctl host confirm-fenced ${vm.host})`);
         }
-        const blocker = vmBlocker({ skipTrace: reader.skipTraceOf(vm.uuid) });
+        const blocker = vmBlocker({ skipTrace: reader.skipTraceOf(vm.uuid), jobBlocker: unresolvedJobBlocker(reader.vmJobs(vm.uuid)) });
         if (blocker !== null) throw failedPrecondition(`vm ${vm.name} is ${blocker}`);
       }
       return operate(context, vm, target, "running", { start: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
@@ -156,6 +161,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
     }),
     Migrate: leaderOnly(context, "VmService", "Migrate", async (request) => {
       findVm(context, request.vm);
+      if (request.to !== "" && hostIdProblem(request.to) !== null) throw invalidArgument("to", `host id ${hostIdProblem(request.to)}`);
       throw unimplemented("vm migrate");
     }),
     SetPolicy: unary(logger, "VmSetPolicy", async (request) => {

@@ -6,6 +6,8 @@
 // parseArgs runs non-strict over the whole argv with every known flag declared, and the
 // tokens it returns are then checked against the command that the positionals name.
 import { parseArgs } from "node:util";
+import type { Role } from "../../common/identity.js";
+import type { TlsFiles } from "../../common/tls.js";
 import { completionScript } from "./completion.js";
 import { UsageError } from "./errors.js";
 import {
@@ -28,6 +30,7 @@ import {
   verbSpecs,
   wordsAfter,
 } from "./grammar.js";
+import { caDaysDefault, certificateDaysDefault, issueProblem, type CertificateKind, type IssueRequest } from "./pki.js";
 import { groupHelp, groupUsage, topHelp, verbHelp } from "./usage.js";
 import {
   type Since,
@@ -49,6 +52,8 @@ export interface GlobalOptions {
   output: OutputFormat;
   /** Deadline of each call; some commands allow longer (see commands.ts). */
   timeoutMs: number;
+  /** mTLS files; absent: plaintext (servers started with --insecure). */
+  tls?: TlsFiles;
 }
 
 export const defaultTimeoutMs = 30_000;
@@ -104,7 +109,9 @@ export type CliCommand =
   | { kind: "events"; follow: boolean; host: string; vm: string; since: Since | null; limit: number }
   /** `key` is "" for every setting. */
   | { kind: "config.get"; key: string }
-  | { kind: "config.set"; key: string; value: string };
+  | { kind: "config.set"; key: string; value: string }
+  | { kind: "pki.init"; dir: string; days: number }
+  | { kind: "pki.issue"; request: IssueRequest };
 
 export type ParseResult =
   | { kind: "run"; globals: GlobalOptions; command: CliCommand }
@@ -114,6 +121,9 @@ export type ParseResult =
 
 export interface ParseEnvironment {
   VIGIL_ENDPOINTS?: string | undefined;
+  VIGIL_TLS_CA?: string | undefined;
+  VIGIL_TLS_CERT?: string | undefined;
+  VIGIL_TLS_KEY?: string | undefined;
 }
 
 export function parseCommandLine(argv: readonly string[], environment: ParseEnvironment): ParseResult {
@@ -270,7 +280,20 @@ function parseGlobals(flags: FlagValues, environment: ParseEnvironment): GlobalO
   }
   const output = choice(flags, "output", outputFormats) ?? "table";
   const timeoutMs = integer(flags, "timeout-ms", { min: 1, max: timeoutMsMax }) ?? defaultTimeoutMs;
-  return { endpoints: endpointList.endpoints, output, timeoutMs };
+  const tls = tlsFiles(flags, environment);
+  return tls === null ? { endpoints: endpointList.endpoints, output, timeoutMs } : { endpoints: endpointList.endpoints, output, timeoutMs, tls };
+}
+
+/** The three mTLS files from flags or VIGIL_TLS_*; all or none. */
+function tlsFiles(flags: FlagValues, environment: ParseEnvironment): TlsFiles | null {
+  const ca = text(flags, "tls-ca") ?? nonEmpty(environment.VIGIL_TLS_CA);
+  const cert = text(flags, "tls-cert") ?? nonEmpty(environment.VIGIL_TLS_CERT);
+  const key = text(flags, "tls-key") ?? nonEmpty(environment.VIGIL_TLS_KEY);
+  if (ca === undefined && cert === undefined && key === undefined) return null;
+  if (ca === undefined || cert === undefined || key === undefined) {
+    throw new UsageError("mTLS needs all of --tls-ca, --tls-cert and --tls-key (or VIGIL_TLS_CA, VIGIL_TLS_CERT, VIGIL_TLS_KEY)");
+  }
+  return { ca, cert, key };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -372,7 +395,27 @@ function buildCommand(spec: VerbSpec, args: readonly string[], flags: FlagValues
       return { kind, key: first };
     case "config.set":
       return { kind, key: first, value: args[1] ?? "" };
+    case "pki.init":
+      return { kind, dir: text(flags, "dir") ?? "vigil-pki", days: integer(flags, "days", { min: 1, max: 36_500 }) ?? caDaysDefault };
+    case "pki.issue":
+      return { kind, request: issueRequest(first as CertificateKind, second, flags) };
   }
+}
+
+function issueRequest(kind: CertificateKind, name: string, flags: FlagValues): IssueRequest {
+  const role = choice(flags, "role", ["reader", "operator"] as const satisfies readonly Role[]);
+  const sans = text(flags, "san");
+  const request: IssueRequest = {
+    dir: text(flags, "dir") ?? "vigil-pki",
+    kind,
+    name,
+    days: integer(flags, "days", { min: 1, max: 36_500 }) ?? certificateDaysDefault,
+    sans: sans === undefined ? [] : parseNameList(sans),
+  };
+  if (role !== undefined) request.role = role;
+  const problem = issueProblem(request);
+  if (problem !== null) throw new UsageError(problem);
+  return request;
 }
 
 function shutdownTimeout(flags: FlagValues): number {

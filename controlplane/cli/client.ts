@@ -13,6 +13,7 @@
 //    is shown as is; if no server answered at all, NoEndpointReachable lists what each said.
 // 6. One deadline covers a whole call including its rotation.
 import * as grpc from "@grpc/grpc-js";
+import { clientMessageLimits } from "../../common/grpc-server.js";
 import { serviceDefinition } from "../../common/proto.js";
 import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed, oneLine } from "./errors.js";
 import { formatDuration } from "./output.js";
@@ -51,7 +52,10 @@ export class Endpoints implements Rpc {
   private readonly order: string[];
   private readonly clients = new Map<string, grpc.Client>();
 
-  constructor(endpoints: readonly string[]) {
+  constructor(
+    endpoints: readonly string[],
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     if (endpoints.length === 0) throw new Error("Endpoints needs at least one endpoint");
     this.order = [...endpoints];
   }
@@ -132,7 +136,7 @@ export class Endpoints implements Rpc {
     if (client === undefined) {
       // A private subchannel pool: closing this client really drops its connection attempts,
       // so a replica that comes back is dialed at once instead of after grpc-js's backoff.
-      client = new grpc.Client(endpoint, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+      client = new grpc.Client(endpoint, this.credentials, { "grpc.use_local_subchannel_pool": 1, ...clientMessageLimits });
       this.clients.set(endpoint, client);
     }
     return client;
@@ -150,7 +154,9 @@ export class Endpoints implements Rpc {
     const readiness = await awaitReady(client.getChannel(), Math.min(remainingMs, connectTimeoutMs), signal);
     if (readiness === "ready") return client;
     if (readiness === "aborted") throw interrupted();
-    const message = readiness === "failed" ? "connection failed" : `no connection within ${formatDuration(Math.min(remainingMs, connectTimeoutMs))}`;
+    // With mTLS a refused handshake (unknown CA, expired certificate) looks the same as a refused connection.
+    const failed = this.credentials._isSecure() ? "connection or TLS handshake failed; check --tls-ca/--tls-cert/--tls-key" : "connection failed";
+    const message = readiness === "failed" ? failed : `no connection within ${formatDuration(Math.min(remainingMs, connectTimeoutMs))}`;
     misses.push({ endpoint, answered: false, message });
     // Start afresh next time (a `--wait` poll, a followed stream reconnecting).
     client.close();

@@ -23,6 +23,7 @@ import type { CliCommand, GlobalOptions, VmPolicyChange, WaitOptions } from "./a
 import type { ApiService, Rpc } from "./client.js";
 import { CallFailed, ExitCode, NoEndpointReachable, OperationFailed } from "./errors.js";
 import * as output from "./output.js";
+import { initCa, issueCertificate, PkiError, type Issued } from "./pki.js";
 import type { JsonValue } from "./output.js";
 import { resolveSinceMs } from "./values.js";
 import {
@@ -165,6 +166,22 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
       emit(entries.map(output.configEntryJson), output.configText(entries));
       return ExitCode.ok;
     }
+    case "pki.init":
+    case "pki.issue": {
+      const issued = runPki(command);
+      emit({ certificate: issued.certificate, key: issued.key }, `wrote ${issued.certificate} and ${issued.key}`);
+      return ExitCode.ok;
+    }
+  }
+}
+
+/** pki commands work on local files only: no call is made. */
+function runPki(command: Extract<CliCommand, { kind: "pki.init" | "pki.issue" }>): Issued {
+  try {
+    return command.kind === "pki.init" ? initCa(command.dir, command.days) : issueCertificate(command.request);
+  } catch (error) {
+    if (error instanceof PkiError) throw new OperationFailed(error.message, ExitCode.failed);
+    throw error;
   }
 }
 

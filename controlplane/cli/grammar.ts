@@ -24,6 +24,13 @@ export const flagTypes = {
   selector: { type: "string" },
   autorestart: { type: "string" },
   "max-restarts": { type: "string" },
+  "tls-ca": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  dir: { type: "string" },
+  san: { type: "string" },
+  role: { type: "string" },
+  days: { type: "string" },
 } as const satisfies Record<string, { type: "string" | "boolean"; short?: string }>;
 
 export type FlagName = keyof typeof flagTypes;
@@ -83,6 +90,8 @@ export const commandKinds = [
   "events",
   "config.get",
   "config.set",
+  "pki.init",
+  "pki.issue",
 ] as const;
 export type CommandKind = (typeof commandKinds)[number];
 
@@ -109,7 +118,15 @@ export const globalFlags: readonly FlagUse[] = [
     metavar: "MS",
     help: "deadline of each call in milliseconds (default 30000; vm start/stop allow 5 min, vm shutdown its timeout + 60 s)",
   },
+  { name: "tls-ca", metavar: "FILE", help: "mTLS: PEM of the cluster's CA (default $VIGIL_TLS_CA; none: plaintext, for --insecure servers)" },
+  { name: "tls-cert", metavar: "FILE", help: "mTLS: PEM of your certificate (default $VIGIL_TLS_CERT)" },
+  { name: "tls-key", metavar: "FILE", help: "mTLS: PEM of your private key (default $VIGIL_TLS_KEY)" },
   { name: "help", help: "show help for the command" },
+];
+
+const pkiFlags: readonly FlagUse[] = [
+  { name: "dir", metavar: "DIR", help: "where the CA and certificates are kept (default ./vigil-pki)" },
+  { name: "days", metavar: "N", help: "validity in days (default 3650 for the CA, 825 for certificates)" },
 ];
 
 const waitFlags: readonly FlagUse[] = [
@@ -124,6 +141,7 @@ export const nounSummaries: ReadonlyArray<readonly [string, string]> = [
   ["job", "migrations, flushes and unflushes"],
   ["events", "the cluster event log"],
   ["config", "cluster-wide settings"],
+  ["pki", "a CA and mTLS certificates for replicas, agents and users (uses openssl)"],
 ];
 
 export const verbSpecs: readonly VerbSpec[] = [
@@ -266,6 +284,29 @@ export const verbSpecs: readonly VerbSpec[] = [
     summary: "show one setting, or all of them",
   },
   { kind: "config.set", path: ["config", "set"], args: [{ name: "KEY" }, { name: "VALUE" }], flags: [], summary: "change a setting" },
+  {
+    kind: "pki.init",
+    path: ["pki", "init"],
+    args: [],
+    flags: pkiFlags,
+    summary: "create a CA (ca.pem, ca.key) for the cluster's certificates",
+    details: ["Keep ca.key offline once every certificate is issued; vigild and agents need only ca.pem."],
+  },
+  {
+    kind: "pki.issue",
+    path: ["pki", "issue"],
+    args: [{ name: "replica|agent|user", choices: ["replica", "agent", "user"] }, { name: "NAME" }],
+    flags: [
+      ...pkiFlags,
+      { name: "role", metavar: "ROLE", choices: ["reader", "operator"], help: "user certificates: reader (list, show, status, events, get) or operator (everything)" },
+      { name: "san", metavar: "NAME,...", help: "more DNS names or IP addresses the certificate is valid for (replicas: every address clients dial)" },
+    ],
+    summary: "issue a certificate: replica ID, agent HOST or user NAME --role ROLE",
+    details: [
+      "Writes DIR/KIND-NAME.pem and DIR/KIND-NAME.key, replacing an older pair: running daemons pick",
+      "the new files up on SIGHUP or within tlsReloadSeconds.",
+    ],
+  },
 ];
 
 /** The usage line of one command, e.g. "vigilctl vm start VM [--on H]". */

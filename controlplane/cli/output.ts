@@ -9,7 +9,7 @@
 // 3. Show commands print the full object; list commands print a JSON array of the same objects.
 // The mappers below copy field by field, in a fixed order, so that a change to control.proto
 // never changes the output silently.
-import type { ClusterEvent, ClusterStatus, ConfigEntry, DiskChain, Host, Job, Member, Vm, VmOperation } from "./wire.js";
+import type { ClusterEvent, ClusterStatus, ConfigEntry, DiskChain, Host, Job, Member, Vm, VmJob, VmOperation } from "./wire.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -64,7 +64,25 @@ export function hostJson(host: Host): JsonValue {
 }
 
 function diskChainJson(disk: DiskChain): JsonValue {
-  return { target: disk.target, files: [...disk.files] };
+  return { target: disk.target, files: [...disk.files], host: disk.host };
+}
+
+function vmJobJson(job: VmJob): JsonValue {
+  return {
+    id: job.id,
+    host: job.host,
+    kind: job.kind,
+    disk: job.disk,
+    state: job.state,
+    outcome: job.outcome,
+    detail: job.detail,
+    recovered: job.recovered,
+    chainBefore: [...job.chainBefore],
+    target: job.target,
+    startedMs: job.startedMs,
+    updatedMs: job.updatedMs,
+    escalated: job.escalated,
+  };
 }
 
 export function vmJson(vm: Vm): JsonValue {
@@ -88,6 +106,9 @@ export function vmJson(vm: Vm): JsonValue {
     disks: vm.disks.map(diskChainJson),
     desiredState: vm.desiredState,
     haState: vm.haState,
+    jobs: vm.jobs.map(vmJobJson),
+    diskSync: vm.diskSync,
+    jobBlocker: vm.jobBlocker,
   };
 }
 
@@ -275,6 +296,7 @@ export function hostText(host: Host): string {
 /** What an operator should notice about a VM besides its state. */
 function vmNote(vm: Vm): string {
   if (vm.pendingReason !== "") return `${vm.haState === "failed" ? "HA failed" : "pending"}: ${vm.pendingReason}`;
+  if (vm.jobBlocker !== "") return `blocked: ${vm.jobBlocker}`;
   if (vm.skipTrace !== "") return `in flight: ${vm.skipTrace}`;
   return vm.reason;
 }
@@ -306,8 +328,20 @@ export function vmText(vm: Vm): string {
     ["ha", dash(vm.haState)],
     ["pending", dash(vm.pendingReason)],
   ];
-  for (const disk of vm.disks) fields.push([`disk ${disk.target}`, disk.files.length === 0 ? "-" : disk.files.join(" <- ")]);
+  for (const disk of vm.disks) fields.push([`disk ${disk.target}`, `${disk.files.length === 0 ? "-" : disk.files.join(" <- ")}${disk.host === "" ? "" : ` (on ${disk.host})`}`]);
+  fields.push(["disk sync", dash(vm.diskSync)]);
+  fields.push(["job blocker", dash(vm.jobBlocker)]);
+  for (const job of vm.jobs) fields.push([`job ${job.id}`, vmJobText(job)]);
   return renderFields(fields);
+}
+
+/** One job line: "active-commit vda on h1: finished completed (recovered), ...". */
+function vmJobText(job: VmJob): string {
+  const disk = job.disk === "" ? "" : ` ${job.disk}`;
+  const outcome = job.outcome === "" ? "" : ` ${job.outcome}`;
+  const flags = `${job.recovered ? " (recovered)" : ""}${job.escalated ? " (escalated)" : ""}`;
+  const detail = job.detail === "" ? "" : `: ${job.detail}`;
+  return `${job.kind}${disk} on ${job.host}: ${job.state}${outcome}${flags}${detail}`;
 }
 
 /** "vm web1: start succeeded on h2" or "... failed on h2: <error>". */

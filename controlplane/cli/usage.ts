@@ -27,6 +27,7 @@ export function topHelp(): string {
     "",
     "Environment:",
     "  VIGIL_ENDPOINTS  endpoints used when --endpoints is not given",
+    "  VIGIL_TLS_CA, VIGIL_TLS_CERT, VIGIL_TLS_KEY  mTLS files used when --tls-* are not given",
     "",
     "Endpoints are tried in order; an endpoint without a port uses 7400. Writes sent to a",
     "follower are forwarded to the leader, so any replica will do.",
@@ -54,7 +55,7 @@ export function groupHelp(prefix: readonly string[]): string {
   for (const spec of specsUnder(prefix)) {
     lines.push(`  ${usageLine(spec)}`, `      ${spec.summary}`);
   }
-  lines.push("", "Global flags: --endpoints ADDR,...  -o table|json  --timeout-ms MS (see vigilctl help)");
+  lines.push("", "Global flags: --endpoints ADDR,...  -o table|json  --timeout-ms MS  --tls-ca/--tls-cert/--tls-key FILE (see vigilctl help)");
   lines.push(`Details of one command: vigilctl ${prefix.join(" ")} VERB --help`);
   return lines.join("\n");
 }

@@ -3,6 +3,7 @@
 // argv and environment in, stdout/stderr and an exit code out. Parsing is in args.ts,
 // calls in client.ts, execution in commands.ts, printing in output.ts.
 import * as grpc from "@grpc/grpc-js";
+import { staticReplicaChannelCredentials } from "../../common/tls.js";
 import { parseCommandLine } from "./args.js";
 import { Endpoints } from "./client.js";
 import { type Terminal, runCommand } from "./commands.js";
@@ -44,7 +45,12 @@ function sleep(delayMs: number, signal: AbortSignal): Promise<void> {
 }
 
 async function main(argv: readonly string[]): Promise<ExitCode> {
-  const parsed = parseCommandLine(argv, { VIGIL_ENDPOINTS: process.env["VIGIL_ENDPOINTS"] });
+  const parsed = parseCommandLine(argv, {
+    VIGIL_ENDPOINTS: process.env["VIGIL_ENDPOINTS"],
+    VIGIL_TLS_CA: process.env["VIGIL_TLS_CA"],
+    VIGIL_TLS_CERT: process.env["VIGIL_TLS_CERT"],
+    VIGIL_TLS_KEY: process.env["VIGIL_TLS_KEY"],
+  });
   switch (parsed.kind) {
     case "usage-error":
       printError(describeFailure(new UsageError(parsed.message)).line);
@@ -63,7 +69,14 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     if (interrupt.signal.aborted) process.exit(ExitCode.interrupted);
     interrupt.abort();
   });
-  const rpc = new Endpoints(parsed.globals.endpoints);
+  let credentials: grpc.ChannelCredentials;
+  try {
+    credentials = parsed.globals.tls === undefined ? grpc.credentials.createInsecure() : staticReplicaChannelCredentials(parsed.globals.tls);
+  } catch (error) {
+    printError(describeFailure(new UsageError(`TLS: ${(error as Error).message}`)).line);
+    return ExitCode.usage;
+  }
+  const rpc = new Endpoints(parsed.globals.endpoints, credentials);
   try {
     return await runCommand(parsed.command, {
       rpc,

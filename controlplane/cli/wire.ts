@@ -69,6 +69,23 @@ export interface Host {
 export interface DiskChain {
   target: string;
   files: string[];
+  host: string;
+}
+
+export interface VmJob {
+  id: string;
+  host: string;
+  kind: string;
+  disk: string;
+  state: string;
+  outcome: string;
+  detail: string;
+  recovered: boolean;
+  chainBefore: string[];
+  target: string;
+  startedMs: number;
+  updatedMs: number;
+  escalated: boolean;
 }
 
 export interface Vm {
@@ -91,6 +108,9 @@ export interface Vm {
   disks: DiskChain[];
   desiredState: string;
   haState: string;
+  jobs: VmJob[];
+  diskSync: string;
+  jobBlocker: string;
 }
 
 export interface VmOperation {
@@ -254,6 +274,26 @@ export function decodeDiskChain(value: unknown): DiskChain {
   return {
     target: text(f, "target", "DiskChainView"),
     files: list(f, "files", "DiskChainView", textItem("DiskChainView")),
+    host: text(f, "host", "DiskChainView"),
+  };
+}
+
+export function decodeVmJob(value: unknown): VmJob {
+  const f = record(value, "VmJob");
+  return {
+    id: text(f, "id", "VmJob"),
+    host: text(f, "host", "VmJob"),
+    kind: text(f, "kind", "VmJob"),
+    disk: text(f, "disk", "VmJob"),
+    state: text(f, "state", "VmJob"),
+    outcome: text(f, "outcome", "VmJob"),
+    detail: text(f, "detail", "VmJob"),
+    recovered: flag(f, "recovered", "VmJob"),
+    chainBefore: list(f, "chainBefore", "VmJob", textItem("VmJob")),
+    target: text(f, "target", "VmJob"),
+    startedMs: count(f, "startedMs", "VmJob"),
+    updatedMs: count(f, "updatedMs", "VmJob"),
+    escalated: flag(f, "escalated", "VmJob"),
   };
 }
 
@@ -279,6 +319,9 @@ export function decodeVm(value: unknown): Vm {
     disks: list(f, "disks", "Vm", decodeDiskChain),
     desiredState: text(f, "desiredState", "Vm"),
     haState: text(f, "haState", "Vm"),
+    jobs: list(f, "jobs", "Vm", decodeVmJob),
+    diskSync: text(f, "diskSync", "Vm"),
+    jobBlocker: text(f, "jobBlocker", "Vm"),
   };
 }
 

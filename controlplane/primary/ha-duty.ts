@@ -10,6 +10,7 @@ import type { HaState, Liveness, RestartPolicy, Selector } from "../state/comman
 import type { HostRecord, VmRecord } from "../state/store.js";
 import type { DutyListener } from "./duty-gate.js";
 import type { FenceDevice, FenceMethods } from "./fence-device.js";
+import { jobBlockersByVm } from "./job-blocker.js";
 import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, fenceAttemptSettled, type HostFacts, type LivenessConfig, type LivenessEffect, type LivenessMemory } from "./liveness.js";
 import { planRestarts, type PlannerEffect, type PlannerHost, type PlannerVm } from "./restart-planner.js";
 import { sendTraced } from "./traced-command.js";
@@ -229,6 +230,7 @@ export class HaDuty implements DutyListener {
       vms: vms.map(plannerVm),
       hosts: this.plannerHosts(reader.listHosts(), vms),
       skipTrace: reader.skipTrace(),
+      jobBlockers: jobBlockersByVm(reader.unresolvedJobs()),
       maxConcurrentRestarts: config.haMaxConcurrentRestarts,
       restartWindowMs: config.haRestartWindowMs,
     });

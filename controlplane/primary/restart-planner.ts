@@ -47,6 +47,8 @@ export interface PlannerInput {
   vms: readonly PlannerVm[];
   hosts: readonly PlannerHost[];
   skipTrace: ReadonlyMap<string, TracedOperation>;
+  /** VMs whose unresolved (unknown) jobs keep HA away, with the reason (job-blocker.ts). */
+  jobBlockers: ReadonlyMap<string, string>;
   maxConcurrentRestarts: number;
   restartWindowMs: number;
 }
@@ -91,7 +93,7 @@ export function planRestarts(input: PlannerInput): PlannerEffect[] {
   }
   const candidates = input.vms
     .map((vm) => candidate(vm, hostsById))
-    .filter((entry): entry is Candidate => entry !== null && vmBlocker({ skipTrace: input.skipTrace.get(entry.vm.uuid) }) === null)
+    .filter((entry): entry is Candidate => entry !== null && vmBlocker({ skipTrace: input.skipTrace.get(entry.vm.uuid), jobBlocker: input.jobBlockers.get(entry.vm.uuid) }) === null)
     .sort((a, b) => b.vm.priority - a.vm.priority || a.vm.name.localeCompare(b.vm.name));
   let inFlight = [...input.skipTrace.values()].filter((entry) => entry.operation === "ha-restart").length;
   let hosts: PlacementHost[] = [...input.hosts];

@@ -13,10 +13,14 @@ export interface TracedOperation {
 export interface VmBlockerFacts {
   /** The VM's skip-trace entry, live or orphaned, if any. */
   skipTrace: TracedOperation | undefined;
+  /** Why the VM's jobs keep it off limits (job-blocker.ts: an unknown job), or null. */
+  jobBlocker?: string | null;
 }
 
 /** Why the VM must be left alone now, or null when HA may act on it. */
 export function vmBlocker(facts: VmBlockerFacts): string | null {
+  // Unknown is not finished (DESIGN §9): restarting or moving the VM could run it on a disk chain vigil cannot vouch for.
+  if (facts.jobBlocker !== undefined && facts.jobBlocker !== null) return `blocked: ${facts.jobBlocker}`;
   const entry = facts.skipTrace;
   if (entry === undefined) return null;
   if (entry.orphanedAtMs !== null) {

@@ -8,6 +8,7 @@ import { assert } from "../../common/assert.js";
 import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
 import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
+import { JobApplier, type JobApplyContext } from "./apply-jobs.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -34,10 +35,16 @@ const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked"
 export class StateMachine {
   readonly reader: StateReader;
   private readonly statements: StatementCache;
+  private readonly jobs: JobApplier;
 
   constructor(readonly db: Db) {
     this.reader = new StateReader(db);
     this.statements = new StatementCache(db);
+    this.jobs = new JobApplier((sql) => this.statement(sql), this.reader);
+  }
+
+  private jobContext(context: ApplyContext): JobApplyContext {
+    return { atMs: context.payload.atMs, event: (event) => this.event(context, event) };
   }
 
   private statement(sql: string): Statement {
@@ -110,6 +117,9 @@ export class StateMachine {
         const what = command.haState === "" ? "HA state cleared" : command.haState === "pending" ? "autorestart-pending" : `HA ${command.haState}`;
         return this.event(context, { kind: "ha", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${what}: ${command.reason}` });
       }
+      case "DiskSyncRequested":
+      case "JobEscalated":
+        return this.jobs.command(this.jobContext(context), command);
     }
   }
 
@@ -279,7 +289,8 @@ export class StateMachine {
         return this.applyInventory(context, hostId, event.inventory?.domains ?? [], vms);
       case "lifecycle": {
         const lifecycle = event.lifecycle;
-        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain, vms);
+        // A recovered lifecycle event happened while the agent was down (DESIGN §9): say so.
+        if (lifecycle?.domain) this.upsertDomain(context, hostId, lifecycle.domain, vms, event.recovered ? ", while the agent was down" : "");
         return;
       }
       case "commandResult": {
@@ -292,9 +303,18 @@ export class StateMachine {
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
         return;
       }
+      case "jobStarted":
+        if (event.jobStarted) this.jobs.jobStarted(this.jobContext(context), hostId, event.jobStarted, event.recovered);
+        return;
+      case "jobFinished":
+        if (event.jobFinished) this.jobs.jobFinished(this.jobContext(context), hostId, event.jobFinished, event.recovered);
+        return;
+      case "diskChain":
+        if (event.diskChain) this.jobs.diskChain(this.jobContext(context), hostId, event.diskChain);
+        return;
       default:
-        // Job, block-job and disk-chain events are recorded by the issues that own them; a contact
-        // probe (self-fence) only advances the host's applied sequence.
+        // Job progress and raw block-job events are recorded by the issues that own them (migration);
+        // a contact probe (self-fence) only advances the host's applied sequence.
         return;
     }
   }
@@ -320,9 +340,10 @@ export class StateMachine {
     }
   }
 
-  /** `vms` holds the rows the caller already read; a VM it does not know of is read here. */
-  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows): void {
+  /** `vms` holds the rows the caller already read; a VM it does not know of is read here. `note` ends a state change's event. */
+  private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows, note = ""): void {
     const uuid = domain.uuid.toLowerCase();
+    this.jobs.noteSighting(this.jobContext(context), hostId, uuid, domain.state);
     const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
     if (existing === undefined || existing === null) {
       this.statement(
@@ -355,7 +376,7 @@ export class StateMachine {
     this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, state = ?, reason = ?, updated_ms = ? WHERE uuid = ?")
       .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
     vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
-    if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})` });
+    if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})${note}` });
     if (stateChanged) this.meantToRunIfAlive(uuid, domain.state);
   }
 

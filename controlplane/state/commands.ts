@@ -74,7 +74,11 @@ export type StateCommand =
   | { kind: "SkipTraceExpire"; vmUuids: string[]; timeoutMs: number }
   | { kind: "VmRestartPlanned"; vmUuid: string; fromHost: string; toHost: string; commandId: string; reason: string }
   | { kind: "VmHaState"; vmUuid: string; haState: HaState; reason: string }
-  | { kind: "SetMemberAddress"; replicaId: string; address: string };
+  | { kind: "SetMemberAddress"; replicaId: string; address: string }
+  /** The primary asks `hostId` to synchronize a VM's disks: it moved there before job `jobId` on `jobHost` resolved. */
+  | { kind: "DiskSyncRequested"; vmUuid: string; hostId: string; jobHost: string; jobId: string }
+  /** An unknown job outlived job.unknownTimeout: a visible error, the job stays unknown (never guessed). */
+  | { kind: "JobEscalated"; jobHost: string; jobId: string; unknownForMs: number };
 
 export type StateCommandKind = StateCommand["kind"];
 
@@ -104,6 +108,8 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "SkipTraceExpire",
   "VmRestartPlanned",
   "VmHaState",
+  "DiskSyncRequested",
+  "JobEscalated",
 ]);
 
 export class CorruptEntryError extends Error {

@@ -9,21 +9,27 @@ export interface ConfigKey {
   problem(value: string): string | null;
 }
 
+/** Durations beyond a week are typos; a millisecond count of that fits every uint32 field that carries one. */
+const secondsMax = 7 * 24 * 60 * 60;
+const countMax = 1_000_000;
+/** Plain decimals only: "1e3", "0x10" and " 5 " are refused rather than guessed. */
+const decimalPattern = /^\d{1,12}(\.\d{1,6})?$/;
+
 function positiveSeconds(value: string): string | null {
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) return `must be a number of seconds > 0, got "${value}"`;
+  if (!decimalPattern.test(value) || seconds <= 0 || seconds > secondsMax) return `must be a number of seconds > 0 and at most ${secondsMax}, got "${value.slice(0, 40)}"`;
   return null;
 }
 
 function positiveInteger(value: string): string | null {
   const count = Number(value);
-  if (!Number.isInteger(count) || count <= 0) return `must be a whole number > 0, got "${value}"`;
+  if (!/^\d{1,7}$/.test(value) || count <= 0 || count > countMax) return `must be a whole number from 1 to ${countMax}, got "${value.slice(0, 40)}"`;
   return null;
 }
 
 function fraction(value: string): string | null {
   const share = Number(value);
-  if (!Number.isFinite(share) || share <= 0 || share > 1) return `must be a fraction in (0, 1], got "${value}"`;
+  if (!decimalPattern.test(value) || share <= 0 || share > 1) return `must be a fraction in (0, 1], got "${value.slice(0, 40)}"`;
   return null;
 }
 
@@ -40,6 +46,7 @@ export const configKeys: readonly ConfigKey[] = [
   { key: "migration.recheckInterval", description: "seconds between adjudication rechecks", defaultValue: "10", problem: positiveSeconds },
   { key: "migration.recheckTimeout", description: "seconds of adjudication rechecks before rollback", defaultValue: "300", problem: positiveSeconds },
   { key: "command.timeout", description: "seconds the control plane waits for an agent's command result", defaultValue: "120", problem: positiveSeconds },
+  { key: "job.unknownTimeout", description: "seconds a job may stay unknown before an error event is raised (it stays unknown)", defaultValue: "600", problem: positiveSeconds },
 ];
 
 const byKey = new Map(configKeys.map((entry) => [entry.key, entry]));
@@ -51,7 +58,7 @@ export function findConfigKey(key: string): ConfigKey | undefined {
 /** A reason the pair is refused, or null. */
 export function configProblem(key: string, value: string): string | null {
   const entry = byKey.get(key);
-  if (entry === undefined) return `unknown config key "${key}" (known: ${configKeys.map((k) => k.key).join(", ")})`;
+  if (entry === undefined) return `unknown config key "${key.slice(0, 80)}" (known: ${configKeys.map((k) => k.key).join(", ")})`;
   const problem = entry.problem(value);
   return problem === null ? null : `${key} ${problem}`;
 }

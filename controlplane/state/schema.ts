@@ -67,7 +67,35 @@ const migrations: readonly string[] = [
   CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
   CREATE TABLE primary_lease (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, replica TEXT NOT NULL, state TEXT NOT NULL, since_ms INTEGER NOT NULL) STRICT;
   `,
-  // 2: HA (issue 7): committed host liveness and fence state, the agent's self-fence setting,
+  // 2: agent recovery (DESIGN §9): per-VM jobs as agents journal them, disk chains, disk sync state.
+  `
+  CREATE TABLE vm_jobs (
+    host TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    vm_uuid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    disk TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'finished', 'unknown')),
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    recovered INTEGER NOT NULL,
+    chain_before TEXT NOT NULL,
+    top TEXT NOT NULL,
+    target TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    moved_to TEXT NOT NULL DEFAULT '',
+    sync_requested_on TEXT NOT NULL DEFAULT '',
+    unknown_since_ms INTEGER NOT NULL DEFAULT 0,
+    escalated INTEGER NOT NULL DEFAULT 0,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (host, job_id)
+  ) STRICT;
+  CREATE INDEX vm_jobs_by_vm ON vm_jobs (vm_uuid, state);
+  CREATE TABLE vm_disks (vm_uuid TEXT NOT NULL, target TEXT NOT NULL, host TEXT NOT NULL, files TEXT NOT NULL, synced_ms INTEGER NOT NULL, PRIMARY KEY (vm_uuid, target)) STRICT;
+  CREATE TABLE vm_disk_syncs (vm_uuid TEXT PRIMARY KEY, host TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'synced', 'failed')), error TEXT NOT NULL, attempts INTEGER NOT NULL, updated_ms INTEGER NOT NULL) STRICT;
+  `,
+  // 3: HA (issue 7): committed host liveness and fence state, the agent's self-fence setting,
   // per-VM HA state and restart history, and the replicated skip-trace set (DESIGN §5-§7).
   `
   ALTER TABLE hosts ADD COLUMN liveness TEXT NOT NULL DEFAULT 'alive';
@@ -99,7 +127,7 @@ export const schemaVersion = migrations.length;
  * (applied_index, cluster id, lock), the log, hard state and snapshot record
  * are this replica's own.
  */
-export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease", "skip_trace"] as const;
+export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease", "vm_jobs", "vm_disks", "vm_disk_syncs", "skip_trace"] as const;
 
 export class SchemaTooNewError extends Error {
   override name = "SchemaTooNewError";

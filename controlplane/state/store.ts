@@ -65,6 +65,98 @@ export interface VmRecord {
 
 /** The fields of a VM that an agent's reports change. */
 export type ReportedVm = Pick<VmRecord, "uuid" | "name" | "host" | "state" | "reason" | "vcpus" | "memoryBytes">;
+/** A job an agent journaled for a VM (DESIGN §9), as the control plane last heard of it. */
+export interface VmJobRecord {
+  host: string;
+  jobId: string;
+  vmUuid: string;
+  kind: string;
+  disk: string;
+  state: "running" | "finished" | "unknown";
+  outcome: string;
+  detail: string;
+  recovered: boolean;
+  chainBefore: string[];
+  top: string;
+  target: string;
+  commandId: string;
+  /** A host other than `host` that reported the VM while this job was unresolved. */
+  movedTo: string;
+  /** The host the primary asked to synchronize the VM's disks for this job. */
+  syncRequestedOn: string;
+  unknownSinceMs: number;
+  escalated: boolean;
+  startedMs: number;
+  updatedMs: number;
+}
+
+export interface VmDiskRecord {
+  target: string;
+  host: string;
+  files: string[];
+  syncedMs: number;
+}
+
+export interface VmDiskSyncRecord {
+  host: string;
+  state: "pending" | "synced" | "failed";
+  error: string;
+  attempts: number;
+  updatedMs: number;
+}
+
+interface VmJobRow {
+  host: string;
+  job_id: string;
+  vm_uuid: string;
+  kind: string;
+  disk: string;
+  state: string;
+  outcome: string;
+  detail: string;
+  recovered: number;
+  chain_before: string;
+  top: string;
+  target: string;
+  command_id: string;
+  moved_to: string;
+  sync_requested_on: string;
+  unknown_since_ms: number;
+  escalated: number;
+  started_ms: number;
+  updated_ms: number;
+}
+
+function stringList(text: string, what: string): string[] {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === "string")) throw new Error(`${what} is not a list of strings`);
+  return value;
+}
+
+function vmJobFromRow(row: VmJobRow): VmJobRecord {
+  if (row.state !== "running" && row.state !== "finished" && row.state !== "unknown") throw new Error(`vm job ${row.job_id}: state ${row.state}`);
+  return {
+    host: row.host,
+    jobId: row.job_id,
+    vmUuid: row.vm_uuid,
+    kind: row.kind,
+    disk: row.disk,
+    state: row.state,
+    outcome: row.outcome,
+    detail: row.detail,
+    recovered: row.recovered !== 0,
+    chainBefore: stringList(row.chain_before, `vm job ${row.job_id} chain_before`),
+    top: row.top,
+    target: row.target,
+    commandId: row.command_id,
+    movedTo: row.moved_to,
+    syncRequestedOn: row.sync_requested_on,
+    unknownSinceMs: row.unknown_since_ms,
+    escalated: row.escalated !== 0,
+    startedMs: row.started_ms,
+    updatedMs: row.updated_ms,
+  };
+}
 
 export interface ClusterEventRecord {
   index: number;
@@ -340,6 +432,30 @@ export class StateReader {
       `SELECT vm_uuid AS vmUuid, term, operation, command_id AS commandId, host, since_ms AS sinceMs, orphaned_at_ms AS orphanedAtMs
        FROM skip_trace WHERE vm_uuid = ?`,
     ).get(vmUuid) as SkipTraceRecord | undefined;
+  }
+
+  /** A VM's jobs, newest first. */
+  vmJobs(vmUuid: string): VmJobRecord[] {
+    return (this.statement("SELECT * FROM vm_jobs WHERE vm_uuid = ? ORDER BY started_ms DESC, host, job_id DESC").all(vmUuid.toLowerCase()) as VmJobRow[]).map(vmJobFromRow);
+  }
+
+  vmJob(host: string, jobId: string): VmJobRecord | undefined {
+    const row = this.statement("SELECT * FROM vm_jobs WHERE host = ? AND job_id = ?").get(host, jobId) as VmJobRow | undefined;
+    return row === undefined ? undefined : vmJobFromRow(row);
+  }
+
+  /** Every job still running or unknown, in a stable order. */
+  unresolvedJobs(): VmJobRecord[] {
+    return (this.statement("SELECT * FROM vm_jobs WHERE state <> 'finished' ORDER BY vm_uuid, host, job_id").all() as VmJobRow[]).map(vmJobFromRow);
+  }
+
+  vmDisks(vmUuid: string): VmDiskRecord[] {
+    const rows = this.statement("SELECT target, host, files, synced_ms AS syncedMs FROM vm_disks WHERE vm_uuid = ? ORDER BY target").all(vmUuid.toLowerCase()) as { target: string; host: string; files: string; syncedMs: number }[];
+    return rows.map((row) => ({ ...row, files: stringList(row.files, `vm ${vmUuid} disk ${row.target}`) }));
+  }
+
+  vmDiskSync(vmUuid: string): VmDiskSyncRecord | undefined {
+    return this.statement("SELECT host, state, error, attempts, updated_ms AS updatedMs FROM vm_disk_syncs WHERE vm_uuid = ?").get(vmUuid.toLowerCase()) as VmDiskSyncRecord | undefined;
   }
 
   primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {

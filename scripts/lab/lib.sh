@@ -1,4 +1,4 @@
-# Shared functions of the two-daemon libvirt lab (sourced by up.sh, down.sh, restart-daemon.sh).
+# Shared functions of the two-daemon libvirt lab (sourced by up.sh, down.sh, restart-daemon.sh, daemon.sh).
 # See up.sh for what the lab is and how tests find it.
 
 VIGIL_LAB_DIR="${VIGIL_LAB_DIR:-/run/vigil-lab}"
@@ -19,6 +19,13 @@ die() { echo "lab: error: $*" >&2; exit 1; }
 take_lab_lock() {
   exec 9>"${VIGIL_LAB_DIR}.lock"
   flock 9
+}
+
+# Checks a script's host argument (host1 or host2) and that the lab is set up; dies with
+# "usage: SCRIPT $LAB_USAGE" (default "host1|host2") otherwise.
+require_lab_host() {
+  [ "${1:-}" = host1 ] || [ "${1:-}" = host2 ] || die "usage: $0 ${LAB_USAGE:-host1|host2}"
+  [ -d "$(host_dir "$1")/etc" ] || die "$1: the lab is not set up; run scripts/lab/up.sh"
 }
 
 require_root() {

@@ -10,8 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 require_root
 take_lab_lock
 host="${1:-}"
-[ "$host" = host1 ] || [ "$host" = host2 ] || die "usage: $0 host1|host2"
-[ -d "$(host_dir "$host")/etc" ] || die "$host: the lab is not set up; run scripts/lab/up.sh"
+require_lab_host "$host"
 stop_daemon "$host"
 log "$host: libvirtd stopped; starting it again"
 start_daemon "$host"

@@ -86,6 +86,14 @@ describe("every command of DESIGN §11 parses", () => {
     ["config get", { kind: "config.get", key: "" }],
     ["config get vm.orphanedSkipTimeout", { kind: "config.get", key: "vm.orphanedSkipTimeout" }],
     ["config set vm.orphanedSkipTimeout 900s", { kind: "config.set", key: "vm.orphanedSkipTimeout", value: "900s" }],
+    ["pki init", { kind: "pki.init", dir: "vigil-pki", days: 3650 }],
+    ["pki init --dir /etc/vigil/pki --days 365", { kind: "pki.init", dir: "/etc/vigil/pki", days: 365 }],
+    ["pki issue agent kvm1", { kind: "pki.issue", request: { dir: "vigil-pki", kind: "agent", name: "kvm1", days: 825, sans: [] } }],
+    [
+      "pki issue replica cp1 --san 10.0.0.1,cp1.example.net --dir d",
+      { kind: "pki.issue", request: { dir: "d", kind: "replica", name: "cp1", days: 825, sans: ["10.0.0.1", "cp1.example.net"] } },
+    ],
+    ["pki issue user alice --role reader", { kind: "pki.issue", request: { dir: "vigil-pki", kind: "user", name: "alice", days: 825, sans: [], role: "reader" } }],
   ];
   for (const [line, expected] of cases) {
     it(`parses "${line}"`, () => {
@@ -104,6 +112,24 @@ describe("global flags", () => {
     const result = parse("host list");
     assert.ok(result.kind === "run");
     assert.deepEqual(result.globals, { endpoints: ["127.0.0.1:7400"], output: "table", timeoutMs: defaultTimeoutMs });
+  });
+
+  it("take mTLS files from flags or VIGIL_TLS_*, all three or none", () => {
+    const fromFlags = parse("--tls-ca ca.pem --tls-cert u.pem --tls-key u.key host list");
+    assert.ok(fromFlags.kind === "run");
+    assert.deepEqual(fromFlags.globals.tls, { ca: "ca.pem", cert: "u.pem", key: "u.key" });
+    const fromEnvironment = parseCommandLine(["host", "list"], { VIGIL_TLS_CA: "a", VIGIL_TLS_CERT: "b", VIGIL_TLS_KEY: "c" });
+    assert.ok(fromEnvironment.kind === "run");
+    assert.deepEqual(fromEnvironment.globals.tls, { ca: "a", cert: "b", key: "c" });
+    assert.match(usageError("--tls-ca ca.pem host list"), /mTLS needs all of --tls-ca, --tls-cert and --tls-key/);
+  });
+
+  it("refuse pki requests that openssl would not be asked to sign", () => {
+    assert.match(usageError("pki issue user alice"), /needs --role reader\|operator/);
+    const badHost = parseCommandLine(["pki", "issue", "agent", "bad host"], {});
+    assert.ok(badHost.kind === "usage-error" && /agent id/.test(badHost.message));
+    assert.match(usageError("pki issue agent kvm1 --role operator"), /--role applies to user certificates only/);
+    assert.match(usageError("pki issue replica cp1 --san a/b"), /--san/);
   });
 
   it("are accepted before the noun, between words and after the arguments", () => {

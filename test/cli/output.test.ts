@@ -84,9 +84,28 @@ const vm: Vm = {
   skipTrace: "",
   lastHost: "h2",
   pendingReason: "",
-  disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"] }],
+  disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"], host: "h2" }],
   desiredState: "running",
   haState: "",
+  jobs: [
+    {
+      id: "bj-0001-vda-3",
+      host: "h1",
+      kind: "active-commit",
+      disk: "vda",
+      state: "finished",
+      outcome: "completed",
+      detail: "/var/lib/vigil/top.qcow2 is no longer in the chain",
+      recovered: true,
+      chainBefore: ["/var/lib/vigil/top.qcow2", "/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"],
+      target: "/var/lib/vigil/web1.qcow2",
+      startedMs: 1_700_000_000_000,
+      updatedMs: 1_700_000_060_000,
+      escalated: false,
+    },
+  ],
+  diskSync: "synced on h2",
+  jobBlocker: "",
 };
 
 const job: Job = {
@@ -142,6 +161,16 @@ describe("-o json shapes (DESIGN §11)", () => {
     assert.deepEqual(output.hostJson(decodeHost(throughTheWire("HostService", "Get", host))), { ...host });
     assert.deepEqual(output.vmJson(decodeVm(throughTheWire("VmService", "Get", vm))), { ...vm });
     assert.deepEqual(output.jobJson(decodeJob(throughTheWire("JobService", "Get", job))), { ...job });
+  });
+
+  it("vm show's table has the disk chains, the disk sync, the job blocker and each job; vm list notes a blocked VM", () => {
+    const text = output.vmText(decodeVm(throughTheWire("VmService", "Get", vm)));
+    assert.match(text, /disk vda:\s+\/var\/lib\/vigil\/web1\.qcow2 <- \/var\/lib\/vigil\/base\.qcow2 \(on h2\)/);
+    assert.match(text, /disk sync:\s+synced on h2/);
+    assert.match(text, /job blocker:\s+-/);
+    assert.match(text, /job bj-0001-vda-3:\s+active-commit vda on h1: finished completed \(recovered\): \/var\/lib\/vigil\/top\.qcow2 is no longer in the chain/);
+    const blocked = { ...vm, jobBlocker: "active-commit job bj-0001-vda-3 on h1 is unknown: libvirt is not answering" };
+    assert.match(output.vmListText(decodeVmList(throughTheWire("VmService", "List", { vms: [blocked] }))), /blocked: active-commit job bj-0001-vda-3 on h1 is unknown/);
   });
 
   it("a VM operation carries its outcome, error and resulting VM", () => {

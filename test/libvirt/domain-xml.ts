@@ -41,3 +41,56 @@ export function qemuDomainXml(options: { name: string; uuid: string; diskPath?: 
   </devices>
 </domain>`;
 }
+
+/** One disk of a live domain XML as libvirt writes it: a backing chain, and a mirror while a copy or active commit runs. */
+export interface LiveDiskXml {
+  target: string;
+  /** Top image first. */
+  chain: readonly string[];
+  mirror?: { job: string; file: string; ready: boolean };
+}
+
+function backingStoreXml(chain: readonly string[], indent: string): string {
+  if (chain.length === 0) return `${indent}<backingStore/>`;
+  const [file, ...rest] = chain;
+  return `${indent}<backingStore type='file' index='${chain.length}'>
+${indent}  <format type='qcow2'/>
+${indent}  <source file='${escapeXml(file!)}'/>
+${backingStoreXml(rest, `${indent}  `)}
+${indent}</backingStore>`;
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/'/g, "&apos;").replace(/"/g, "&quot;");
+}
+
+/**
+ * The live XML of a running domain with backing chains, shaped like libvirt 9's (nested
+ * <backingStore>, <mirror> during copy and active commit). The simulator serves it, so the agent's
+ * production parser (agent/domain-disks.ts) reads the same shape in simulation as in the lab.
+ */
+export function liveDomainXml(options: { name: string; uuid: string; disks: readonly LiveDiskXml[] }): string {
+  const disks = options.disks.map((disk) => {
+    const [top, ...backing] = disk.chain;
+    const source = top === undefined ? "" : `\n      <source file='${escapeXml(top)}' index='${disk.chain.length + 1}'/>\n${backingStoreXml(backing, "      ")}`;
+    const mirror =
+      disk.mirror === undefined
+        ? ""
+        : `\n      <mirror type='file' job='${disk.mirror.job}'${disk.mirror.ready ? " ready='yes'" : ""}>\n        <format type='qcow2'/>\n        <source file='${escapeXml(disk.mirror.file)}'/>\n      </mirror>`;
+    return `    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>${source}${mirror}
+      <target dev='${disk.target}' bus='virtio'/>
+    </disk>`;
+  });
+  return `<domain type='qemu' id='1'>
+  <name>${escapeXml(options.name)}</name>
+  <uuid>${options.uuid}</uuid>
+  <memory unit='KiB'>65536</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+${disks.join("\n")}
+  </devices>
+</domain>`;
+}

@@ -1,12 +1,12 @@
 // Proves the binding against two real libvirtd + QEMU (TCG) daemons of scripts/lab: lifecycle with events (reset => reboot), live peer-to-peer migration both ways with job stats, iterations, destination XML and events on both sides, abortJob of a running migration, same-host refusal, block jobs (bandwidth-limited commit observed then aborted, active commit with pivot, copy, pull) with block-job events, keepalive noticing a stopped daemon, and reconnect after a libvirtd restart. One file, run in order, because the restart would disturb concurrent tests.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { LibvirtConnection, LibvirtError, type ConnectionChange, type DomainEvent, type JobStats } from "../../agent/libvirt/index.js";
 import { qemuDomainXml } from "./domain-xml.js";
-import { holdLabTestsLock, labDaemonPid, locateLab, restartLabDaemon, type LabEnvironment } from "./lab.js";
+import { diskChain } from "../../agent/domain-disks.js";
+import { createQcow2Chain, holdLabTestsLock, labDaemonPid, locateLab, removeDomain, restartLabDaemon, type LabEnvironment } from "./lab.js";
 import { EventRecorder, isLifecycle, waitFor } from "./wait-for.js";
 
 const lookup = locateLab();
@@ -17,18 +17,6 @@ const reconnectTimeoutMs = 60_000;
 /** keepalive 1 s × (count 1 + 1), plus scheduling slack. */
 const keepAliveTimeoutMs = 15_000;
 
-/** Creates base.qcow2 and top.qcow2 (backed by base) with `topDataMiB` MiB written into top. */
-function createQcow2Chain(directory: string, topDataMiB: number): { base: string; top: string } {
-  mkdirSync(directory, { recursive: true });
-  const base = `${directory}/base.qcow2`;
-  const top = `${directory}/top.qcow2`;
-  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", base, "64M"]);
-  execFileSync("qemu-io", ["-c", "write -P 0x11 0 4M", base], { stdio: "ignore" });
-  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top]);
-  if (topDataMiB > 0) execFileSync("qemu-io", ["-c", `write -P 0xab 4M ${topDataMiB}M`, top], { stdio: "ignore" });
-  return { base, top };
-}
-
 function isBlockJob(uuid: string, status: string, jobType?: string): (event: DomainEvent) => boolean {
   return (event) =>
     event.kind === "block-job" &&
@@ -37,15 +25,9 @@ function isBlockJob(uuid: string, status: string, jobType?: string): (event: Dom
     (jobType === undefined || event.jobType === jobType);
 }
 
+/** The active image of vda, read with the agent's own XML parser. */
 function diskSource(xml: string): string | undefined {
-  return /<disk[^>]*>[\s\S]*?<source file='([^']+)'/.exec(xml)?.[1];
-}
-
-async function removeDomain(connection: LibvirtConnection, uuid: string): Promise<void> {
-  const domain = await connection.lookupDomain(uuid);
-  if (domain === null) return;
-  if (domain.state !== "shutoff") await connection.destroyDomain(uuid).catch(() => undefined);
-  if (domain.persistent) await connection.undefineDomain(uuid).catch(() => undefined);
+  return diskChain(xml, "vda")?.files[0];
 }
 
 describe("libvirt binding on real libvirtd + QEMU (scripts/lab)", { skip: lookup.skipReason ?? false }, () => {

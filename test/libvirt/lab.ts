@@ -2,8 +2,9 @@
 //
 // Policy (issue 3): as root, make sure the lab runs by calling up.sh (idempotent, ~0.3 s when up);
 // not root and CI unset: skip with a visible reason; in CI (CI=true) never skip: fail instead.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import type { LibvirtConnection } from "../../agent/libvirt/index.js";
 import { fileURLToPath } from "node:url";
 
 export interface LabEnvironment {
@@ -99,6 +100,36 @@ export function labDaemonPid(lab: LabEnvironment, host: "host1" | "host2"): numb
 /** Restarts one lab daemon's libvirtd (scripts/lab/restart-daemon.sh). */
 export function restartLabDaemon(host: "host1" | "host2"): void {
   runLabScript("restart-daemon.sh", [host]);
+}
+
+/** Stops one lab daemon's libvirtd, leaving its QEMU guests running (scripts/lab/daemon.sh stop). */
+export function stopLabDaemon(host: "host1" | "host2"): void {
+  runLabScript("daemon.sh", ["stop", host]);
+}
+
+/** Starts a stopped lab daemon's libvirtd and waits until it answers (scripts/lab/daemon.sh start). */
+export function startLabDaemon(host: "host1" | "host2"): void {
+  runLabScript("daemon.sh", ["start", host]);
+}
+
+/** Creates base.qcow2 and top.qcow2 (backed by base) with `topDataMiB` MiB written into top. */
+export function createQcow2Chain(directory: string, topDataMiB: number): { base: string; top: string } {
+  mkdirSync(directory, { recursive: true });
+  const base = `${directory}/base.qcow2`;
+  const top = `${directory}/top.qcow2`;
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", base, "64M"]);
+  execFileSync("qemu-io", ["-c", "write -P 0x11 0 4M", base], { stdio: "ignore" });
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top]);
+  if (topDataMiB > 0) execFileSync("qemu-io", ["-c", `write -P 0xab 4M ${topDataMiB}M`, top], { stdio: "ignore" });
+  return { base, top };
+}
+
+/** Destroys and undefines a domain if it exists; errors of a half-gone domain are ignored. */
+export async function removeDomain(connection: LibvirtConnection, uuid: string): Promise<void> {
+  const domain = await connection.lookupDomain(uuid);
+  if (domain === null) return;
+  if (domain.state !== "shutoff") await connection.destroyDomain(uuid).catch(() => undefined);
+  if (domain.persistent) await connection.undefineDomain(uuid).catch(() => undefined);
 }
 
 /** Another test run (another worker, another checkout) may use the same lab; one at a time. */

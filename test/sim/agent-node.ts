@@ -3,8 +3,10 @@
 // The journal's SQLite database is the host's disk: it survives the agent's crash. The host's
 // domains keep running without the agent; they stop only when the host loses power.
 import Database from "better-sqlite3";
+import { DiskSync } from "../../agent/disk-sync.js";
 import { CommandExecutor } from "../../agent/executor.js";
 import { HypervisorEventSource } from "../../agent/events.js";
+import { defaultScanIntervalMs, JobTracker } from "../../agent/job-tracker.js";
 import { Journal } from "../../agent/journal.js";
 import { SelfFenceGuard } from "../../agent/self-fence.js";
 import { ControlPlaneLink } from "../../agent/stream.js";
@@ -13,7 +15,7 @@ import type { Command__Output } from "../../common/generated/vigil/v1/Command.js
 import type { HostStats } from "../../common/generated/vigil/v1/HostStats.js";
 import { SimBug } from "./bugs.js";
 import type { HostSpec } from "./cluster-spec.js";
-import { executingStates, SimHost, SimHypervisor } from "./hypervisor.js";
+import { executingStates, SimHost, SimHypervisor, SimImageStorage } from "./hypervisor.js";
 import { ProcessSlot } from "./scheduler.js";
 import { cachePreparedStatements } from "./statement-cache.js";
 import { SimWatchdog } from "./watchdog.js";
@@ -27,6 +29,8 @@ export interface AgentProcess {
   readonly hypervisor: SimHypervisor;
   readonly events: HypervisorEventSource;
   readonly executor: CommandExecutor;
+  readonly jobs: JobTracker;
+  readonly diskSync: DiskSync;
   readonly link: ControlPlaneLink;
   readonly selfFence: SelfFenceGuard | null;
 }
@@ -103,7 +107,10 @@ export class AgentNode {
     const notify = () => link?.notify();
     // -- as agent/main.ts --
     const events = new HypervisorEventSource({ hypervisor, journal, clock, logger, onJournaled: notify });
-    const executor = new CommandExecutor({ journal, hypervisor, clock, timers, logger, onJournaled: notify });
+    const env = { journal, hypervisor, clock, timers, logger, onJournaled: notify };
+    const diskSync = new DiskSync({ ...env, storage: new SimImageStorage(this.host, slot), rng: seededRng(world.seedFor(`${this.hostId}#${incarnation}#sync`)) });
+    const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs: defaultScanIntervalMs });
+    const executor = new CommandExecutor({ ...env, diskSync });
     const sessionId = `${this.hostId}-session-${incarnation}`;
     link = new ControlPlaneLink({
       endpoints: this.spec.endpoints,
@@ -147,10 +154,19 @@ export class AgentNode {
       });
       guard.start(this.host.sortedDomains().some((domain) => executingStates.has(domain.state)));
     }
-    this.process = { incarnation, journal, hypervisor, events, executor, link, selfFence: guard };
+    this.process = { incarnation, journal, hypervisor, events, executor, jobs, diskSync, link, selfFence: guard };
     link.onConnectedChange((connected) => world.agentConnectionChanged(this, connected));
+    // Recovery before the link starts, as agent/main.ts.
     events.start();
-    link.start();
+    jobs.start();
+    void (async () => {
+      await events.recoverMissed();
+      const report = await jobs.recover();
+      if (!slot.isAlive() || slot.incarnation !== incarnation) return;
+      world.recoveryFinished(this, report);
+      diskSync.start();
+      link.start();
+    })();
   }
 
   /** Hands a command to the executor, telling the checker whether the journal admitted it and against which term. */
@@ -187,6 +203,8 @@ export class AgentNode {
     await process.executor.drain();
     await process.events.stop();
     await process.selfFence?.stop();
+    await process.jobs.stop();
+    await process.diskSync.stop();
     await process.hypervisor.close();
     await process.link.stop();
   }

@@ -6,17 +6,30 @@
 //   libvirt's lifecycle event to every connected agent, as the event loop would.
 // - Faults a scenario scripts: the next operation of a kind fails, a guest ignores ACPI, a guest
 //   crashes or powers itself off, a burst of guest activity, libvirtd's connection drops.
-// Later issues add migrations and block jobs here: SimHost.faults.nextMigration is where "libvirt
-// fails the next migration after the domain landed" goes (see README.md, "extending").
-import type { DomainInfo, Hypervisor, LifecycleEvent } from "../../agent/hypervisor.js";
+// - Block jobs (commit, active commit, copy, pull) on disks with backing chains run in QEMU, not in
+//   libvirtd: they go on while the agent or libvirtd is down. Their end changes the chain and
+//   emits libvirt's block-job event to connected agents (none while libvirtd is down).
+// - libvirtd can be down (operations fail at once, as the socket refuses) and storage can stop
+//   answering (the agent's ImageStorage check fails).
+// Later issues add migrations here: SimHost.faults.nextMigration is where "libvirt fails the next
+// migration after the domain landed" goes (see README.md, "extending").
+import type { BlockJobEvent, BlockJobInfo, DomainInfo, DomainJob, Hypervisor, ImageStorage, LifecycleEvent } from "../../agent/hypervisor.js";
 import type { DomainStateName } from "../../agent/libvirt/names.js";
 import { assert } from "../../common/assert.js";
+import type { BlockJobKind } from "../../common/block-job-proof.js";
+import { liveDomainXml } from "../libvirt/domain-xml.js";
 import type { ProcessSlot, Scheduler } from "./scheduler.js";
 
 /** libvirt states in which a guest is executing (or about to stop executing) on the host. */
 export const executingStates: ReadonlySet<string> = new Set(["running", "blocked", "paused", "shutdown", "pmsuspended"]);
 
-export type HypervisorOperation = "start" | "shutdown" | "destroy" | "suspend" | "resume" | "list" | "lookup";
+export type HypervisorOperation = "start" | "shutdown" | "destroy" | "suspend" | "resume" | "list" | "lookup" | "xml" | "block-job-info" | "job-stats";
+
+/** One disk: its backing chain, top image first. */
+export interface SimDisk {
+  target: string;
+  chain: string[];
+}
 
 export interface SimDomain {
   name: string;
@@ -26,10 +39,25 @@ export interface SimDomain {
   vcpus: number;
   memoryBytes: number;
   persistent: boolean;
+  disks: SimDisk[];
+}
+
+/** A block job QEMU runs for a domain's disk. */
+export interface SimBlockJob {
+  uuid: string;
+  disk: string;
+  kind: BlockJobKind;
+  /** Where it writes: the copy's destination, the commit's base. */
+  destination: string;
+  phase: "running" | "ready";
+  cancelTimer: () => void;
 }
 
 /** How long libvirt takes for each operation, and how long a guest takes to honour ACPI. */
-export const operationLatencyMs: Record<HypervisorOperation, number> = { start: 400, shutdown: 5, destroy: 40, suspend: 10, resume: 10, list: 2, lookup: 1 };
+export const operationLatencyMs: Record<HypervisorOperation, number> = { start: 400, shutdown: 5, destroy: 40, suspend: 10, resume: 10, list: 2, lookup: 1, xml: 1, "block-job-info": 1, "job-stats": 1 };
+/** The storage check of one disk sync. */
+export const storageLatencyMs = 5;
+const libvirtTypes: Record<BlockJobKind, string> = { commit: "commit", "active-commit": "active_commit", copy: "copy", pull: "pull" };
 export const acpiShutdownMs = 3_000;
 const eventDispatchMs = 1;
 
@@ -37,6 +65,8 @@ export interface HostObserver {
   domainChanged(host: SimHost, domain: SimDomain, before: { state: string; reason: string }): void;
   /** A mutating operation reached libvirtd (what the agent actually did to a VM). */
   operation(host: SimHost, operation: HypervisorOperation, domain: SimDomain, outcome: string): void;
+  /** A block job changed (or ended without changing) a disk's chain. */
+  diskChanged?(host: SimHost, domain: SimDomain, disk: SimDisk, why: string): void;
 }
 
 export interface HostFaults {
@@ -58,7 +88,8 @@ export type MigrationFault = "before-landing" | "after-landing" | "hang";
 export const migrationFaults: readonly MigrationFault[] = ["before-landing", "after-landing", "hang"];
 
 function copyOf(domain: SimDomain): DomainInfo {
-  return { ...domain };
+  const { disks: _disks, ...info } = domain;
+  return info;
 }
 
 /** One host's hardware and libvirtd. */
@@ -67,6 +98,12 @@ export class SimHost {
   readonly faults: HostFaults = { failNext: new Map(), ignoreAcpi: new Set(), slowNext: new Map(), nextMigration: null };
   private readonly connections = new Set<SimHypervisor>();
   bootCount = 1;
+  /** Block jobs by `${uuid}/${disk}`. */
+  readonly blockJobs = new Map<string, SimBlockJob>();
+  /** libvirtd answers (the daemon may be stopped while QEMU and the host run on). */
+  libvirtdUp = true;
+  /** The images' storage answers. */
+  storageUp = true;
 
   constructor(
     readonly hostId: string,
@@ -115,9 +152,84 @@ export class SimHost {
     domain.state = state;
     domain.reason = reason;
     this.observer.domainChanged(this, domain, before);
-    if (event === null) return;
+    // QEMU is gone: its block jobs end with it, unpivoted.
+    if (!executingStates.has(state)) for (const job of this.jobsOf(domain.uuid)) this.endBlockJob(job, null);
+    if (event === null || !this.libvirtdUp) return;
     const lifecycle: LifecycleEvent = { uuid: domain.uuid, name: domain.name, event: event.event, detail: event.detail };
     for (const connection of this.connections) connection.dispatchLifecycle(lifecycle);
+  }
+
+  jobsOf(uuid: string): SimBlockJob[] {
+    return [...this.blockJobs.values()].filter((job) => job.uuid === uuid);
+  }
+
+  /**
+   * Someone (virsh, another tool) starts a block job; it runs `durationMs` in QEMU, then commit and
+   * pull complete, active commit and copy wait "ready" for a pivot or an abort.
+   */
+  startBlockJob(domain: SimDomain, target: string, kind: BlockJobKind, durationMs: number): SimBlockJob {
+    const disk = domain.disks.find((candidate) => candidate.target === target);
+    if (disk === undefined) throw new SimLibvirtError(`invalid argument: disk '${target}' not found in domain`);
+    if (!executingStates.has(domain.state)) throw new SimLibvirtError("Requested operation is not valid: domain is not running");
+    if (this.blockJobs.has(`${domain.uuid}/${target}`)) throw new SimLibvirtError(`block copy still active: disk '${target}' already in active block job`);
+    const layersNeeded = kind === "commit" ? 3 : kind === "copy" ? 1 : 2;
+    if (disk.chain.length < layersNeeded) throw new SimLibvirtError(`invalid argument: disk '${target}' has ${disk.chain.length} layers, ${kind} needs ${layersNeeded}`);
+    const destination = kind === "copy" ? `${disk.chain[0]!.replace(/\.qcow2$/, "")}-copy.qcow2` : kind === "active-commit" ? disk.chain[1]! : kind === "commit" ? disk.chain[2]! : disk.chain[0]!;
+    const job: SimBlockJob = { uuid: domain.uuid, disk: target, kind, destination, phase: "running", cancelTimer: () => undefined };
+    job.cancelTimer = this.scheduler.after(durationMs, this.libvirtd, `qemu ${this.hostId} ${domain.name} ${kind} ${target}`, () => {
+      if (kind === "active-commit" || kind === "copy") {
+        job.phase = "ready";
+        this.blockJobEvent(domain, job, "ready");
+      } else this.endBlockJob(job, "completed");
+    });
+    this.blockJobs.set(`${domain.uuid}/${target}`, job);
+    return job;
+  }
+
+  /**
+   * Ends a job: "completed" applies its effect on the chain (a pivot for active commit and copy),
+   * "canceled" and "failed" leave the chain as it was; null (QEMU gone) ends it without an event.
+   */
+  endBlockJob(job: SimBlockJob, status: "completed" | "canceled" | "failed" | null): void {
+    job.cancelTimer();
+    this.blockJobs.delete(`${job.uuid}/${job.disk}`);
+    const domain = this.domains.get(job.uuid);
+    const disk = domain?.disks.find((candidate) => candidate.target === job.disk);
+    if (domain === undefined || disk === undefined || status === null) return;
+    if (status === "completed") {
+      if (job.kind === "active-commit") disk.chain = disk.chain.slice(1);
+      else if (job.kind === "commit") disk.chain = [disk.chain[0]!, ...disk.chain.slice(2)];
+      else if (job.kind === "pull") disk.chain = [disk.chain[0]!];
+      else disk.chain = [job.destination];
+    }
+    this.observer.diskChanged?.(this, domain, disk, `${job.kind} ${status}`);
+    this.blockJobEvent(domain, job, status);
+  }
+
+  private blockJobEvent(domain: SimDomain, job: SimBlockJob, status: string): void {
+    if (!this.libvirtdUp) return;
+    const event: BlockJobEvent = { uuid: domain.uuid, name: domain.name, disk: job.disk, jobType: libvirtTypes[job.kind], status };
+    for (const connection of this.connections) connection.dispatchBlockJob(event);
+  }
+
+  /** The live XML libvirt would return for `domain`. */
+  domainXml(domain: SimDomain): string {
+    return liveDomainXml({
+      name: domain.name,
+      uuid: domain.uuid,
+      disks: domain.disks.map((disk) => {
+        const job = this.blockJobs.get(`${domain.uuid}/${disk.target}`);
+        const mirrored = job !== undefined && (job.kind === "active-commit" || job.kind === "copy");
+        return { target: disk.target, chain: disk.chain, ...(mirrored ? { mirror: { job: job.kind, file: job.destination, ready: job.phase === "ready" } } : {}) };
+      }),
+    });
+  }
+
+  /** libvirtd stops or starts again; QEMU and the guests are not affected. */
+  setLibvirtd(up: boolean): void {
+    if (this.libvirtdUp === up) return;
+    this.libvirtdUp = up;
+    this.connectionChange(up ? "restored" : "lost");
   }
 
   /** Takes the next scripted failure for `operation`, if any. */
@@ -142,6 +254,7 @@ export class SimHost {
 
   /** Power lost: every guest stops at once, libvirtd and every agent connection die with the host. */
   powerOff(): void {
+    for (const job of [...this.blockJobs.values()]) this.endBlockJob(job, null);
     for (const domain of this.sortedDomains()) {
       if (executingStates.has(domain.state)) this.transition(domain, "shutoff", "destroyed", null);
     }
@@ -188,6 +301,7 @@ export class SimLibvirtError extends Error {
 /** One agent process's connection to its host's libvirtd. */
 export class SimHypervisor implements Hypervisor {
   private readonly lifecycleListeners = new Set<(event: LifecycleEvent) => void>();
+  private readonly blockJobListeners = new Set<(event: BlockJobEvent) => void>();
   private readonly connectionListeners = new Set<(change: "lost" | "restored") => void>();
   private closed = false;
   /** The agent incarnation this connection belongs to: its answers die with it. */
@@ -204,6 +318,7 @@ export class SimHypervisor implements Hypervisor {
   /** Runs `work` in libvirtd after `delayMs`, then answers the agent (if it still exists). */
   private operate<Result>(operation: HypervisorOperation, work: () => Result): Promise<Result> {
     const host = this.host;
+    if (!host.libvirtdUp) return this.refused(operation);
     return new Promise<Result>((resolve, reject) => {
       host.scheduler.after(operationLatencyMs[operation] + host.takeSlowness(operation), host.libvirtd, `libvirt ${host.hostId} ${operation}`, () => {
         let outcome: { value: Result } | { error: Error };
@@ -224,6 +339,21 @@ export class SimHypervisor implements Hypervisor {
           this.incarnation,
         );
       });
+    });
+  }
+
+  /** libvirtd is down: the socket refuses, the call fails at once (as LibvirtConnection's requireHandle). */
+  private refused<Result>(operation: HypervisorOperation): Promise<Result> {
+    return new Promise<Result>((_resolve, reject) => {
+      this.host.scheduler.after(
+        0,
+        this.agent,
+        `libvirt ${this.host.hostId} ${operation} refused`,
+        () => {
+          if (!this.closed) reject(new SimLibvirtError("Failed to connect socket to '/run/libvirt/libvirt-sock': Connection refused"));
+        },
+        this.incarnation,
+      );
     });
   }
 
@@ -302,6 +432,36 @@ export class SimHypervisor implements Hypervisor {
     });
   }
 
+  getDomainXml(uuid: string): Promise<string> {
+    return this.operate("xml", () => this.host.domainXml(this.require(uuid)));
+  }
+
+  getBlockJobInfo(uuid: string, disk: string): Promise<BlockJobInfo | null> {
+    return this.operate("block-job-info", () => {
+      const domain = this.require(uuid);
+      const job = this.host.blockJobs.get(`${domain.uuid}/${disk}`);
+      if (job === undefined) return null;
+      return { type: libvirtTypes[job.kind], bandwidthBytesPerSecond: 0, current: job.phase === "ready" ? 100 : 50, end: 100 };
+    });
+  }
+
+  getJobStats(uuid: string): Promise<DomainJob> {
+    // Migrations are not simulated yet (issue 8): no domain job ever runs.
+    return this.operate("job-stats", () => {
+      this.require(uuid);
+      return { type: "none", operation: "unknown" };
+    });
+  }
+
+  onBlockJob(listener: (event: BlockJobEvent) => void): () => void {
+    this.blockJobListeners.add(listener);
+    return () => this.blockJobListeners.delete(listener);
+  }
+
+  dispatchBlockJob(event: BlockJobEvent): void {
+    this.dispatch(`block job ${event.name} ${event.disk} ${event.status}`, this.blockJobListeners, event);
+  }
+
   onLifecycle(listener: (event: LifecycleEvent) => void): () => void {
     this.lifecycleListeners.add(listener);
     return () => this.lifecycleListeners.delete(listener);
@@ -313,26 +473,22 @@ export class SimHypervisor implements Hypervisor {
   }
 
   dispatchLifecycle(event: LifecycleEvent): void {
-    this.host.scheduler.after(
-      eventDispatchMs,
-      this.agent,
-      `libvirt ${this.host.hostId} event ${event.name} ${event.event}`,
-      () => {
-        if (this.closed) return;
-        for (const listener of [...this.lifecycleListeners]) listener(event);
-      },
-      this.incarnation,
-    );
+    this.dispatch(`event ${event.name} ${event.event}`, this.lifecycleListeners, event);
   }
 
   dispatchConnectionChange(change: "lost" | "restored"): void {
+    this.dispatch(`connection ${change}`, this.connectionListeners, change);
+  }
+
+  /** Delivers to this agent incarnation's listeners after libvirt's event-loop delay (none after close). */
+  private dispatch<Event>(what: string, listeners: ReadonlySet<(event: Event) => void>, event: Event): void {
     this.host.scheduler.after(
       eventDispatchMs,
       this.agent,
-      `libvirt ${this.host.hostId} connection ${change}`,
+      `libvirt ${this.host.hostId} ${what}`,
       () => {
         if (this.closed) return;
-        for (const listener of [...this.connectionListeners]) listener(change);
+        for (const listener of [...listeners]) listener(event);
       },
       this.incarnation,
     );
@@ -341,6 +497,27 @@ export class SimHypervisor implements Hypervisor {
   async close(): Promise<void> {
     this.closed = true;
     this.host.detach(this);
+  }
+}
+
+/** The images' storage as the agent's disk sync sees it: answers while the host's storage is up. */
+export class SimImageStorage implements ImageStorage {
+  constructor(
+    private readonly host: SimHost,
+    private readonly agent: ProcessSlot,
+  ) {}
+
+  verify(files: readonly string[]): Promise<void> {
+    const incarnation = this.agent.incarnation;
+    return new Promise((resolve, reject) => {
+      this.host.scheduler.after(
+        storageLatencyMs,
+        this.agent,
+        `storage ${this.host.hostId} check`,
+        () => (this.host.storageUp ? resolve() : reject(new Error(`storage is not answering for ${files[0] ?? "the images"}`))),
+        incarnation,
+      );
+    });
   }
 }
 

@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { RecoveryReport } from "../../agent/job-tracker.js";
 import type { AgentConnection } from "../../agent/stream.js";
 import type { Command, Command__Output } from "../../common/generated/vigil/v1/Command.js";
 import { seededRng, type Rng } from "../../common/env.js";
@@ -91,7 +92,7 @@ export class World {
       const agent = new AgentNode(this, host);
       this.agents.set(host.id, agent);
       for (const vm of host.vms) {
-        agent.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: vm.state, reason: vm.state === "running" ? "booted" : vm.state === "paused" ? "user" : "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true });
+        agent.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: vm.state, reason: vm.state === "running" ? "booted" : vm.state === "paused" ? "user" : "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true, disks: [] });
       }
       this.fences.set(
         host.id,
@@ -113,7 +114,7 @@ export class World {
         for (const other of spec.hosts) {
           if (other === host) continue;
           for (const vm of host.vms) {
-            this.agents.get(other.id)!.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: "shutoff", reason: "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true });
+            this.agents.get(other.id)!.host.define({ name: vm.name, uuid: uuidOf(vm.name), state: "shutoff", reason: "unknown", vcpus: vm.vcpus, memoryBytes: vm.memoryBytes, persistent: true, disks: [] });
           }
         }
       }
@@ -192,6 +193,9 @@ export class World {
     process.on("unhandledRejection", onRejection);
     const exitCodeBefore = process.exitCode;
     try {
+      // Work a command or start() left in promise continuations runs now, at its own time, as
+      // Node would run it before the next timer (agent recovery starts this way).
+      await flushMicrotasks();
       for (;;) {
         const event = this.scheduler.next(untilMs);
         if (event === null) break;
@@ -354,6 +358,9 @@ export class World {
       operation: (host, operation, domain, outcome) => {
         this.trace.line(host.hostId, `libvirt: ${operation} ${domain.name} => ${outcome}`);
       },
+      diskChanged: (host, domain, disk, why) => {
+        this.trace.line(host.hostId, `qemu: ${domain.name} ${disk.target} ${why}: ${disk.chain.join(" <- ")}`);
+      },
     };
   }
 
@@ -379,6 +386,14 @@ export class World {
     const pair = new AgentStreamPair(this.network, { node: agent.hostId, slot, incarnation }, agent.hostId, endpoint, (call) => this.replica(endpoint)?.acceptAgent(call), observer);
     if (incarnation === slot.incarnation) this.streams.set(agent.hostId, pair);
     return pair.asAgentConnection();
+  }
+
+  /** The agent finished recovery (DESIGN §9); said only when it had something to recover. */
+  recoveryFinished(agent: AgentNode, report: RecoveryReport): void {
+    const jobs = report.running + report.finished + report.unknown;
+    if (jobs + report.discovered + report.chainsReported === 0 && report.libvirtError === null) return;
+    const libvirt = report.libvirtError === null ? "" : `; libvirt not answering: ${report.libvirtError}`;
+    this.trace.line(agent.hostId, `agent recovered: jobs ${report.running} running, ${report.finished} finished, ${report.unknown} unknown; ${report.discovered} discovered; ${report.chainsReported} chains reported${libvirt}`);
   }
 
   agentConnectionChanged(agent: AgentNode, connected: boolean): void {

@@ -34,12 +34,16 @@ export class TestCluster {
 
   constructor(private readonly extraArgs: string[] = []) {}
 
-  async start(size: number): Promise<void> {
+  /**
+   * `peerAddress` names the address the replicas know each other (and agents know them) by, when
+   * something stands in front of each replica's listen address (the chaos fault proxies).
+   */
+  async start(size: number, options: { peerAddress?: (replica: Replica) => string } = {}): Promise<void> {
     const ports = await freePorts(size);
     for (const [position, port] of ports.entries()) {
       this.replicas.push({ id: `cp${position + 1}`, address: `127.0.0.1:${port}`, dataDir: `${this.directory.path}/cp${position + 1}`, process: null });
     }
-    this.peers = this.replicas.map((replica) => `${replica.id}=${replica.address}`).join(",");
+    this.peers = this.replicas.map((replica) => `${replica.id}=${options.peerAddress?.(replica) ?? replica.address}`).join(",");
     for (const replica of this.replicas) this.launch(replica);
     await this.waitForLeader();
   }

@@ -56,10 +56,22 @@ export interface Vigild extends RunningProcess {
   address: string;
 }
 
+/** PEM files of one certificate and its CA (test/support/pki.ts makes them). */
+export interface TlsFiles {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** `--insecure` by default, so that tests without certificates stay as they were; the TLS flags otherwise. */
+export function securityArgs(tls: TlsFiles | undefined): string[] {
+  return tls === undefined ? ["--insecure"] : ["--tls-ca", tls.ca, "--tls-cert", tls.cert, "--tls-key", tls.key];
+}
+
 /** Starts vigild on an OS-chosen port and waits until it logs that it is ready. */
-export async function startVigild(options: { id?: string; dataDir: string; extraArgs?: string[] }): Promise<Vigild> {
+export async function startVigild(options: { id?: string; dataDir: string; extraArgs?: string[]; tls?: TlsFiles }): Promise<Vigild> {
   const running = startProcess(`vigild ${options.id ?? "cp1"}`, vigildPath, [
-    "--insecure",
+    ...securityArgs(options.tls),
     "--id",
     options.id ?? "cp1",
     "--listen",
@@ -79,12 +91,12 @@ export async function startVigild(options: { id?: string; dataDir: string; extra
   return { ...running, address: `127.0.0.1:${port}` };
 }
 
-export function startAgent(options: { hostId: string; controlPlane: string; stateDir: string; libvirtUri?: string; env?: Record<string, string>; extraArgs?: string[] }): RunningProcess {
+export function startAgent(options: { hostId: string; controlPlane: string; stateDir: string; libvirtUri?: string; env?: Record<string, string>; extraArgs?: string[]; tls?: TlsFiles }): RunningProcess {
   return startProcess(
     `agent ${options.hostId}`,
     agentPath,
     [
-      "--insecure",
+      ...securityArgs(options.tls),
       "--host-id",
       options.hostId,
       "--control-plane",
@@ -105,15 +117,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs vigilctl synchronously against `endpoint`. */
-export function vigilctl(endpoint: string, args: string[]): CliResult {
-  const result = spawnSync(process.execPath, [vigilctlPath, "--endpoints", endpoint, ...args], { encoding: "utf8", timeout: 60_000 });
+/** Runs vigilctl synchronously against `endpoint` (plaintext, or with a user's TLS files). */
+export function vigilctl(endpoint: string, args: string[], options: { tls?: TlsFiles } = {}): CliResult {
+  const tlsArgs = options.tls === undefined ? [] : ["--tls-ca", options.tls.ca, "--tls-cert", options.tls.cert, "--tls-key", options.tls.key];
+  const result = spawnSync(process.execPath, [vigilctlPath, "--endpoints", endpoint, ...tlsArgs, ...args], { encoding: "utf8", timeout: 60_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** Runs `vigilctl -o json ...` and parses its output, failing with stderr when it exits non-zero. */
-export function vigilctlJson<T>(endpoint: string, args: string[]): T {
-  const result = vigilctl(endpoint, ["-o", "json", ...args]);
+export function vigilctlJson<T>(endpoint: string, args: string[], options: { tls?: TlsFiles } = {}): T {
+  const result = vigilctl(endpoint, ["-o", "json", ...args], options);
   if (result.code !== 0) throw new Error(`vigilctl ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
   return JSON.parse(result.stdout) as T;
 }

@@ -35,6 +35,20 @@ describe("agent message validation", () => {
     assert.match(eventProblem(event({ body: undefined })) ?? "", /no body/);
     assert.equal(eventProblem({ seq: 2, atMs: 0, recovered: false, body: "contactProbe", contactProbe: {} }), null, "a self-fence contact probe is a valid event");
   });
+
+  it("refuses numbers SQLite would store as floats, unknown enum values and unbounded lists (fuzzer findings)", () => {
+    const capacity = { cpus: 1, memoryBytes: 18446744073709551615, freeMemoryBytes: 0, memoryProvisionedBytes: 0, load: 0, vcpusProvisioned: 0, vmCount: 0 };
+    assert.match(helloProblem({ ...hello, capacity }) ?? "", /hello.capacity.memory_bytes/);
+    assert.match(helloProblem({ ...hello, capacity: { ...capacity, memoryBytes: 1, load: Number.NaN } }) ?? "", /hello.capacity.load/);
+    assert.match(helloProblem({ ...hello, selfFence: { mode: "explode", timeoutMs: 0 } }) ?? "", /hello.self_fence.mode/);
+    const event = (patch: Partial<AgentEvent__Output>): AgentEvent__Output => ({ seq: 1, atMs: 0, recovered: false, body: "lifecycle", lifecycle: null, ...patch });
+    assert.match(eventProblem(event({ lifecycle: { domain: { ...domain, memoryBytes: 2 ** 64 }, event: "", detail: "" } })) ?? "", /memory_bytes/);
+    assert.match(eventProblem(event({ body: "blockJob", blockJob: { vmUuid: domain.uuid, disk: "vda", kind: "copy", status: "exploded" } })) ?? "", /event.block_job.status/);
+    const files = Array.from({ length: 2_000 }, () => "/a");
+    assert.match(eventProblem(event({ body: "diskChain", diskChain: { vmUuid: domain.uuid, disks: [{ target: "vda", files }], pending: false, error: "", attempts: 0 } })) ?? "", /more than 200 images/);
+    assert.equal(eventProblem(event({ body: "jobFinished", jobFinished: { jobId: "j1", vmUuid: domain.uuid, kind: "migrate-out", disk: "", outcome: "completed", error: "" } })), null);
+    assert.match(eventProblem(event({ body: "jobFinished", jobFinished: { jobId: "j1", vmUuid: domain.uuid, kind: "migrate", disk: "", outcome: "completed", error: "" } })) ?? "", /event.job_finished.kind/);
+  });
 });
 
 describe("VM policy validation", () => {
@@ -60,6 +74,8 @@ describe("cluster config keys", () => {
     assert.equal(configProblem("vm.orphanedSkipTimeout", "600"), null);
     assert.match(configProblem("vm.orphanedSkipTimeout", "0") ?? "", /> 0/);
     assert.match(configProblem("no.such.key", "1") ?? "", /unknown config key/);
+    for (const value of ["1e3", "0x10", " 5", "604801", "Infinity"]) assert.notEqual(configProblem("command.timeout", value), null, value);
+    assert.equal(configProblem("keepalive.interval", "0.5"), null);
   });
 });
 

@@ -17,12 +17,13 @@ describe("command executor", () => {
   let journal: Journal;
   let executor: CommandExecutor;
   const lifecycleEvents: string[] = [];
+  const syncRequests: string[] = [];
 
   before(async () => {
     libvirt = await LibvirtConnection.open(testNodeUri(directory.path, "h1", 1, 1));
     libvirt.onLifecycle((event) => lifecycleEvents.push(`${event.name}:${event.event}`));
     journal = new Journal(`${directory.path}/journal.db`);
-    executor = new CommandExecutor({ journal, hypervisor: libvirt, clock: systemClock, timers: systemTimers, logger: silentLogger(), onJournaled: () => undefined });
+    executor = new CommandExecutor({ journal, hypervisor: libvirt, clock: systemClock, timers: systemTimers, logger: silentLogger(), onJournaled: () => undefined, diskSync: { request: (vmUuid) => syncRequests.push(vmUuid) } });
   });
   after(async () => {
     await executor.drain();
@@ -66,5 +67,13 @@ describe("command executor", () => {
     await waitFor(() => results().length === 5, { timeoutMs: 5_000, what: "the shutdown result" });
     assert.equal(results()[4]!.outcome, "COMMAND_OUTCOME_SUCCEEDED");
     assert.equal((await libvirt.lookupDomain(uuid))?.state, "shutoff");
+  });
+
+  it("answers SynchronizeDisks at once by handing the VM to the disk sync, which reports later", async () => {
+    const uuid = (await libvirt.listDomains())[0]!.uuid;
+    executor.handle({ term: 3, commandId: "c-sync", action: "synchronizeDisks", synchronizeDisks: { vmUuid: uuid } });
+    await waitFor(() => results().length === 6, { timeoutMs: 5_000, what: "the sync command's result" });
+    assert.equal(results()[5]!.outcome, "COMMAND_OUTCOME_SUCCEEDED");
+    assert.deepEqual(syncRequests, [uuid]);
   });
 });

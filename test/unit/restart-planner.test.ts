@@ -19,7 +19,7 @@ function host(id: string, liveness: string, overrides: Partial<PlannerHost> = {}
 }
 
 function input(vms: PlannerVm[], h1Liveness: string, overrides: Partial<PlannerInput> = {}): PlannerInput {
-  return { nowMs: 1_000_000, vms, hosts: [host("h1", h1Liveness), host("h2", "alive"), host("h3", "alive", { memoryBytes: 128 * GiB })], skipTrace: new Map(), maxConcurrentRestarts: 4, restartWindowMs: 3_600_000, ...overrides };
+  return { nowMs: 1_000_000, vms, hosts: [host("h1", h1Liveness), host("h2", "alive"), host("h3", "alive", { memoryBytes: 128 * GiB })], skipTrace: new Map(), jobBlockers: new Map(), maxConcurrentRestarts: 4, restartWindowMs: 3_600_000, ...overrides };
 }
 
 const restarts = (effects: ReturnType<typeof planRestarts>) => effects.filter((effect) => effect.kind === "restart").map((effect) => effect.kind === "restart" && `${effect.vm}->${effect.toHost}`);
@@ -82,5 +82,10 @@ describe("restart planner", () => {
   it("retries a restart whose result never came on the host that owns the VM, never elsewhere", () => {
     const lost = vm("web1", { host: "h2", state: "shutoff", haState: "restarting" });
     assert.deepEqual(restarts(planRestarts(input([lost], "alive"))), ["web1->h2"]);
+  });
+
+  it("leaves a VM with an unknown job alone: unknown is not finished", () => {
+    const blocked = input([vm("web1"), vm("web2")], "fenced", { jobBlockers: new Map([[vm("web1").uuid, "active-commit job j1 on h1 is unknown"]]) });
+    assert.deepEqual(restarts(planRestarts(blocked)), ["web2->h3"]);
   });
 });

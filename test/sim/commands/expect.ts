@@ -10,6 +10,15 @@
 //   expect ha VM STATE                  (HA state: none, restarting, pending, failed)
 //   expect skip-trace VM none|live|orphaned
 //   expect fences HOST N                (power-off attempts HOST's fence device received)
+//   expect job VM KIND STATE [OUTCOME] [recovered]   (the VM's newest job of KIND, replicated state)
+//   expect jobs VM N                    (how many jobs the control plane holds for VM)
+//   expect disks VM TARGET FILE...      (the VM's disk chain as the control plane has it, top first)
+//   expect disk-sync VM STATE [on HOST] (pending | synced | failed)
+//   expect blocked VM yes|no            (whether an unknown job keeps HA and migration away: unresolvedJobBlocker)
+//   expect agent-job HOST VM STATE      (the agent journal's newest job for VM: running | unknown | finished)
+import { unresolvedJobBlocker } from "../../../controlplane/primary/job-blocker.js";
+import { Journal } from "../../../agent/journal.js";
+import { uuidOf } from "../hypervisor.js";
 import { CommandError, usageError, type SimCommand } from "./sim-command.js";
 import type { World } from "../world.js";
 
@@ -37,7 +46,7 @@ function mostCaughtUp(world: World) {
 
 export const expect: SimCommand = {
   name: "expect",
-  usage: "expect leader|primary|vm|domain|agent|outbox|highest-term|applied|converged|host|ha|skip-trace|fences ...",
+  usage: "expect leader|primary|vm|domain|agent|outbox|highest-term|applied|converged|host|ha|skip-trace|fences|job|jobs|disks|disk-sync|blocked|agent-job ...",
   run(world, args) {
     const [what, first, second, third, fourth] = args;
     switch (what) {
@@ -114,6 +123,43 @@ export const expect: SimCommand = {
         const applied = world.checkedReplicas().filter((replica) => replica.alive()).map((replica) => `${replica.id}=${replica.appliedIndex()}`);
         const indexes = new Set(applied.map((entry) => entry.split("=")[1]));
         return check(indexes.size === 1, "every running replica at the same applied index", `they are at ${applied.join(" ")}`);
+      }
+      case "job": {
+        if (first === undefined || second === undefined || third === undefined) throw usageError(this, "expect job VM KIND STATE [OUTCOME] [recovered]");
+        const reader = mostCaughtUp(world).replica.stateMachine.reader;
+        const job = reader.vmJobs(uuidOf(first)).find((candidate) => candidate.kind === second);
+        check(job !== undefined, `a ${second} job for ${first}`, "there is none");
+        const rest = args.slice(4);
+        const outcome = rest.find((word) => word !== "recovered") ?? null;
+        const actual = `it is ${job!.state}${job!.outcome === "" ? "" : ` ${job!.outcome}`}${job!.recovered ? " (recovered)" : ""}: ${job!.detail}`;
+        check(job!.state === third && (outcome === null || job!.outcome === outcome) && (!rest.includes("recovered") || job!.recovered), `${first}'s ${second} job ${args.slice(3).join(" ")}`, actual);
+        return;
+      }
+      case "jobs": {
+        const count = mostCaughtUp(world).replica.stateMachine.reader.vmJobs(uuidOf(first ?? "")).length;
+        return check(count === Number(second), `${second} jobs for ${first}`, `there are ${count}`);
+      }
+      case "disks": {
+        if (first === undefined || second === undefined) throw usageError(this, "expect disks VM TARGET FILE...");
+        const disk = mostCaughtUp(world).replica.stateMachine.reader.vmDisks(uuidOf(first)).find((candidate) => candidate.target === second);
+        const files = args.slice(3).join(" <- ");
+        return check(disk !== undefined && disk.files.join(" <- ") === files, `${first} ${second} to be ${files}`, disk === undefined ? "no chain is known" : `it is ${disk.files.join(" <- ")} (from ${disk.host})`);
+      }
+      case "disk-sync": {
+        const sync = mostCaughtUp(world).replica.stateMachine.reader.vmDiskSync(uuidOf(first ?? ""));
+        const actual = sync === undefined ? "no sync is known" : `it is ${sync.state} on ${sync.host}: ${sync.error}`;
+        return check(sync?.state === second && (third !== "on" || sync.host === fourth), `disk sync of ${first} ${args.slice(2).join(" ")}`, actual);
+      }
+      case "blocked": {
+        const blocker = unresolvedJobBlocker(mostCaughtUp(world).replica.stateMachine.reader.vmJobs(uuidOf(first ?? "")));
+        return check((second === "yes") === (blocker !== null), `${first} ${second === "yes" ? "blocked" : "not blocked"} by its jobs`, blocker === null ? "nothing blocks it" : `it is blocked: ${blocker}`);
+      }
+      case "agent-job": {
+        const agent = world.requireAgent(first ?? "");
+        const journal = agent.process?.journal ?? new Journal(agent.journalDb);
+        const row = agent.journalDb.prepare("SELECT job_id FROM jobs WHERE vm_uuid = ? ORDER BY started_ms DESC, job_id DESC LIMIT 1").get(uuidOf(second ?? "")) as { job_id: string } | undefined;
+        const job = row === undefined ? null : journal.job(row.job_id);
+        return check(job?.state === third, `${first}'s journal to hold ${second}'s job ${third}`, job === null ? "it holds none" : `it is ${job.state} ${job.outcome}: ${job.detail}`);
       }
       default:
         throw new CommandError(`unknown expectation ${what ?? "(none)"}; usage: ${this.usage}`);

@@ -1,8 +1,10 @@
 // Every scenario command by name. A later issue adds a command by adding its file and one line here.
 import { advance } from "./advance.js";
+import { agentJournal } from "./agent-journal.js";
 import { agentKill } from "./agent-kill.js";
 import { agentRestart } from "./agent-restart.js";
 import { agentStop } from "./agent-stop.js";
+import { blockjob } from "./blockjob.js";
 import { burst } from "./burst.js";
 import { check } from "./check.js";
 import { clock } from "./clock.js";
@@ -27,6 +29,7 @@ import { restart } from "./restart.js";
 import { resume } from "./resume.js";
 import type { SimCommand } from "./sim-command.js";
 import { stop } from "./stop.js";
+import { storage } from "./storage.js";
 import { streamBreak } from "./stream-break.js";
 import { transferPrimary } from "./transfer-primary.js";
 import { uncut } from "./uncut.js";
@@ -62,6 +65,9 @@ const all: readonly SimCommand[] = [
   redeliver,
   fence,
   clock,
+  blockjob,
+  storage,
+  agentJournal,
   expect,
   check,
 ];

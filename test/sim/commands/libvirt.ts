@@ -4,14 +4,18 @@
 // MESSAGE; the next live migration from HOST goes wrong in the given way (simulated once the
 // migration issue adds migrations; recorded now); or its connection to the agent drops / comes back
 // (the agent re-reads the inventory). slow-next: the next OPERATION takes DURATION longer (slow storage).
-import { migrationFaults, type HypervisorOperation, type MigrationFault } from "../hypervisor.js";
+//      | libvirt HOST down|up — libvirtd stops (calls fail at once, QEMU and guests run on) or starts again
+//      | libvirt HOST disk VM TARGET FILE... — VM's disk TARGET has this backing chain (top first), as set up outside vigil
+//      | libvirt HOST define VM running|shutoff — someone defines (and starts) VM on HOST outside vigil, without events
+//      | libvirt HOST migrated-away VM — VM's QEMU on HOST stopped because it migrated away (reason "migrated")
+import { executingStates, migrationFaults, uuidOf, type HypervisorOperation, type MigrationFault } from "../hypervisor.js";
 import { parseDuration, usageError, type SimCommand } from "./sim-command.js";
 
 const operations: readonly HypervisorOperation[] = ["start", "shutdown", "destroy", "suspend", "resume"];
 
 export const libvirt: SimCommand = {
   name: "libvirt",
-  usage: "libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang | libvirt HOST connection lost|restored",
+  usage: "libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang | libvirt HOST connection lost|restored | libvirt HOST down|up | libvirt HOST disk VM TARGET FILE... | libvirt HOST define VM running|shutoff | libvirt HOST migrated-away VM",
   run(world, args) {
     const [hostId, verb, operand] = args;
     if (hostId === undefined || verb === undefined) throw usageError(this, "name a host and a verb");
@@ -39,6 +43,36 @@ export const libvirt: SimCommand = {
       queue.push(extraMs);
       host.faults.slowNext.set(operand as HypervisorOperation, queue);
       world.trace.line("sim", `libvirt on ${hostId}: the next ${operand} takes ${extraMs} ms longer`);
+      return;
+    }
+    if (verb === "down" || verb === "up") {
+      world.trace.line("sim", `libvirtd on ${hostId} ${verb === "down" ? "stopped" : "started"}`);
+      host.setLibvirtd(verb === "up");
+      return;
+    }
+    if (verb === "disk") {
+      const domain = operand === undefined ? undefined : host.byNameOrUuid(operand);
+      const [target, ...files] = args.slice(3);
+      if (domain === undefined || target === undefined || files.length === 0) throw usageError(this, "libvirt HOST disk VM TARGET FILE...");
+      domain.disks = [...domain.disks.filter((disk) => disk.target !== target), { target, chain: files }].sort((a, b) => a.target.localeCompare(b.target));
+      world.trace.line("sim", `libvirt on ${hostId}: ${domain.name} ${target} is ${files.join(" <- ")}`);
+      return;
+    }
+    if (verb === "migrated-away") {
+      const domain = operand === undefined ? undefined : host.byNameOrUuid(operand);
+      if (domain === undefined || !executingStates.has(domain.state)) throw usageError(this, "libvirt HOST migrated-away VM (a running VM)");
+      world.trace.line("sim", `libvirt on ${hostId}: ${domain.name} migrated away`);
+      host.transition(domain, "shutoff", "migrated", { event: "stopped", detail: "migrated" });
+      return;
+    }
+    if (verb === "define") {
+      const state = args[3];
+      if (operand === undefined || (state !== "running" && state !== "shutoff")) throw usageError(this, "libvirt HOST define VM running|shutoff");
+      const elsewhere = [...world.agents.values()].map((other) => other.host.byNameOrUuid(operand)).find((domain) => domain !== undefined);
+      const disks = (elsewhere?.disks ?? []).map((disk) => ({ target: disk.target, chain: [...disk.chain] }));
+      host.define({ name: operand, uuid: uuidOf(operand), state, reason: state === "running" ? "booted" : "unknown", vcpus: elsewhere?.vcpus ?? 1, memoryBytes: elsewhere?.memoryBytes ?? 1024 ** 3, persistent: true, disks });
+      world.trace.line("sim", `someone defines ${operand} on ${hostId}${executingStates.has(state) ? " and starts it" : ""}, outside vigil`);
+      world.checkState();
       return;
     }
     if (verb === "connection" && (operand === "lost" || operand === "restored")) {
