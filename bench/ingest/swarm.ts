@@ -1,35 +1,27 @@
-// A swarm of simulated agents, run as a worker process of the ingest benchmark. Each agent is a
-// real AgentGateway.Connect stream doing what vigil-agent does on the wire: Hello, wait for
-// Welcome, an inventory of its VMs, then lifecycle events with sequence numbers, at most
-// `windowEvents` unacknowledged. It records the emit-to-ack latency of every event.
+// A swarm of simulated agents (simulated-agent.ts), run as a worker process of the ingest and scale
+// benchmarks. It records the emit-to-ack latency of every event.
 // Input: one JSON line on argv[2]. Output: a {"phase":"connected"} line once every agent is
 // connected (and, with awaitInventoryAck, its inventory acknowledged); after "go" on stdin, the
 // pump phase (events and/or heartbeats), then one {"phase":"done"} line (SwarmResult).
 import * as grpc from "@grpc/grpc-js";
 import type { AgentGatewayClient } from "../../common/generated/vigil/v1/AgentGateway.js";
-import type { AgentMessage } from "../../common/generated/vigil/v1/AgentMessage.js";
-import type { ControlMessage__Output } from "../../common/generated/vigil/v1/ControlMessage.js";
 import { clientConstructor } from "../../common/proto.js";
 import * as protoLoader from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
+import { SimulatedAgent, simulatedDomain, type SimulatedAgentSettings } from "./simulated-agent.js";
 
-export interface SwarmRequest {
+export interface SwarmRequest extends SimulatedAgentSettings {
   /** vigil: AgentGateway streams; etcd: the same events as one pipelined put each, as an etcd-based system would store them. */
   system: "vigil" | "etcd";
   endpoints: string[];
   firstAgent: number;
   agents: number;
-  vmsPerAgent: number;
-  windowEvents: number;
   /** Events per second per agent; 0 means as fast as the window allows. */
   ratePerAgent: number;
   warmupMs: number;
   measureMs: number;
-  runId: string;
   /** Agents connecting at once (Hello to Welcome); all of them when absent. */
   connectConcurrency?: number;
-  /** Times a simulated agent opens its stream again when it fails before its inventory is acknowledged. */
-  reconnectAttempts?: number;
   /** Report "connected" only once each agent's inventory (its first event) is acknowledged. */
   awaitInventoryAck?: boolean;
   /** Lifecycle events in the pump phase; true when absent. */
@@ -46,119 +38,6 @@ export interface SwarmResult {
   latenciesMs: number[];
   errors: string[];
   heartbeatsSent: number;
-}
-
-function domain(agent: number, vm: number, running: boolean) {
-  const uuid = `${String(agent).padStart(8, "0")}-0000-4000-8000-${String(vm).padStart(12, "0")}`;
-  return { name: `bench-h${agent}-vm${vm}`, uuid, state: running ? "running" : "paused", reason: running ? "unpaused" : "user", vcpus: 1, memoryBytes: 67108864, persistent: true };
-}
-
-class SimulatedAgent {
-  private seq = 0;
-  private acked = 0;
-  private readonly emittedAt = new Map<number, number>();
-  private call: grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output> | null = null;
-  private nextVm = 0;
-  welcomed = false;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private inventoryAckedResolve: (() => void) | null = null;
-  /** Resolves once the inventory (seq 1) is acknowledged, or the stream failed. */
-  readonly inventoryAcked = new Promise<void>((resolve) => (this.inventoryAckedResolve = resolve));
-
-  constructor(
-    private readonly index: number,
-    private readonly request: SwarmRequest,
-    private readonly client: AgentGatewayClient,
-    private readonly onAck: (latenciesMs: number[]) => void,
-    private readonly onError: (message: string) => void,
-  ) {}
-
-  /**
-   * Hello, Welcome, inventory. With `reconnectAttempts`, a stream that fails before its inventory
-   * is acknowledged is opened again after a pause and the inventory resent, as vigil-agent does.
-   */
-  connect(attemptsLeft = 1 + (this.request.reconnectAttempts ?? 0)): Promise<void> {
-    const call = this.client.Connect();
-    this.call = call;
-    return new Promise((resolve) => {
-      call.on("data", (message: ControlMessage__Output) => {
-        if (message.body === "welcome") {
-          this.welcomed = true;
-          this.send({ inventory: { domains: Array.from({ length: this.request.vmsPerAgent }, (_, vm) => domain(this.index, vm, true)) } });
-          resolve();
-        } else if (message.body === "ack") {
-          this.acknowledge(message.ack!.ackedSeq);
-        }
-      });
-      call.on("error", (error: Error) => {
-        this.onError(`agent ${this.index}: ${error.message}`);
-        this.welcomed = false;
-        if (this.call === call && attemptsLeft > 1 && this.acked === 0) {
-          setTimeout(() => void this.connect(attemptsLeft - 1).then(resolve), 1_000);
-          return;
-        }
-        this.inventoryAckedResolve?.();
-        resolve();
-      });
-      call.write({ hello: { hostId: `bench-h${this.index}`, bootId: this.request.runId, sessionId: this.request.runId, agentVersion: "bench", lastAckedSeq: this.acked, highestTerm: 0 } });
-    });
-  }
-
-  private send(body: Omit<NonNullable<AgentMessage["event"]>, "seq" | "atMs">): void {
-    this.seq += 1;
-    this.emittedAt.set(this.seq, performance.now());
-    this.call!.write({ event: { seq: this.seq, atMs: Date.now(), ...body } });
-  }
-
-  private acknowledge(ackedSeq: number): void {
-    const now = performance.now();
-    const latencies: number[] = [];
-    for (let seq = this.acked + 1; seq <= ackedSeq; seq++) {
-      const at = this.emittedAt.get(seq);
-      if (at !== undefined) latencies.push(now - at);
-      this.emittedAt.delete(seq);
-    }
-    this.acked = Math.max(this.acked, ackedSeq);
-    if (this.acked >= 1) this.inventoryAckedResolve?.();
-    this.onAck(latencies);
-  }
-
-  /** Sends a heartbeat every `intervalMs` from now on, starting at a random point in the interval. */
-  startHeartbeats(intervalMs: number, onSent: () => void): void {
-    const beat = () => {
-      if (this.call === null) return;
-      this.heartbeat();
-      onSent();
-    };
-    this.heartbeatTimer = setTimeout(() => {
-      beat();
-      this.heartbeatTimer = setInterval(beat, intervalMs);
-    }, Math.random() * intervalMs);
-  }
-
-  private heartbeat(): void {
-    const vms = this.request.vmsPerAgent;
-    this.call?.write({ heartbeat: { sentAtMs: Date.now(), stats: { cpus: 32, memoryBytes: 256 << 30, freeMemoryBytes: 128 << 30, memoryProvisionedBytes: vms * 67108864, load: 1.5, vcpusProvisioned: vms, vmCount: vms } } });
-  }
-
-  /** Emits lifecycle events while the window has room; returns how many. */
-  emit(budget: number): number {
-    let sent = 0;
-    while (sent < budget && this.seq - this.acked < this.request.windowEvents) {
-      const vm = this.nextVm % this.request.vmsPerAgent;
-      const running = Math.floor(this.nextVm / this.request.vmsPerAgent) % 2 === 1;
-      this.nextVm += 1;
-      this.send({ lifecycle: { domain: domain(this.index, vm, running), event: running ? "resumed" : "suspended", detail: running ? "unpaused" : "paused" } });
-      sent += 1;
-    }
-    return sent;
-  }
-
-  close(): void {
-    if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
-    this.call?.cancel();
-    this.call = null;
-  }
 }
 
 interface EtcdKv extends grpc.Client {
@@ -188,7 +67,7 @@ class EtcdAgent {
   ) {}
 
   async connect(): Promise<void> {
-    const domains = Array.from({ length: this.request.vmsPerAgent }, (_, vm) => domain(this.index, vm, true));
+    const domains = Array.from({ length: this.request.vmsPerAgent }, (_, vm) => simulatedDomain(this.index, vm, true));
     await Promise.all(domains.map((entry) => this.put(entry.uuid, { inventory: entry })));
   }
 
@@ -215,7 +94,7 @@ class EtcdAgent {
       const vm = this.nextVm % this.request.vmsPerAgent;
       const running = Math.floor(this.nextVm / this.request.vmsPerAgent) % 2 === 1;
       this.nextVm += 1;
-      void this.put("lifecycle", { lifecycle: { domain: domain(this.index, vm, running), event: running ? "resumed" : "suspended", detail: running ? "unpaused" : "paused" } });
+      void this.put("lifecycle", { lifecycle: { domain: simulatedDomain(this.index, vm, running), event: running ? "resumed" : "suspended", detail: running ? "unpaused" : "paused" } });
       sent += 1;
     }
     return sent;
