@@ -11,7 +11,7 @@
 // 4. It stops when the last VM's lifecycle event "started" on a survivor is acknowledged (that is,
 //    committed); `vm list` then checks every VM is running on a survivor.
 // `ha.reactionSeconds` is that interval; `ha.controlPlaneMsPerVm` is vigild's CPU over it / VMs.
-// Both are measured for each ha.maxConcurrentRestarts in HA_CONCURRENCY (default "4,64"), each
+// Both are measured for each ha.maxConcurrentRestarts in HA_CONCURRENCY (default "4,64,256"), each
 // HA_REPEATS times (default 2, the median reported). HA_START_DELAY_MS (default 0) delays each
 // simulated start, as libvirt would; 0 measures the control plane alone. `ha --profile` writes
 // vigild CPU profiles to bench/results/ha-profiles/.
@@ -29,7 +29,7 @@ import type { ClusterStatus__Output } from "../common/generated/vigil/v1/Cluster
 import { clientConstructor } from "../common/proto.js";
 import { Endpoints, type ApiService } from "../controlplane/cli/client.js";
 import { SimulatedAgent, simulatedHostId } from "./ingest/simulated-agent.js";
-import { vigildPath } from "./replication/clusters.js";
+import { VigilCluster, vigildPath } from "./replication/clusters.js";
 import { cpuTimeMs, freePorts, killAllChildren, logTail, startServer, stopServer, temporaryDirectory, waitUntil, type ServerProcess } from "./replication/processes.js";
 import { median, metric, round, type Metric } from "./replication/stats.js";
 
@@ -39,12 +39,13 @@ const profile = process.argv.includes("--profile");
 const settings = {
   vms: Number(process.env.HA_VMS ?? 1_000),
   survivors: Number(process.env.HA_SURVIVORS ?? 4),
-  concurrencies: (process.env.HA_CONCURRENCY ?? "4,64").split(",").map(Number),
+  concurrencies: (process.env.HA_CONCURRENCY ?? "4,64,256").split(",").map(Number),
   repeats: Number(process.env.HA_REPEATS ?? 2),
   startDelayMs: Number(process.env.HA_START_DELAY_MS ?? 0),
   keepaliveIntervalSeconds: 1,
   savingThrows: 2,
-  replicas: 1,
+  /** 1 (default) or 3 (HA_REPLICAS=3): the agents and the API then talk to the leader. */
+  replicas: Number(process.env.HA_REPLICAS ?? 1),
   /** Bound on the wait for every VM to run again. */
   reactionTimeoutMs: Number(process.env.HA_TIMEOUT_MS ?? 600_000),
   profile,
@@ -73,8 +74,8 @@ function log(message: string): void {
 
 class Api {
   private readonly endpoints: Endpoints;
-  constructor(address: string) {
-    this.endpoints = new Endpoints([address]);
+  constructor(addresses: readonly string[]) {
+    this.endpoints = new Endpoints(addresses);
   }
   call<T>(service: ApiService, method: string, request: object, timeoutMs = 10_000): Promise<T> {
     return this.endpoints.unary(service, method, request, { timeoutMs, signal: new AbortController().signal }) as Promise<T>;
@@ -84,16 +85,53 @@ class Api {
   }
 }
 
-async function scenario(maxConcurrentRestarts: number, attempt: number): Promise<HaRun> {
+/** The control plane under test: one vigild, or 3 replicas (HA_REPLICAS=3) with the agents on the leader. */
+interface ControlPlane {
+  /** Where the API calls and the agents' streams go: the leader. */
+  address: string;
+  endpoints: string[];
+  /** vigild whose CPU is measured: the primary. */
+  primary: ServerProcess;
+  describe(): string;
+  stop(): Promise<void>;
+}
+
+async function startControlPlane(nodeOptions: readonly string[]): Promise<ControlPlane> {
+  if (settings.replicas === 3) {
+    const cluster = await VigilCluster.create({ nodeOptions });
+    cluster.launchAll();
+    try {
+      const leader = cluster.members[await cluster.waitForLeader(30_000)]!;
+      return { address: leader.clientAddress, endpoints: [leader.clientAddress], primary: leader.process!, describe: () => cluster.members.map((member) => `--- ${member.id}\n${logTail(member.process!, 1_500)}`).join("\n"), stop: () => cluster.stop() };
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
   const directory = temporaryDirectory("ha");
   const [port] = await freePorts(1);
   const address = `127.0.0.1:${port}`;
+  mkdirSync(join(directory.path, "cp1"), { recursive: true });
+  const server = startServer("vigild cp1", process.execPath, [...nodeOptions, vigildPath, "--insecure", "--id", "cp1", "--listen", address, "--data-dir", join(directory.path, "cp1")], join(directory.path, "cp1.log"));
+  return {
+    address,
+    endpoints: [address],
+    primary: server,
+    describe: () => logTail(server, 3_000),
+    stop: async () => {
+      await stopServer(server, 30_000);
+      directory.remove();
+    },
+  };
+}
+
+async function scenario(maxConcurrentRestarts: number, attempt: number): Promise<HaRun> {
   const profileDir = join(resultsDir, "ha-profiles");
   if (profile) mkdirSync(profileDir, { recursive: true });
-  const nodeOptions = profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=vigild-c${maxConcurrentRestarts}-${attempt}.cpuprofile`] : [];
-  mkdirSync(join(directory.path, "cp1"), { recursive: true });
-  let server: ServerProcess | null = startServer("vigild cp1", process.execPath, [...nodeOptions, vigildPath, "--insecure", "--id", "cp1", "--listen", address, "--data-dir", join(directory.path, "cp1")], join(directory.path, "cp1.log"));
-  const api = new Api(address);
+  const nodeOptions = profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const controlPlane = await startControlPlane(nodeOptions);
+  const address = controlPlane.address;
+  const api = new Api(controlPlane.endpoints);
   const Client = clientConstructor("AgentGateway");
   const channel = new Client(address, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": 16 << 20 }) as unknown as AgentGatewayClient;
   const agents: SimulatedAgent[] = [];
@@ -146,7 +184,7 @@ async function scenario(maxConcurrentRestarts: number, attempt: number): Promise
     agents[0]!.close();
     await waitUntil(async () => ((await api.call<Host__Output>("HostService", "Get", { id: deadHost })).liveness === "dead" ? true : undefined), { timeoutMs: 60_000, what: `${deadHost} to be dead`, intervalMs: 50 });
 
-    const pid = server.child.pid;
+    const pid = controlPlane.primary.child.pid;
     const cpuBefore = cpuTimeMs(pid);
     const confirmSent = performance.now();
     const fenced = await api.call<Host__Output>("HostService", "ConfirmFenced", { id: deadHost });
@@ -179,15 +217,13 @@ async function scenario(maxConcurrentRestarts: number, attempt: number): Promise
       refusedCommands: refused,
     };
   } catch (error) {
-    if (server !== null) log(`vigild log tail:\n${logTail(server, 3_000)}`);
+    log(`vigild log tail:\n${controlPlane.describe()}`);
     throw error;
   } finally {
     for (const agent of agents) agent.close();
     channel.close();
     api.close();
-    if (server !== null) await stopServer(server, 30_000);
-    server = null;
-    directory.remove();
+    await controlPlane.stop();
   }
 }
 

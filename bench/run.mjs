@@ -64,7 +64,8 @@ const goals = [
   { goal: "≤ 100 KB per agent (ingest, connection share)", benchmark: "ingest", metric: "ingest.memoryPerAgent" },
   { goal: "FFI ≤ 1.0x python3-libvirt (virConnectIsAlive)", benchmark: "ffi", metric: "virConnectIsAlive.nsPerCall" },
   { goal: "FFI ≤ 1.0x python3-libvirt (virDomainGetState)", benchmark: "ffi", metric: "virDomainGetState.nsPerCall" },
-  { goal: "HA reaction ≤ 5 s for 1,000 VMs", benchmark: "ha", metric: "ha.reactionSeconds" },
+  { goal: "HA reaction ≤ 5 s for 1,000 VMs (the largest ha.maxConcurrentRestarts tried)", benchmark: "ha", metric: "ha.reactionSeconds" },
+  { goal: "HA reaction ≤ 5 s for 1,000 VMs (the default ha.maxConcurrentRestarts, 4)", benchmark: "ha", metric: "ha.c4.reactionSeconds" },
   { goal: "Sync cycle for 200,000 VMs ≤ 1 s CPU", benchmark: "scale", metric: "scale.syncCycleCpu" },
 ];
 
