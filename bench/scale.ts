@@ -158,7 +158,7 @@ async function runCluster(syncCycle: SyncCycleResult): Promise<ScaleRun> {
 function syncCycleMetrics(syncCycle: SyncCycleResult): Record<string, Metric> {
   const cycleFor200k = (syncCycle.cycleCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms);
   return {
-    "scale.syncCycleCpu": metric({ value: cycleFor200k, unit: `ms CPU per sync cycle over 200,000 VMs (${syncCycle.measured}; measured over ${syncCycle.vms} VMs, scaled)`, peer: null, peerName: "", goal: "≤ 1 s CPU for 200,000 VMs", met: cycleFor200k <= 1_000 }),
+    "scale.syncCycleCpu": metric({ value: cycleFor200k, unit: `ms CPU per sync cycle over 200,000 VMs (${syncCycle.measured}${syncCycle.vms === goalVmsPerCycle ? "" : `; measured over ${syncCycle.vms} VMs, scaled`})`, peer: null, peerName: "", goal: "≤ 1 s CPU for 200,000 VMs", met: cycleFor200k <= 1_000 }),
     "scale.discoveryCpu": metric({ value: (syncCycle.discoveryCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms), unit: "ms CPU to apply a first full inventory of 200,000 VMs (every VM new; in-process, scaled)", peer: null, peerName: "", goal: contextGoal, met: true }),
   };
 }
