@@ -26,6 +26,13 @@ export const fenceVigilLabPath = `${labScripts}/fence_vigil_lab`;
 /** up.sh may install ~35 Debian packages on a fresh machine before starting the daemons. */
 const upTimeoutMs = 10 * 60_000;
 
+/** Another test run (another worker, another checkout) may use the same lab; one at a time. */
+const labTestsLockWaitMs = 10 * 60_000;
+
+function labTestsLockPath(): string {
+  return `${labDirectory()}.tests.lock`;
+}
+
 function labDirectory(): string {
   return process.env["VIGIL_LAB_DIR"] ?? "/run/vigil-lab";
 }
@@ -71,11 +78,26 @@ function runLabScript(script: string, args: string[] = []): void {
   }
 }
 
+/** runLabScript while holding the lab tests' lock (holdLabTestsLock), waiting for it with a bound. */
+function runLabScriptLocked(script: string): void {
+  const waitSeconds = String(Math.ceil(labTestsLockWaitMs / 1000));
+  const result = spawnSync("flock", ["--timeout", waitSeconds, labTestsLockPath(), "bash", `${labScripts}/${script}`], {
+    encoding: "utf8",
+    timeout: labTestsLockWaitMs + upTimeoutMs,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (result.status !== 0) {
+    throw new Error(`scripts/lab/${script} under ${labTestsLockPath()} failed (status ${result.status}): ${result.stderr}${result.error ?? ""}`);
+  }
+}
+
 export function locateLab(): LabLookup {
   const isRoot = process.getuid?.() === 0;
   const inCi = process.env["CI"] === "true";
   if (isRoot) {
-    runLabScript("up.sh");
+    // Under the lab tests' lock: up.sh starts any daemon that is down, and another test file may
+    // hold the lab with a daemon down on purpose (a fenced host1, a stopped libvirtd).
+    runLabScriptLocked("up.sh");
     const lab = readLab();
     if (lab === null) throw new Error("scripts/lab/up.sh succeeded but wrote no env file");
     return { lab, skipReason: null };
@@ -132,8 +154,6 @@ export async function removeDomain(connection: LibvirtConnection, uuid: string):
   if (domain.persistent) await connection.undefineDomain(uuid).catch(() => undefined);
 }
 
-/** Another test run (another worker, another checkout) may use the same lab; one at a time. */
-const labTestsLockWaitMs = 10 * 60_000;
 
 /**
  * Holds an exclusive lock on the lab for this test run, across processes: `flock` on
@@ -141,7 +161,7 @@ const labTestsLockWaitMs = 10 * 60_000;
  * process releases it too). Resolves with the release function once the lock is held.
  */
 export function holdLabTestsLock(): Promise<() => Promise<void>> {
-  const lockPath = `${labDirectory()}.tests.lock`;
+  const lockPath = labTestsLockPath();
   const waitSeconds = String(Math.ceil(labTestsLockWaitMs / 1000));
   const holder = spawn("flock", ["--timeout", waitSeconds, lockPath, "-c", "echo locked; exec cat >/dev/null"], {
     stdio: ["pipe", "pipe", "inherit"],
