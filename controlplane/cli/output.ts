@@ -139,6 +139,13 @@ export function jobJson(job: Job): JsonValue {
     startedMs: job.startedMs,
     finishedMs: job.finishedMs,
     deadlineMs: job.deadlineMs,
+    steps: job.steps.map(jobJson),
+    totalBytes: job.totalBytes,
+    forceLive: job.forceLive,
+    mode: job.mode,
+    parent: job.parent,
+    originState: job.originState,
+    updatedMs: job.updatedMs,
   };
 }
 

@@ -138,6 +138,16 @@ export interface Job {
   startedMs: number;
   finishedMs: number;
   deadlineMs: number;
+  /** A flush or unflush: its per-VM migrations or shutdowns. */
+  steps: Job[];
+  totalBytes: number;
+  forceLive: boolean;
+  /** live | shutdown */
+  mode: string;
+  /** The flush or unflush this migration is a step of; empty for an operator's migration. */
+  parent: string;
+  originState: string;
+  updatedMs: number;
 }
 
 /** Job states after which the job never changes again. */
@@ -359,6 +369,13 @@ export function decodeJob(value: unknown): Job {
     startedMs: count(f, "startedMs", "Job"),
     finishedMs: count(f, "finishedMs", "Job"),
     deadlineMs: count(f, "deadlineMs", "Job"),
+    steps: list(f, "steps", "Job", decodeJob),
+    totalBytes: count(f, "totalBytes", "Job"),
+    forceLive: flag(f, "forceLive", "Job"),
+    mode: text(f, "mode", "Job"),
+    parent: text(f, "parent", "Job"),
+    originState: text(f, "originState", "Job"),
+    updatedMs: count(f, "updatedMs", "Job"),
   };
 }
 

@@ -123,6 +123,13 @@ const job: Job = {
   startedMs: 1_700_000_000_000,
   finishedMs: 0,
   deadlineMs: 1_700_000_300_000,
+  steps: [],
+  totalBytes: 4 * 2 ** 30,
+  forceLive: false,
+  mode: "live",
+  parent: "",
+  originState: "running",
+  updatedMs: 1_700_000_010_000,
 };
 
 describe("-o json shapes (DESIGN §11)", () => {
@@ -203,7 +210,7 @@ describe("decoding refuses replies that do not match control.proto", () => {
   });
 
   it("fills absent fields with proto3 defaults", () => {
-    assert.deepEqual(decodeJob({ id: "j1" }), { ...job, id: "j1", kind: "", vm: "", host: "", target: "", state: "", phase: "", processedBytes: 0, remainingBytes: 0, startedMs: 0, deadlineMs: 0 });
+    assert.deepEqual(decodeJob({ id: "j1" }), { ...job, id: "j1", kind: "", vm: "", host: "", target: "", state: "", phase: "", processedBytes: 0, remainingBytes: 0, startedMs: 0, deadlineMs: 0, totalBytes: 0, mode: "", originState: "", updatedMs: 0 });
   });
 });
 

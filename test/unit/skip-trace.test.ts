@@ -28,7 +28,7 @@ function harness() {
   apply({ kind: "HostHello", hostId: "h2", bootId: "b", agentVersion: "t", migrationUri: "", cpus: 1, memoryBytes: 1 });
   events("h1", { body: "inventory", inventory: { domains: [domain("shutoff")] } });
   const result = (hostId: string, commandId: string, outcome = "COMMAND_OUTCOME_SUCCEEDED") => {
-    events(hostId, { body: "commandResult", commandResult: { commandId, term: 2, outcome: outcome as "COMMAND_OUTCOME_SUCCEEDED", error: outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "" : "boom", domain: domain(outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "running" : "shutoff") } });
+    events(hostId, { body: "commandResult", commandResult: { commandId, term: 2, outcome: outcome as "COMMAND_OUTCOME_SUCCEEDED", error: outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "" : "boom", domain: domain(outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "running" : "shutoff"), domainAbsent: false } });
   };
   const entry = () => machine.reader.skipTraceOf(uuid);
   return { machine, apply, result, entry, close: () => (db.close(), directory.remove()) };
