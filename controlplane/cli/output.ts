@@ -106,6 +106,8 @@ export function vmJson(vm: Vm): JsonValue {
     disks: vm.disks.map(diskChainJson),
     desiredState: vm.desiredState,
     haState: vm.haState,
+    migrationFallback: vm.migrationFallback,
+    activeJob: vm.activeJob,
     jobs: vm.jobs.map(vmJobJson),
     diskSync: vm.diskSync,
     jobBlocker: vm.jobBlocker,

@@ -108,6 +108,9 @@ export interface Vm {
   disks: DiskChain[];
   desiredState: string;
   haState: string;
+  migrationFallback: boolean;
+  /** The migration, flush or unflush job that holds this VM now, or "". */
+  activeJob: string;
   jobs: VmJob[];
   diskSync: string;
   jobBlocker: string;
@@ -329,6 +332,8 @@ export function decodeVm(value: unknown): Vm {
     disks: list(f, "disks", "Vm", decodeDiskChain),
     desiredState: text(f, "desiredState", "Vm"),
     haState: text(f, "haState", "Vm"),
+    migrationFallback: flag(f, "migrationFallback", "Vm"),
+    activeJob: text(f, "activeJob", "Vm"),
     jobs: list(f, "jobs", "Vm", decodeVmJob),
     diskSync: text(f, "diskSync", "Vm"),
     jobBlocker: text(f, "jobBlocker", "Vm"),

@@ -87,6 +87,8 @@ const vm: Vm = {
   disks: [{ target: "vda", files: ["/var/lib/vigil/web1.qcow2", "/var/lib/vigil/base.qcow2"], host: "h2" }],
   desiredState: "running",
   haState: "",
+  migrationFallback: true,
+  activeJob: "",
   jobs: [
     {
       id: "bj-0001-vda-3",

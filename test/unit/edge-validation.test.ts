@@ -52,7 +52,7 @@ describe("agent message validation", () => {
 });
 
 describe("VM policy validation", () => {
-  const base = { vm: "web", fields: [] as string[], restart: "", priority: 0, limit: [] as string[], selector: "", autorestart: false, maxRestarts: 0 };
+  const base = { vm: "web", fields: [] as string[], restart: "", priority: 0, limit: [] as string[], selector: "", autorestart: false, maxRestarts: 0, migrationFallback: false };
   it("keeps only the named fields", () => {
     assert.deepEqual(policyFromRequest({ ...base, fields: ["restart", "limit"], restart: "always", limit: ["h2", "h1", "h2"] }), { restart: "always", limit: ["h1", "h2"] });
   });

@@ -44,7 +44,7 @@ export const vm: SimCommand = {
       case "migrate":
         return world.operator.call<VmOperation>(description, via, (process, callback) => process.vmHandlers.Migrate(unaryCall({ vm: name, to: option(args, "to") ?? "", forceLive: args.includes("force-live") }), callback), describeOperation, "leader-only");
       case "policy": {
-        const request = { vm: name, fields: [] as string[], restart: "", priority: 0, limit: [] as string[], selector: "", autorestart: false, maxRestarts: 0 };
+        const request = { vm: name, fields: [] as string[], restart: "", priority: 0, limit: [] as string[], selector: "", autorestart: false, maxRestarts: 0, migrationFallback: false };
         for (const pair of args.slice(2)) {
           const [key, value] = pair.split("=");
           if (key === undefined || value === undefined) throw usageError(this, `"${pair}" is not KEY=VALUE`);
