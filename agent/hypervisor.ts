@@ -1,8 +1,8 @@
 // What the agent needs from a hypervisor. The libvirt binding implements it in
 // production; the deterministic simulator plugs in a simulated one.
-import type { BlockJobInfo, DomainInfo, LifecycleEvent } from "./libvirt/index.js";
+import type { BlockJobInfo, DomainInfo, LifecycleEvent, MigrationOptions } from "./libvirt/index.js";
 
-export type { BlockJobInfo, DomainInfo, LifecycleEvent };
+export type { BlockJobInfo, DomainInfo, LifecycleEvent, MigrationOptions };
 
 /** libvirt's block-job event (block-job-2: the disk by target name). */
 export interface BlockJobEvent {
@@ -20,6 +20,11 @@ export interface DomainJob {
   type: string;
   /** e.g. "migration_out", "migration_in"; "unknown" when libvirt did not say. */
   operation: string;
+  /** A migration's progress as libvirt reports it (null when it did not say). */
+  dataTotalBytes: number | null;
+  dataProcessedBytes: number | null;
+  dataRemainingBytes: number | null;
+  downtimeMs: number | null;
 }
 
 export interface Hypervisor {
@@ -36,6 +41,10 @@ export interface Hypervisor {
   getBlockJobInfo(uuid: string, disk: string): Promise<BlockJobInfo | null>;
   /** The domain job (migration) running now. */
   getJobStats(uuid: string): Promise<DomainJob>;
+  /** Live (or, with `offline`, definition-only) peer-to-peer migration; resolves when libvirt's call returns. */
+  migrateDomain(uuid: string, options: MigrationOptions): Promise<void>;
+  /** Aborts the domain job (migration) running now (virDomainAbortJob). */
+  abortJob(uuid: string): Promise<void>;
   onLifecycle(listener: (event: LifecycleEvent) => void): () => void;
   onBlockJob(listener: (event: BlockJobEvent) => void): () => void;
   /** "restored" after a reconnect: events may have been missed, so the inventory is re-read. */

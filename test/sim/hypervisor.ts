@@ -13,7 +13,7 @@
 //   answering (the agent's ImageStorage check fails).
 // Later issues add migrations here: SimHost.faults.nextMigration is where "libvirt fails the next
 // migration after the domain landed" goes (see README.md, "extending").
-import type { BlockJobEvent, BlockJobInfo, DomainInfo, DomainJob, Hypervisor, ImageStorage, LifecycleEvent } from "../../agent/hypervisor.js";
+import type { BlockJobEvent, BlockJobInfo, DomainInfo, DomainJob, Hypervisor, ImageStorage, LifecycleEvent, MigrationOptions } from "../../agent/hypervisor.js";
 import type { DomainStateName } from "../../agent/libvirt/names.js";
 import { assert } from "../../common/assert.js";
 import type { BlockJobKind } from "../../common/block-job-proof.js";
@@ -23,7 +23,7 @@ import type { ProcessSlot, Scheduler } from "./scheduler.js";
 /** libvirt states in which a guest is executing (or about to stop executing) on the host. */
 export const executingStates: ReadonlySet<string> = new Set(["running", "blocked", "paused", "shutdown", "pmsuspended"]);
 
-export type HypervisorOperation = "start" | "shutdown" | "destroy" | "suspend" | "resume" | "list" | "lookup" | "xml" | "block-job-info" | "job-stats";
+export type HypervisorOperation = "start" | "shutdown" | "destroy" | "suspend" | "resume" | "list" | "lookup" | "xml" | "block-job-info" | "job-stats" | "migrate" | "abort-job";
 
 /** One disk: its backing chain, top image first. */
 export interface SimDisk {
@@ -54,7 +54,7 @@ export interface SimBlockJob {
 }
 
 /** How long libvirt takes for each operation, and how long a guest takes to honour ACPI. */
-export const operationLatencyMs: Record<HypervisorOperation, number> = { start: 400, shutdown: 5, destroy: 40, suspend: 10, resume: 10, list: 2, lookup: 1, xml: 1, "block-job-info": 1, "job-stats": 1 };
+export const operationLatencyMs: Record<HypervisorOperation, number> = { start: 400, shutdown: 5, destroy: 40, suspend: 10, resume: 10, list: 2, lookup: 1, xml: 1, "block-job-info": 1, "job-stats": 1, migrate: 5, "abort-job": 1 };
 /** The storage check of one disk sync. */
 export const storageLatencyMs = 5;
 const libvirtTypes: Record<BlockJobKind, string> = { commit: "commit", "active-commit": "active_commit", copy: "copy", pull: "pull" };
@@ -449,7 +449,22 @@ export class SimHypervisor implements Hypervisor {
     // Migrations are not simulated yet (issue 8): no domain job ever runs.
     return this.operate("job-stats", () => {
       this.require(uuid);
-      return { type: "none", operation: "unknown" };
+      return { type: "none", operation: "unknown", dataTotalBytes: null, dataProcessedBytes: null, dataRemainingBytes: null, downtimeMs: null };
+    });
+  }
+
+  migrateDomain(uuid: string, _options: MigrationOptions): Promise<void> {
+    // TODO(issue 8, simulator helper): migrations between SimHosts.
+    return this.operate("migrate", () => {
+      this.require(uuid);
+      throw new Error("migrations are not simulated yet");
+    });
+  }
+
+  abortJob(uuid: string): Promise<void> {
+    return this.operate("abort-job", () => {
+      this.require(uuid);
+      throw new Error("no domain job runs");
     });
   }
 
