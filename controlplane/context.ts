@@ -22,6 +22,12 @@ export interface ClusterConfig {
   haRestartWindowMs: number;
   orphanedSkipTimeoutMs: number;
   jobUnknownTimeoutMs: number;
+  migrationTimeoutMs: number;
+  migrationRecheckIntervalMs: number;
+  migrationRecheckTimeoutMs: number;
+  migrationShutdownTimeoutMs: number;
+  /** MiB/s, 0 = unlimited. */
+  migrationBandwidthMibPerS: number;
 }
 
 export interface ControlPlaneContext {
@@ -58,5 +64,10 @@ export function clusterConfig(reader: StateReader): ClusterConfig {
     haRestartWindowMs: seconds("ha.restartWindow"),
     orphanedSkipTimeoutMs: seconds("vm.orphanedSkipTimeout"),
     jobUnknownTimeoutMs: seconds("job.unknownTimeout"),
+    migrationTimeoutMs: seconds("migration.timeout"),
+    migrationRecheckIntervalMs: seconds("migration.recheckInterval"),
+    migrationRecheckTimeoutMs: seconds("migration.recheckTimeout"),
+    migrationShutdownTimeoutMs: seconds("migration.shutdownTimeout"),
+    migrationBandwidthMibPerS: Number(values.get("migration.bandwidth")),
   };
 }

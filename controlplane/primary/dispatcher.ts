@@ -3,6 +3,7 @@
 // fencing token) and a fresh command id the agent dedupes by (DESIGN §4).
 import { randomUUID } from "node:crypto";
 import type { Command } from "../../common/generated/vigil/v1/Command.js";
+import type { DomainStatus__Output } from "../../common/generated/vigil/v1/DomainStatus.js";
 import type { Logger } from "../../common/logging.js";
 import type { Timers } from "../../common/env.js";
 import type { ReplicatedLog } from "../replication/log.js";
@@ -25,6 +26,10 @@ export interface CommandOutcome {
   commandId: string;
   outcome: string;
   error: string;
+  /** The domain as the agent reported it with the result (a QueryDomain's answer), or null. */
+  domain: DomainStatus__Output | null;
+  /** A QueryDomain answered: this hypervisor has no such domain. */
+  domainAbsent: boolean;
 }
 
 /** A command without its envelope: the dispatcher adds term and command id. */
@@ -57,7 +62,7 @@ export class CommandDispatcher {
         if (waiter === undefined) continue;
         this.waiters.delete(notice.commandId);
         waiter.cancelTimeout();
-        waiter.resolve({ commandId: notice.commandId, outcome: notice.outcome, error: notice.error });
+        waiter.resolve({ commandId: notice.commandId, outcome: notice.outcome, error: notice.error, domain: notice.domain, domainAbsent: notice.domainAbsent });
       }
     });
   }

@@ -9,10 +9,21 @@ import type { EntryPayload, StateCommand, VmPolicy } from "./commands.js";
 import type { Statement } from "better-sqlite3";
 import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
 import { JobApplier, type JobApplyContext } from "./apply-jobs.js";
+import { OrchestrationApplier, type OrchestrationApplyContext } from "./apply-orchestrations.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
-  | { kind: "CommandResult"; hostId: string; commandId: string; outcome: string; error: string }
+  | {
+      kind: "CommandResult";
+      hostId: string;
+      commandId: string;
+      outcome: string;
+      error: string;
+      /** The domain as the agent saw it after the command (QueryDomain's answer), when it said. */
+      domain: DomainStatus__Output | null;
+      /** A QueryDomain answered that this hypervisor has no such domain. */
+      domainAbsent: boolean;
+    }
   | { kind: "EventsApplied"; hostId: string; appliedSeq: number }
   | { kind: "ClusterEventAdded" }
   | { kind: "PrimaryTakeover"; term: number; replicaId: string };
@@ -36,11 +47,22 @@ export class StateMachine {
   readonly reader: StateReader;
   private readonly statements: StatementCache;
   private readonly jobs: JobApplier;
+  private readonly orchestrations: OrchestrationApplier;
 
   constructor(readonly db: Db) {
     this.reader = new StateReader(db);
     this.statements = new StatementCache(db);
     this.jobs = new JobApplier((sql) => this.statement(sql), this.reader);
+    this.orchestrations = new OrchestrationApplier((sql) => this.statement(sql), this.reader);
+  }
+
+  private orchestrationContext(context: ApplyContext): OrchestrationApplyContext {
+    return {
+      atMs: context.payload.atMs,
+      term: context.payload.term,
+      event: (event) => this.event(context, event),
+      trace: (vm, entry) => this.traceVm(context, vm, entry),
+    };
   }
 
   private jobContext(context: ApplyContext): JobApplyContext {
@@ -120,6 +142,16 @@ export class StateMachine {
       case "DiskSyncRequested":
       case "JobEscalated":
         return this.jobs.command(this.jobContext(context), command);
+      case "MigrationRequested":
+      case "MigrationStep":
+      case "MigrationAdjudicating":
+      case "MigrationSucceeded":
+      case "MigrationEnded":
+      case "JobCancelRequested":
+      case "FlushRequested":
+      case "FlushVmStep":
+      case "FlushFinished":
+        return this.orchestrations.command(this.orchestrationContext(context), command);
     }
   }
 
@@ -163,8 +195,11 @@ export class StateMachine {
     for (const vm of this.reader.listVms(host.id)) {
       if (aliveStates.has(vm.state)) this.setVmState(context, vm, "shutoff", `host ${host.id} fenced`, new Map());
     }
-    const traced = this.statement("SELECT vm_uuid AS vmUuid, operation FROM skip_trace WHERE host = ? ORDER BY vm_uuid").all(host.id) as { vmUuid: string; operation: string }[];
+    const traced = this.statement("SELECT vm_uuid AS vmUuid, operation, command_id AS commandId FROM skip_trace WHERE host = ? ORDER BY vm_uuid").all(host.id) as { vmUuid: string; operation: string; commandId: string }[];
     for (const entry of traced) {
+      // A migration from (or to) the fenced host is not over: its adjudication decides, with the
+      // confirmed fence counting as "not alive" there (DESIGN §8).
+      if (this.orchestrations.heldByActiveJob(entry.vmUuid, entry.commandId)) continue;
       this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(entry.vmUuid);
       const name = this.reader.vmByUuid(entry.vmUuid)?.name ?? entry.vmUuid;
       this.event(context, { kind: "skip-trace", host: host.id, vm: name, message: `vm ${name}: continue-trace (${entry.operation}): host ${host.id} fenced` });
@@ -300,7 +335,7 @@ export class StateMachine {
           .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
         if (result.domain) this.upsertDomain(context, hostId, result.domain, vms);
         this.continueTrace(context, hostId, result.commandId, result.outcome, result.error);
-        context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error });
+        context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error, domain: result.domain ?? null, domainAbsent: result.domainAbsent });
         return;
       }
       case "jobStarted":
@@ -312,9 +347,11 @@ export class StateMachine {
       case "diskChain":
         if (event.diskChain) this.jobs.diskChain(this.jobContext(context), hostId, event.diskChain);
         return;
+      case "jobProgress":
+        if (event.jobProgress) this.orchestrations.progress(this.orchestrationContext(context), event.jobProgress);
+        return;
       default:
-        // Job progress and raw block-job events are recorded by the issues that own them (migration);
-        // a contact probe (self-fence) only advances the host's applied sequence.
+        // Raw block-job events are recorded by the issue that owns them; a contact probe (self-fence) only advances the host's applied sequence.
         return;
     }
   }
@@ -364,7 +401,8 @@ export class StateMachine {
     const adopt = !ownedHere && !aliveStates.has(existing.state) && aliveStates.has(domain.state) && this.undecided(uuid);
     if (adopt) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: found running on ${hostId}; ${existing.host} only defines it` });
     if (!ownedHere && !adopt) {
-      if (aliveStates.has(domain.state)) {
+      // The target of a migration in flight is expected to run the VM: that is no conflict (DESIGN §8).
+      if (aliveStates.has(domain.state) && !this.orchestrations.expectedOn(uuid, hostId)) {
         this.event(context, { kind: "conflict", host: hostId, vm: domain.name, message: `vm ${domain.name}: reported ${domain.state} on ${hostId}, but it belongs to ${existing.host}` });
       }
       return;
@@ -412,6 +450,7 @@ export class StateMachine {
       selector: ["selector", (value: string) => value],
       autorestart: ["autorestart", (value: boolean) => (value ? 1 : 0)],
       maxRestarts: ["max_restarts", (value: number) => value],
+      migrationFallback: ["migration_fallback", (value: boolean) => (value ? 1 : 0)],
     };
     const changes: string[] = [];
     for (const [field, value] of Object.entries(policy) as [keyof VmPolicy, never][]) {
@@ -438,9 +477,11 @@ export class StateMachine {
    * until their result arrives or vm.orphanedSkipTimeout passes (DESIGN §7, ZStack ZSTAC-80821).
    */
   private orphanSkipTrace(context: ApplyContext, term: number): void {
-    const rows = this.statement("SELECT vm_uuid AS vmUuid, term, operation, host FROM skip_trace WHERE term < ? AND orphaned_at_ms IS NULL ORDER BY vm_uuid")
-      .all(term) as { vmUuid: string; term: number; operation: string; host: string }[];
+    const rows = this.statement("SELECT vm_uuid AS vmUuid, term, operation, host, command_id AS commandId FROM skip_trace WHERE term < ? AND orphaned_at_ms IS NULL ORDER BY vm_uuid")
+      .all(term) as { vmUuid: string; term: number; operation: string; host: string; commandId: string }[];
     for (const row of rows) {
+      // A migration is a durable job: the new primary resumes it, and it alone ends the entry.
+      if (this.orchestrations.heldByActiveJob(row.vmUuid, row.commandId)) continue;
       this.statement("UPDATE skip_trace SET orphaned_at_ms = ? WHERE vm_uuid = ?").run(context.payload.atMs, row.vmUuid);
       const name = this.reader.vmByUuid(row.vmUuid)?.name ?? row.vmUuid;
       this.event(context, { kind: "skip-trace", host: row.host, vm: name, message: `vm ${name}: skip-trace ${row.operation} of term ${row.term} orphaned: the primary changed` });

@@ -18,7 +18,18 @@ export const haStates = ["", "restarting", "pending", "failed"] as const;
 export type HaState = (typeof haStates)[number];
 
 /** Operations that put a VM in the skip-trace set (DESIGN §7). */
-export type TracedOperation = "start" | "stop" | "shutdown" | "ha-restart";
+export type TracedOperation = "start" | "stop" | "shutdown" | "ha-restart" | "migrate";
+
+/** Control-plane orchestrations (DESIGN §8): an operator's or a flush's migration, a flush, an unflush, and a flush's per-VM shutdown or start steps. */
+export const jobKinds = ["migrate", "flush", "unflush", "shutdown", "start"] as const;
+export type JobKind = (typeof jobKinds)[number];
+
+export const jobStates = ["pending", "running", "adjudicating", "succeeded", "rolled-back", "failed", "canceled"] as const;
+export type JobState = (typeof jobStates)[number];
+export const finalJobStates: ReadonlySet<string> = new Set<JobState>(["succeeded", "rolled-back", "failed", "canceled"]);
+
+/** Where a shutdown migration (the fallback) is: shut down on the source, move the definition, start on the target. */
+export type FallbackStage = "" | "shutdown" | "move" | "start";
 
 export interface VmPolicy {
   restart: RestartPolicy;
@@ -27,6 +38,8 @@ export interface VmPolicy {
   selector: Selector;
   autorestart: boolean;
   maxRestarts: number;
+  /** A failed live migration may fall back to a shutdown migration (DESIGN §8). */
+  migrationFallback: boolean;
 }
 
 export type StateCommand =
@@ -78,7 +91,41 @@ export type StateCommand =
   /** The primary asks `hostId` to synchronize a VM's disks: it moved there before job `jobId` on `jobHost` resolved. */
   | { kind: "DiskSyncRequested"; vmUuid: string; hostId: string; jobHost: string; jobId: string }
   /** An unknown job outlived job.unknownTimeout: a visible error, the job stays unknown (never guessed). */
-  | { kind: "JobEscalated"; jobHost: string; jobId: string; unknownForMs: number };
+  | { kind: "JobEscalated"; jobHost: string; jobId: string; unknownForMs: number }
+  /**
+   * An accepted migration: the job (pending, live) is created and the VM enters the skip-trace set
+   * (operation migrate, owned by the entry's term) in this one entry. Refused in apply (the job is
+   * recorded failed with the reason) when the VM moved or another operation holds it meanwhile.
+   */
+  | { kind: "MigrationRequested"; jobId: string; vmUuid: string; source: string; target: string; forceLive: boolean; originState: string; parent: string; reason: string }
+  /**
+   * The primary sends the job's next command (`commandId`, this entry's term): the migration call,
+   * or a fallback stage. Applies only while the job is not final and its recorded command is still
+   * `previousCommandId` (a compare-and-set: a cancel or another primary's step wins).
+   */
+  | { kind: "MigrationStep"; jobId: string; previousCommandId: string; commandId: string; phase: string; deadlineMs: number; mode: "live" | "shutdown"; stage: FallbackStage }
+  /** The migration's outcome is being adjudicated: recheck `recheckCount` is due at `nextRecheckMs` (DESIGN §8). */
+  | { kind: "MigrationAdjudicating"; jobId: string; trigger: string; recheckCount: number; nextRecheckMs: number; deadlineMs: number; phase: string }
+  /**
+   * THE success entry: ownership moves to the target (vms.last_host = source), the VM's state is the
+   * destination's report, then the job succeeds and the skip-trace entry is released. A shutdown
+   * migration passes `startCommandId`: the job then stays running (stage start) with the VM
+   * skip-traced for that start until MigrationEnded.
+   */
+  | { kind: "MigrationSucceeded"; jobId: string; detail: string; vmState: string; vmReason: string; startCommandId?: string }
+  /** The job's final state other than the success entry: rolled-back, failed, canceled (or succeeded after a fallback's start). */
+  | { kind: "MigrationEnded"; jobId: string; state: "succeeded" | "rolled-back" | "failed" | "canceled"; error: string }
+  /** An operator cancels a job: a pending migration ends at once, a running one gets AbortJob (its outcome is still adjudicated), a flush starts no new step. */
+  | { kind: "JobCancelRequested"; jobId: string; reason: string }
+  /** A flush or unflush of `hostId` starts; one already running on that host is canceled. */
+  | { kind: "FlushRequested"; jobId: string; flush: "flush" | "unflush"; hostId: string }
+  /**
+   * A flush's step that is not a migration: `shutdown` parks a VM with no valid target (desired
+   * stopped, autorestart pending); `start` starts a parked VM at unflush. The VM is skip-traced for
+   * `commandId`, and a child job row records the step.
+   */
+  | { kind: "FlushVmStep"; jobId: string; stepId: string; step: "shutdown" | "start"; vmUuid: string; commandId: string; reason: string }
+  | { kind: "FlushFinished"; jobId: string; state: "succeeded" | "failed" | "canceled"; error: string };
 
 export type StateCommandKind = StateCommand["kind"];
 
@@ -110,6 +157,15 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "VmHaState",
   "DiskSyncRequested",
   "JobEscalated",
+  "MigrationRequested",
+  "MigrationStep",
+  "MigrationAdjudicating",
+  "MigrationSucceeded",
+  "MigrationEnded",
+  "JobCancelRequested",
+  "FlushRequested",
+  "FlushVmStep",
+  "FlushFinished",
 ]);
 
 export class CorruptEntryError extends Error {

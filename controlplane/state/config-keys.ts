@@ -27,6 +27,13 @@ function positiveInteger(value: string): string | null {
   return null;
 }
 
+/** A bandwidth cap in MiB/s; 0 means unlimited. */
+function bandwidth(value: string): string | null {
+  const mib = Number(value);
+  if (!/^\d{1,7}$/.test(value) || mib > countMax) return `must be a whole number of MiB/s from 0 (unlimited) to ${countMax}, got "${value.slice(0, 40)}"`;
+  return null;
+}
+
 function fraction(value: string): string | null {
   const share = Number(value);
   if (!decimalPattern.test(value) || share <= 0 || share > 1) return `must be a fraction in (0, 1], got "${value.slice(0, 40)}"`;
@@ -43,8 +50,11 @@ export const configKeys: readonly ConfigKey[] = [
   { key: "ha.maxConcurrentRestarts", description: "HA restarts in flight at once at most", defaultValue: "4", problem: positiveInteger },
   { key: "ha.restartWindow", description: "seconds over which a VM's max restarts are counted", defaultValue: "3600", problem: positiveSeconds },
   { key: "vm.orphanedSkipTimeout", description: "seconds an orphaned skip-trace entry lives", defaultValue: "600", problem: positiveSeconds },
+  { key: "migration.timeout", description: "seconds a live migration may run before the agent aborts it (also a flush's bound per VM)", defaultValue: "600", problem: positiveSeconds },
   { key: "migration.recheckInterval", description: "seconds between adjudication rechecks", defaultValue: "10", problem: positiveSeconds },
   { key: "migration.recheckTimeout", description: "seconds of adjudication rechecks before rollback", defaultValue: "300", problem: positiveSeconds },
+  { key: "migration.shutdownTimeout", description: "seconds a shutdown migration waits for the guest's ACPI shutdown before destroying it", defaultValue: "120", problem: positiveSeconds },
+  { key: "migration.bandwidth", description: "MiB/s a live migration may use (0: unlimited)", defaultValue: "0", problem: bandwidth },
   { key: "command.timeout", description: "seconds the control plane waits for an agent's command result", defaultValue: "120", problem: positiveSeconds },
   { key: "job.unknownTimeout", description: "seconds a job may stay unknown before an error event is raised (it stays unknown)", defaultValue: "600", problem: positiveSeconds },
 ];

@@ -118,6 +118,44 @@ const migrations: readonly string[] = [
     orphaned_at_ms INTEGER
   ) STRICT;
   `,
+  // 4: migration and flush orchestrations (issue 8, DESIGN §8): the primary's jobs, durable so a
+  // new primary resumes them, and the per-VM migration fallback policy.
+  `
+  ALTER TABLE vms ADD COLUMN migration_fallback INTEGER NOT NULL DEFAULT 1;
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('migrate', 'flush', 'unflush', 'shutdown', 'start')),
+    vm_uuid TEXT NOT NULL,
+    host TEXT NOT NULL,
+    target TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'adjudicating', 'succeeded', 'rolled-back', 'failed', 'canceled')),
+    phase TEXT NOT NULL,
+    error TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    force_live INTEGER NOT NULL,
+    parent TEXT NOT NULL,
+    origin_state TEXT NOT NULL,
+    fallback_stage TEXT NOT NULL DEFAULT '',
+    command_id TEXT NOT NULL DEFAULT '',
+    command_term INTEGER NOT NULL DEFAULT 0,
+    processed_bytes INTEGER NOT NULL DEFAULT 0,
+    remaining_bytes INTEGER NOT NULL DEFAULT 0,
+    total_bytes INTEGER NOT NULL DEFAULT 0,
+    downtime_ms INTEGER NOT NULL DEFAULT 0,
+    adjudication_trigger TEXT NOT NULL DEFAULT '',
+    adjudication_started_ms INTEGER NOT NULL DEFAULT 0,
+    next_recheck_ms INTEGER NOT NULL DEFAULT 0,
+    recheck_count INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    deadline_ms INTEGER NOT NULL DEFAULT 0,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    finished_ms INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX jobs_by_vm ON jobs (vm_uuid, state);
+  CREATE INDEX jobs_by_parent ON jobs (parent);
+  CREATE INDEX jobs_by_state ON jobs (state);
+  `,
 ];
 
 export const schemaVersion = migrations.length;
@@ -127,7 +165,7 @@ export const schemaVersion = migrations.length;
  * (applied_index, cluster id, lock), the log, hard state and snapshot record
  * are this replica's own.
  */
-export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease", "vm_jobs", "vm_disks", "vm_disk_syncs", "skip_trace"] as const;
+export const replicatedTables = ["settings", "members", "hosts", "vms", "command_results", "cluster_events", "config", "primary_lease", "vm_jobs", "vm_disks", "vm_disk_syncs", "skip_trace", "jobs"] as const;
 
 export class SchemaTooNewError extends Error {
   override name = "SchemaTooNewError";

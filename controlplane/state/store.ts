@@ -4,6 +4,7 @@
 import Database from "better-sqlite3";
 import { configKeys } from "./config-keys.js";
 import { migrate } from "./schema.js";
+import { jobKinds, jobStates, type FallbackStage, type JobKind, type JobState } from "./commands.js";
 
 export type Db = Database.Database;
 
@@ -61,6 +62,7 @@ export interface VmRecord {
   haReason: string;
   /** Committed times (atMs) of HA restarts, oldest first: the max-restarts window counts them. */
   restartHistory: number[];
+  migrationFallback: boolean;
 }
 
 /** The fields of a VM that an agent's reports change. */
@@ -88,6 +90,114 @@ export interface VmJobRecord {
   escalated: boolean;
   startedMs: number;
   updatedMs: number;
+}
+
+/** A control-plane orchestration (DESIGN §8): a migration, flush or unflush, or a flush's shutdown/start step. */
+export interface JobRecord {
+  id: string;
+  kind: JobKind;
+  vmUuid: string;
+  /** migrate: the source; flush/unflush: the host; shutdown/start steps: the VM's host. */
+  host: string;
+  target: string;
+  state: JobState;
+  phase: string;
+  error: string;
+  mode: string;
+  forceLive: boolean;
+  parent: string;
+  originState: string;
+  fallbackStage: FallbackStage;
+  /** The command the job's current step sent (or "" before the first), and the term that sent it. */
+  commandId: string;
+  commandTerm: number;
+  processedBytes: number;
+  remainingBytes: number;
+  totalBytes: number;
+  downtimeMs: number;
+  adjudicationTrigger: string;
+  /** 0 until adjudication starts; the recheck bound counts from here (a new primary continues it). */
+  adjudicationStartedMs: number;
+  nextRecheckMs: number;
+  recheckCount: number;
+  cancelRequested: boolean;
+  deadlineMs: number;
+  startedMs: number;
+  updatedMs: number;
+  finishedMs: number;
+}
+
+interface JobRow {
+  id: string;
+  kind: string;
+  vm_uuid: string;
+  host: string;
+  target: string;
+  state: string;
+  phase: string;
+  error: string;
+  mode: string;
+  force_live: number;
+  parent: string;
+  origin_state: string;
+  fallback_stage: string;
+  command_id: string;
+  command_term: number;
+  processed_bytes: number;
+  remaining_bytes: number;
+  total_bytes: number;
+  downtime_ms: number;
+  adjudication_trigger: string;
+  adjudication_started_ms: number;
+  next_recheck_ms: number;
+  recheck_count: number;
+  cancel_requested: number;
+  deadline_ms: number;
+  started_ms: number;
+  updated_ms: number;
+  finished_ms: number;
+}
+
+function jobFromRow(row: JobRow): JobRecord {
+  if (!(jobKinds as readonly string[]).includes(row.kind)) throw new Error(`job ${row.id}: kind ${row.kind}`);
+  if (!(jobStates as readonly string[]).includes(row.state)) throw new Error(`job ${row.id}: state ${row.state}`);
+  return {
+    id: row.id,
+    kind: row.kind as JobKind,
+    vmUuid: row.vm_uuid,
+    host: row.host,
+    target: row.target,
+    state: row.state as JobState,
+    phase: row.phase,
+    error: row.error,
+    mode: row.mode,
+    forceLive: row.force_live !== 0,
+    parent: row.parent,
+    originState: row.origin_state,
+    fallbackStage: row.fallback_stage as FallbackStage,
+    commandId: row.command_id,
+    commandTerm: row.command_term,
+    processedBytes: row.processed_bytes,
+    remainingBytes: row.remaining_bytes,
+    totalBytes: row.total_bytes,
+    downtimeMs: row.downtime_ms,
+    adjudicationTrigger: row.adjudication_trigger,
+    adjudicationStartedMs: row.adjudication_started_ms,
+    nextRecheckMs: row.next_recheck_ms,
+    recheckCount: row.recheck_count,
+    cancelRequested: row.cancel_requested !== 0,
+    deadlineMs: row.deadline_ms,
+    startedMs: row.started_ms,
+    updatedMs: row.updated_ms,
+    finishedMs: row.finished_ms,
+  };
+}
+
+export interface JobFilter {
+  vmUuid?: string;
+  /** Source, target or flushed host. */
+  host?: string;
+  limit: number;
 }
 
 export interface VmDiskRecord {
@@ -234,6 +344,7 @@ interface VmRow {
   ha_state: string;
   ha_reason: string;
   restart_history: string;
+  migration_fallback: number;
 }
 
 function hostFromRow(row: HostRow): HostRecord {
@@ -289,6 +400,7 @@ function vmFromRow(row: VmRow): VmRecord {
     haState: row.ha_state,
     haReason: row.ha_reason,
     restartHistory: history,
+    migrationFallback: row.migration_fallback !== 0,
   };
 }
 
@@ -456,6 +568,49 @@ export class StateReader {
 
   vmDiskSync(vmUuid: string): VmDiskSyncRecord | undefined {
     return this.statement("SELECT host, state, error, attempts, updated_ms AS updatedMs FROM vm_disk_syncs WHERE vm_uuid = ?").get(vmUuid.toLowerCase()) as VmDiskSyncRecord | undefined;
+  }
+
+  job(id: string): JobRecord | undefined {
+    const row = this.statement("SELECT * FROM jobs WHERE id = ?").get(id) as JobRow | undefined;
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  /** Jobs newest first (filtered); steps of a flush are listed too. */
+  listJobs(filter: JobFilter): JobRecord[] {
+    const clauses: string[] = ["1 = 1"];
+    const parameters: (string | number)[] = [];
+    if (filter.vmUuid !== undefined) {
+      clauses.push("vm_uuid = ?");
+      parameters.push(filter.vmUuid);
+    }
+    if (filter.host !== undefined) {
+      clauses.push("(host = ? OR target = ?)");
+      parameters.push(filter.host, filter.host);
+    }
+    parameters.push(filter.limit);
+    const sql = `SELECT * FROM jobs WHERE ${clauses.join(" AND ")} ORDER BY started_ms DESC, rowid DESC LIMIT ?`;
+    return (this.statement(sql).all(...parameters) as JobRow[]).map(jobFromRow);
+  }
+
+  /** Every job not in a final state, oldest first: what the primary's duties drive. */
+  activeJobs(): JobRecord[] {
+    return (this.statement("SELECT * FROM jobs WHERE state IN ('pending', 'running', 'adjudicating') ORDER BY started_ms, rowid").all() as JobRow[]).map(jobFromRow);
+  }
+
+  /** The migration that holds `vmUuid` now, if any. */
+  activeMigrationOf(vmUuid: string): JobRecord | undefined {
+    const row = this.statement("SELECT * FROM jobs WHERE vm_uuid = ? AND kind = 'migrate' AND state IN ('pending', 'running', 'adjudicating') ORDER BY started_ms DESC LIMIT 1").get(vmUuid) as JobRow | undefined;
+    return row === undefined ? undefined : jobFromRow(row);
+  }
+
+  /** A flush's or unflush's steps, in the order they were created. */
+  childJobs(parent: string): JobRecord[] {
+    return (this.statement("SELECT * FROM jobs WHERE parent = ? ORDER BY started_ms, rowid").all(parent) as JobRow[]).map(jobFromRow);
+  }
+
+  /** An agent's committed result of `commandId`, if it came. */
+  commandResult(commandId: string): { host: string; term: number; outcome: string; error: string } | undefined {
+    return this.statement("SELECT host, term, outcome, error FROM command_results WHERE command_id = ?").get(commandId) as { host: string; term: number; outcome: string; error: string } | undefined;
   }
 
   primaryLease(): { term: number; replica: string; state: string; sinceMs: number } | undefined {

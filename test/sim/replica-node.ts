@@ -101,6 +101,7 @@ export class ReplicaNode {
     if (policy.selector !== undefined) set("selector", policy.selector);
     if (policy.autorestart !== undefined) set("autorestart", policy.autorestart ? 1 : 0);
     if (policy.maxRestarts !== undefined) set("max_restarts", policy.maxRestarts);
+    if (policy.migrationFallback !== undefined) set("migration_fallback", policy.migrationFallback ? 1 : 0);
   }
 
   isRunning(): boolean {
