@@ -7,7 +7,8 @@ import type { HostRecord } from "../state/store.js";
 import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
 
 const confirmableLiveness: ReadonlySet<string> = new Set(["dead", "fencing", "fence-failed"]);
-import { hostView } from "./views.js";
+import { fullJobView, hostView } from "./views.js";
+import { leaderOnly } from "./leader-forwarding.js";
 
 function requireHostId(id: string): string {
   const problem = hostIdProblem(id);
@@ -24,6 +25,13 @@ export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHa
     if (host === undefined) throw notFound(`host "${id}"`);
     return host;
   };
+  const startFlush = async (hostId: string, flush: "flush" | "unflush") => {
+    const jobId = context.dispatcher.newCommandId();
+    await log.propose({ kind: "FlushRequested", jobId, flush, hostId });
+    const job = reader.job(jobId);
+    if (job === undefined) throw failedPrecondition(`${flush} of host ${hostId} was not recorded`);
+    return fullJobView(reader, job);
+  };
   return {
     List: unary(logger, "HostList", async () => {
       await log.readBarrier();
@@ -39,14 +47,16 @@ export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHa
       await log.propose({ kind: "SetHostMaintenance", hostId: request.id, on: request.on });
       return view(existingHost(request.id), reader.vmCountByHost());
     }),
-    Flush: unary(logger, "HostFlush", async (request) => {
-      existingHost(request.id);
-      throw unimplemented("host flush");
+    // A flush or unflush is a durable orchestration (DESIGN §8) that the primary's flush duty runs;
+    // a new one cancels the one running on the same host (apply-orchestrations.ts).
+    Flush: leaderOnly(context, "HostService", "Flush", async (request) => {
+      const host = existingHost(request.id);
+      if (host.liveness !== "alive" || sessions.get(host.id) === undefined) {
+        throw failedPrecondition(`host ${host.id} is ${host.liveness === "alive" ? "not connected" : host.liveness}: a flush migrates its VMs through its agent (a dead host's VMs are HA's)`);
+      }
+      return startFlush(host.id, "flush");
     }),
-    Unflush: unary(logger, "HostUnflush", async (request) => {
-      existingHost(request.id);
-      throw unimplemented("host unflush");
-    }),
+    Unflush: leaderOnly(context, "HostService", "Unflush", async (request) => startFlush(existingHost(request.id).id, "unflush")),
     // The operator's word that the host is off (DESIGN §5, manual fencing): only for a host that
     // vigil itself considers gone, so a typo cannot get a live host's VMs started twice.
     ConfirmFenced: unary(logger, "HostConfirmFenced", async (request) => {

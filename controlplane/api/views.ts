@@ -1,9 +1,10 @@
 // Turns replicated records and in-memory session facts into API messages.
 import type { Host } from "../../common/generated/vigil/v1/Host.js";
+import type { Job } from "../../common/generated/vigil/v1/Job.js";
 import type { Vm } from "../../common/generated/vigil/v1/Vm.js";
 import type { AgentSession } from "../primary/sessions.js";
 import { unresolvedJobBlocker } from "../primary/job-blocker.js";
-import type { HostRecord, SkipTraceRecord, StateReader, VmDiskRecord, VmDiskSyncRecord, VmJobRecord, VmRecord } from "../state/store.js";
+import type { HostRecord, JobRecord, SkipTraceRecord, StateReader, VmDiskRecord, VmDiskSyncRecord, VmJobRecord, VmRecord } from "../state/store.js";
 
 /** What agent recovery recorded about a VM (DESIGN §9): its jobs, disk chains and disk sync. */
 export interface VmRecoveryFacts {
@@ -97,5 +98,42 @@ export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord, recovery: VmRe
     })),
     diskSync: diskSyncText(recovery?.diskSync),
     jobBlocker: recovery === null ? "" : (unresolvedJobBlocker(recovery.jobs) ?? ""),
+    migrationFallback: vm.migrationFallback,
+    // A migration skip-traces its VM under its job id (state/apply-orchestrations.ts).
+    activeJob: skipTrace?.operation === "migrate" ? skipTrace.commandId : "",
   };
+}
+
+/** A job as the API shows it; `vmName` names its VM, `steps` are a flush's or unflush's children. */
+export function jobView(job: JobRecord, vmName: string, steps: Job[] = []): Job {
+  return {
+    id: job.id,
+    kind: job.kind,
+    vm: vmName,
+    host: job.host,
+    target: job.target,
+    state: job.state,
+    phase: job.phase,
+    error: job.error,
+    processedBytes: job.processedBytes,
+    remainingBytes: job.remainingBytes,
+    totalBytes: job.totalBytes,
+    downtimeMs: job.downtimeMs,
+    startedMs: job.startedMs,
+    finishedMs: job.finishedMs,
+    deadlineMs: job.deadlineMs,
+    steps,
+    forceLive: job.forceLive,
+    mode: job.mode,
+    parent: job.parent,
+    originState: job.originState,
+    updatedMs: job.updatedMs,
+  };
+}
+
+/** A job with its VM's name and, for a flush or unflush, its steps. */
+export function fullJobView(reader: StateReader, job: JobRecord): Job {
+  const name = (uuid: string) => (uuid === "" ? "" : (reader.vmByUuid(uuid)?.name ?? uuid));
+  const steps = job.kind === "flush" || job.kind === "unflush" ? reader.childJobs(job.id).map((step) => jobView(step, name(step.vmUuid))) : [];
+  return jobView(job, name(job.vmUuid), steps);
 }

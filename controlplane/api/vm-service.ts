@@ -11,11 +11,13 @@ import type { CommandAction } from "../primary/dispatcher.js";
 import { sendTraced } from "../primary/traced-command.js";
 import { unresolvedJobBlocker } from "../primary/job-blocker.js";
 import { vmBlocker } from "../primary/vm-blockers.js";
-import { restartPolicies, selectors, type VmPolicy } from "../state/commands.js";
+import { restartPolicies, selectors, type Selector, type VmPolicy } from "../state/commands.js";
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
-import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } from "./status.js";
-import { vmRecoveryFacts, vmView } from "./views.js";
+import { failedPrecondition, invalidArgument, notFound, unary } from "./status.js";
+import { jobView, vmRecoveryFacts, vmView } from "./views.js";
+import type { Job } from "../../common/generated/vigil/v1/Job.js";
+import { chooseMigrationTarget, migrationHosts, targetProblem } from "../primary/migration-target.js";
 
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
@@ -36,6 +38,12 @@ function ownerOf(vm: VmRecord): string {
   return vm.host;
 }
 
+/** A migration holds the VM from its request to its end: other operations wait (its job can be canceled). */
+function refuseWhileMigrating(context: ControlPlaneContext, vm: VmRecord): void {
+  const job = context.reader.activeMigrationOf(vm.uuid);
+  if (job !== undefined) throw failedPrecondition(`vm ${vm.name} is held by job ${job.id} (migrate ${job.host} -> ${job.target}, ${job.state}); wait for it or cancel it (vigilctl job cancel ${job.id})`);
+}
+
 async function operate(
   context: ControlPlaneContext,
   vm: VmRecord,
@@ -44,6 +52,7 @@ async function operate(
   action: CommandAction,
   timeoutMs: number,
 ): Promise<VmOperation> {
+  refuseWhileMigrating(context, vm);
   // The VM enters the skip-trace set (owned by this term) before the command goes out: the VM
   // sync and HA leave it alone until its result arrives (DESIGN §7).
   const commandId = context.dispatcher.newCommandId();
@@ -95,6 +104,10 @@ export function policyFromRequest(request: SetVmPolicyRequest__Output): Partial<
         break;
       case "autorestart":
         policy.autorestart = request.autorestart;
+        break;
+      case "migrationFallback":
+      case "migration_fallback":
+        policy.migrationFallback = request.migrationFallback;
         break;
       case "maxRestarts":
       case "max_restarts":
@@ -159,10 +172,35 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       const action: CommandAction = { shutdown: { vmUuid: vm.uuid, timeoutMs: timeoutS * 1000 } };
       return operate(context, vm, ownerOf(vm), "stopped", action, timeoutS * 1000 + shutdownResultMarginMs);
     }),
-    Migrate: leaderOnly(context, "VmService", "Migrate", async (request) => {
-      findVm(context, request.vm);
+    Migrate: leaderOnly(context, "VmService", "Migrate", async (request): Promise<Job> => {
+      const vm = findVm(context, request.vm);
       if (request.to !== "" && hostIdProblem(request.to) !== null) throw invalidArgument("to", `host id ${hostIdProblem(request.to)}`);
-      throw unimplemented("vm migrate");
+      const source = ownerOf(vm);
+      if (request.to === source) throw failedPrecondition(`vm ${vm.name} already runs on ${source}: a VM cannot migrate to its own host`);
+      if (request.to !== "" && reader.host(request.to) === undefined) throw notFound(`host "${request.to}"`);
+      if (vm.state !== "running" && vm.state !== "paused") throw failedPrecondition(`vm ${vm.name} is ${vm.state}: only a running or paused VM can migrate`);
+      refuseWhileMigrating(context, vm);
+      const blocker = vmBlocker({ skipTrace: reader.skipTraceOf(vm.uuid), jobBlocker: unresolvedJobBlocker(reader.vmJobs(vm.uuid)) });
+      if (blocker !== null) throw failedPrecondition(`vm ${vm.name} is ${blocker}`);
+      const hosts = migrationHosts(reader.listHosts(), reader.listVms(), context.sessions);
+      const sourceHost = hosts.find((host) => host.id === source);
+      if (sourceHost === undefined || !sourceHost.ready) throw failedPrecondition(`host ${source} of vm ${vm.name} is not ready (${sourceHost?.notReadyReason ?? "unknown"}): its agent must run the migration`);
+      let target = request.to;
+      if (target === "") {
+        const placed = chooseMigrationTarget({ ...vm, selector: vm.selector as Selector }, source, hosts);
+        if (placed.host === null) throw failedPrecondition(`to: no target for vm ${vm.name}: ${"reason" in placed ? placed.reason : "none"}`);
+        target = placed.host;
+      } else {
+        const problem = targetProblem(hosts.find((host) => host.id === target)!);
+        if (problem !== null) throw failedPrecondition(`to: ${problem}`);
+      }
+      const jobId = context.dispatcher.newCommandId();
+      await log.propose({ kind: "MigrationRequested", jobId, vmUuid: vm.uuid, source, target, forceLive: request.forceLive, originState: vm.state, parent: "", reason: "operator" });
+      const job = reader.job(jobId);
+      if (job === undefined) throw failedPrecondition(`migration of vm ${vm.name} was not recorded`);
+      // Apply re-checks what changed since the checks above (another request won the race).
+      if (job.state === "failed") throw failedPrecondition(job.error);
+      return jobView(job, vm.name);
     }),
     SetPolicy: unary(logger, "VmSetPolicy", async (request) => {
       const vm = findVm(context, request.vm);

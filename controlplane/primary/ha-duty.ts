@@ -242,7 +242,7 @@ export function planRestartStep(reader: StateReader, sessions: Pick<SessionRegis
   });
 }
 
-function plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[], sessions: Pick<SessionRegistry, "get">): PlannerHost[] {
+export function plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[], sessions: Pick<SessionRegistry, "get">): PlannerHost[] {
   // One pass over the VMs, not one per host: hosts x VMs is 2e9 steps at 10,000 hosts of 20 VMs.
   const ownedByHost = new Map<string, VmRecord[]>();
   for (const vm of vms) {
@@ -271,7 +271,7 @@ function plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[], se
   });
 }
 
-function plannerVm(vm: VmRecord): PlannerVm {
+export function plannerVm(vm: VmRecord): PlannerVm {
   return {
     uuid: vm.uuid,
     name: vm.name,

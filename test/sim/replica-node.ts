@@ -12,6 +12,7 @@ import type { Logger } from "../../common/logging.js";
 import { acceptAgentStream, type GatewayCall } from "../../controlplane/api/agent-gateway.js";
 import { clusterServiceHandlers } from "../../controlplane/api/cluster-service.js";
 import { hostServiceHandlers } from "../../controlplane/api/host-service.js";
+import { jobServiceHandlers } from "../../controlplane/api/job-service.js";
 import { vmServiceHandlers } from "../../controlplane/api/vm-service.js";
 import { clusterConfig, type ControlPlaneContext } from "../../controlplane/context.js";
 import { AgentRelay } from "../../controlplane/primary/agent-relay.js";
@@ -47,6 +48,7 @@ export interface ReplicaProcess {
   readonly clusterHandlers: ReturnType<typeof clusterServiceHandlers>;
   readonly hostHandlers: ReturnType<typeof hostServiceHandlers>;
   readonly vmHandlers: ReturnType<typeof vmServiceHandlers>;
+  readonly jobHandlers: ReturnType<typeof jobServiceHandlers>;
 }
 
 export class ReplicaNode {
@@ -190,6 +192,7 @@ export class ReplicaNode {
       clusterHandlers: clusterServiceHandlers(context),
       hostHandlers: hostServiceHandlers(context),
       vmHandlers: vmServiceHandlers(context),
+      jobHandlers: jobServiceHandlers(context),
     };
     replica.start();
     relay.start();
