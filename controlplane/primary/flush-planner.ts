@@ -42,6 +42,7 @@
 //    vm.orphanedSkipTimeout, a job's deadline) and the orchestration can always be canceled.
 //  - A child whose state this planner does not know is treated as not final: starting another
 //    child while one might still run would break invariant 1.
+import type { HaState } from "../state/commands.js";
 import { placeVm, type PlacementHost, type PlacementVm } from "./placement.js";
 
 export const orchestrationKinds = ["flush", "unflush"] as const;
@@ -76,13 +77,15 @@ export interface FlushVm extends PlacementVm {
   lastHost: string;
   /** The reported domain state (running, paused, shutoff, ...). */
   state: string;
-  desiredState: string;
   priority: number;
   /** The VM's policy: keep it autorestart-pending when no target exists. */
   autorestart: boolean;
-  /** "" | restarting | pending | failed (commands.ts HaState); pending marks a VM to start at unflush. */
-  haState: string;
-  /** Why the VM may not be touched now (vm-blockers.ts vmBlocker), or null. */
+  /** pending (autorestart-pending) on a VM stopped on the unflushed host marks it to start. */
+  haState: HaState;
+  /**
+   * Why the VM may not be touched now (vm-blockers.ts vmBlocker: skip-traced, an unknown job, a
+   * job other than this orchestration and its children), or null.
+   */
   blockedBy: string | null;
 }
 

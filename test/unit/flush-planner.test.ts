@@ -16,7 +16,7 @@ const GiB = 1024 ** 3;
 
 function vm(name: string, overrides: Partial<FlushVm> = {}): FlushVm {
   return {
-    uuid: `uuid-${name}`, name, host: "h1", lastHost: "", state: "running", desiredState: "running", priority: 0, autorestart: true, haState: "", blockedBy: null,
+    uuid: `uuid-${name}`, name, host: "h1", lastHost: "", state: "running", priority: 0, autorestart: true, haState: "", blockedBy: null,
     memoryBytes: 4 * GiB, vcpus: 2, limit: [], selector: "mem", ...overrides,
   };
 }
@@ -58,7 +58,7 @@ function drive(start: FlushPlanInput, outcomes: Record<string, { state: string; 
       case "start": {
         const where = step.kind === "migrate" ? step.to : step.host;
         world.children = [...world.children, { id: `job-${world.children.length + 1}`, vmUuid: step.vmUuid, kind: step.kind, state: "running", target: where, error: "", deadlineMs: 0 }];
-        if (step.kind === "shutdown") Object.assign(target(step.vmUuid), { desiredState: "stopped", lastHost: step.host, haState: step.markAutorestart ? "pending" : "" });
+        if (step.kind === "shutdown") Object.assign(target(step.vmUuid), { lastHost: step.host, haState: step.markAutorestart ? "pending" : "" });
         break;
       }
       case "wait": {
@@ -71,7 +71,7 @@ function drive(start: FlushPlanInput, outcomes: Record<string, { state: string; 
         const moved = target(running.vmUuid);
         if (running.kind === "migrate") Object.assign(moved, { lastHost: moved.host, host: running.target });
         if (running.kind === "shutdown") moved.state = "shutoff";
-        if (running.kind === "start") Object.assign(moved, { state: "running", desiredState: "running", haState: "" });
+        if (running.kind === "start") Object.assign(moved, { state: "running", haState: "" });
         break;
       }
       case "record-last-host":
@@ -249,10 +249,10 @@ describe("flush planner: unflush", () => {
     const vms = [
       vm("back-b", { host: "h2", lastHost: "h1" }),
       vm("back-a", { host: "h3", lastHost: "h1", state: "paused" }),
-      vm("pending", { host: "h1", lastHost: "h1", state: "shutoff", desiredState: "stopped", haState: "pending", priority: 1 }),
+      vm("pending", { host: "h1", lastHost: "h1", state: "shutoff", haState: "pending", priority: 1 }),
       vm("stopped-elsewhere", { host: "h2", lastHost: "h1", state: "shutoff" }),
       vm("other-last-host", { host: "h2", lastHost: "h3" }),
-      vm("stopped-here", { host: "h1", lastHost: "h1", state: "shutoff", desiredState: "stopped" }),
+      vm("stopped-here", { host: "h1", lastHost: "h1", state: "shutoff" }),
     ];
     const { steps, world } = drive(input(vms, { orchestration: unflush, hosts: readyHosts }));
     assert.deepEqual(trace(steps), ["start pending on h1", "wait pending", "migrate back-a h3->h1", "wait back-a", "migrate back-b h2->h1", "wait back-b", "finish succeeded ready"]);
