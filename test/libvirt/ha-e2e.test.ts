@@ -126,7 +126,9 @@ describe("HA end to end on the lab: fence host1 through fence_vigil_lab, restart
     virsh(lab.host2Uri, ["define", `${directory.path}/domain.xml`]);
     const agent2 = startAgent({ hostId: "h2", controlPlane: vigild.address, stateDir: `${directory.path}/h2`, libvirtUri: lab.host2Uri });
     after(() => stopProcess(agent2));
-    await waitFor(() => vigilctlJson<{ alive: boolean }>(vigild.address, ["host", "show", "h2"]).alive || undefined, { timeoutMs: 60_000, what: "h2 alive" });
+    await waitFor(() => vigilctlJson<{ alive: boolean }>(vigild.address, ["host", "show", "h2"]).alive || undefined, { timeoutMs: 60_000, what: "h2 alive" }).catch((error: unknown) => {
+      throw new Error(`${String(error)}\nh2's agent said:\n${agent2.output().slice(-3000)}`);
+    });
     const policy = vigilctl(vigild.address, ["vm", "set", name, "--restart", "on-host-failure"]);
     assert.equal(policy.code, 0, policy.stderr);
     // Past the takeover grace: fencing is allowed.

@@ -78,10 +78,14 @@ function runLabScript(script: string, args: string[] = []): void {
   }
 }
 
-/** runLabScript while holding the lab tests' lock (holdLabTestsLock), waiting for it with a bound. */
+/**
+ * runLabScript while holding the lab tests' lock (holdLabTestsLock), waiting for it with a bound.
+ * `--close`: the script does not inherit the lock's descriptor, or the daemons it starts would hold
+ * the lock for as long as they run.
+ */
 function runLabScriptLocked(script: string): void {
   const waitSeconds = String(Math.ceil(labTestsLockWaitMs / 1000));
-  const result = spawnSync("flock", ["--timeout", waitSeconds, labTestsLockPath(), "bash", `${labScripts}/${script}`], {
+  const result = spawnSync("flock", ["--close", "--timeout", waitSeconds, labTestsLockPath(), "bash", `${labScripts}/${script}`], {
     encoding: "utf8",
     timeout: labTestsLockWaitMs + upTimeoutMs,
     stdio: ["ignore", "pipe", "pipe"],
