@@ -21,6 +21,8 @@ import { AgentRelay } from "./primary/agent-relay.js";
 import { DutyGate } from "./primary/duty-gate.js";
 import { HaDuty } from "./primary/ha-duty.js";
 import { JobDuty } from "./primary/job-duty.js";
+import { FlushDuty } from "./primary/flush-duty.js";
+import { MigrationDuty } from "./primary/migration-duty.js";
 import { PrimaryTracker } from "./primary/primary-tracker.js";
 import { SessionRegistry } from "./primary/sessions.js";
 import { GrpcPeerTransport } from "./replication/grpc-transport.js";
@@ -112,6 +114,9 @@ async function main(): Promise<void> {
   // Liveness, fencing, skip-trace expiry and HA restarts: a primary duty (DESIGN §5-§7).
   duties.subscribe(new HaDuty(context, context.fenceMethods));
   // Agent recovery (DESIGN §9): disk syncs for VMs that moved before their job resolved, unknown-job escalation.
+  // Migrations (adjudication, fallback) and flush/unflush orchestrations, resumed from replicated state (DESIGN §8).
+  duties.subscribe(new MigrationDuty(context));
+  duties.subscribe(new FlushDuty(context));
   new JobDuty({ log: replica, reader, sessions, dispatcher, duties, clock: systemClock, timers: systemTimers, logger, unknownTimeoutMs: () => config().jobUnknownTimeoutMs, commandTimeoutMs: () => config().commandTimeoutMs }).attach();
 
   replica.onApplied((notices) => {

@@ -25,7 +25,21 @@ export interface OrchestrationApplyContext {
 
 type OrchestrationCommand = Extract<
   StateCommand,
-  { kind: "MigrationRequested" | "MigrationStep" | "MigrationAdjudicating" | "MigrationSucceeded" | "MigrationEnded" | "JobCancelRequested" | "FlushRequested" | "FlushVmStep" | "FlushFinished" }
+  {
+    kind:
+      | "MigrationRequested"
+      | "MigrationStep"
+      | "MigrationAdjudicating"
+      | "MigrationSucceeded"
+      | "MigrationEnded"
+      | "JobCancelRequested"
+      | "FlushRequested"
+      | "FlushVmStep"
+      | "FlushStepTimedOut"
+      | "FlushRecordLastHost"
+      | "FlushPhase"
+      | "FlushFinished";
+  }
 >;
 
 export class OrchestrationApplier {
@@ -52,6 +66,16 @@ export class OrchestrationApplier {
         return this.flushRequested(context, command);
       case "FlushVmStep":
         return this.flushVmStep(context, command);
+      case "FlushStepTimedOut": {
+        const step = this.activeJob(command.stepId, ["shutdown", "start"]);
+        if (step !== undefined) this.endStep(context, step, "failed", command.error);
+        return;
+      }
+      case "FlushRecordLastHost":
+        return this.recordLastHost(context, command);
+      case "FlushPhase":
+        if (this.activeJob(command.jobId, ["flush", "unflush"]) !== undefined) this.statement("UPDATE jobs SET phase = ?, updated_ms = ? WHERE id = ?").run(command.phase, context.atMs, command.jobId);
+        return;
       case "FlushFinished":
         return this.flushFinished(context, command);
     }
@@ -80,12 +104,42 @@ export class OrchestrationApplier {
     return this.reader.vmByUuid(uuid)?.name ?? uuid;
   }
 
-  private insertJob(context: OrchestrationApplyContext, job: Pick<JobRecord, "id" | "kind" | "vmUuid" | "host" | "target" | "state" | "phase" | "error" | "mode" | "forceLive" | "parent" | "originState"> & { commandId?: string }): void {
+  private insertJob(
+    context: OrchestrationApplyContext,
+    job: Pick<JobRecord, "id" | "kind" | "vmUuid" | "host" | "target" | "state" | "phase" | "error" | "mode" | "forceLive" | "parent" | "originState"> & { commandId?: string; deadlineMs?: number; scope?: string[] },
+  ): void {
     const final = finalJobStates.has(job.state);
     this.statement(
-      `INSERT INTO jobs (id, kind, vm_uuid, host, target, state, phase, error, mode, force_live, parent, origin_state, command_id, command_term, started_ms, updated_ms, finished_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(job.id, job.kind, job.vmUuid, job.host, job.target, job.state, job.phase, job.error, job.mode, job.forceLive ? 1 : 0, job.parent, job.originState, job.commandId ?? "", job.commandId ? context.term : 0, context.atMs, context.atMs, final ? context.atMs : 0);
+      `INSERT INTO jobs (id, kind, vm_uuid, host, target, state, phase, error, mode, force_live, parent, origin_state, command_id, command_term, deadline_ms, scope, started_ms, updated_ms, finished_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(job.id, job.kind, job.vmUuid, job.host, job.target, job.state, job.phase, job.error, job.mode, job.forceLive ? 1 : 0, job.parent, job.originState, job.commandId ?? "", job.commandId ? context.term : 0, job.deadlineMs ?? 0, JSON.stringify(job.scope ?? []), context.atMs, context.atMs, final ? context.atMs : 0);
+  }
+
+  /** The agent's committed result of a flush step's command ends that step (shutdown or start). */
+  stepResult(context: OrchestrationApplyContext, commandId: string, outcome: string, error: string): void {
+    const row = this.statement("SELECT id FROM jobs WHERE command_id = ? AND kind IN ('shutdown', 'start') AND state = 'running'").get(commandId) as { id: string } | undefined;
+    if (row === undefined) return;
+    const step = this.reader.job(row.id)!;
+    const succeeded = outcome === "COMMAND_OUTCOME_SUCCEEDED" || outcome === "COMMAND_OUTCOME_DUPLICATE";
+    this.endStep(context, step, succeeded ? "succeeded" : "failed", succeeded ? "" : error || outcome);
+  }
+
+  private endStep(context: OrchestrationApplyContext, step: JobRecord, state: "succeeded" | "failed", error: string): void {
+    this.statement("UPDATE jobs SET state = ?, error = ?, updated_ms = ?, finished_ms = ?, deadline_ms = 0 WHERE id = ?").run(state, error, context.atMs, context.atMs, step.id);
+    const name = this.vmName(step.vmUuid);
+    const why = error === "" ? "" : `: ${error}`;
+    context.event({ kind: state === "succeeded" ? "job" : "error", host: step.host, vm: name, job: step.parent, message: `vm ${name}: ${step.kind} on ${step.host} (step ${step.id} of ${step.parent}) ${state}${why}` });
+  }
+
+  private recordLastHost(context: OrchestrationApplyContext, command: Extract<StateCommand, { kind: "FlushRecordLastHost" }>): void {
+    const parent = this.activeJob(command.jobId, ["flush"]);
+    if (parent === undefined) return;
+    for (const uuid of command.vmUuids) {
+      const vm = this.reader.vmByUuid(uuid);
+      if (vm === undefined || vm.host !== command.hostId || vm.lastHost === command.hostId) continue;
+      this.statement("UPDATE vms SET last_host = ? WHERE uuid = ?").run(command.hostId, uuid);
+      context.event({ kind: "vm", host: command.hostId, vm: vm.name, job: parent.id, message: `vm ${vm.name}: stopped, stays on ${command.hostId} (flush ${parent.id}); last host recorded` });
+    }
   }
 
   private activeJob(jobId: string, kinds: readonly string[]): JobRecord | undefined {
@@ -209,10 +263,6 @@ export class OrchestrationApplier {
     this.statement("UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE id = ?").run(context.atMs, job.id);
     const what = job.kind === "migrate" ? "the migration is aborted; its outcome is still adjudicated" : "no new step starts";
     context.event({ kind: "job", host: job.host, vm: name, job: job.id, message: `${job.kind} ${job.id}: cancel requested (${command.reason}): ${what}` });
-    if (job.kind === "flush" || job.kind === "unflush") {
-      const busy = this.reader.childJobs(job.id).some((child) => !finalJobStates.has(child.state));
-      if (!busy) this.endFlush(context, { ...job, cancelRequested: true }, "canceled", command.reason);
-    }
   }
 
   private flushRequested(context: OrchestrationApplyContext, command: Extract<StateCommand, { kind: "FlushRequested" }>): void {
@@ -227,7 +277,7 @@ export class OrchestrationApplier {
     }
     const state = command.flush === "flush" ? "flushing" : "ready";
     this.statement("UPDATE hosts SET state = ? WHERE id = ?").run(state, host.id);
-    this.insertJob(context, { id: command.jobId, kind: command.flush, vmUuid: "", host: host.id, target: "", state: "running", phase: command.flush === "flush" ? "draining" : "bringing VMs back", error: "", mode: "", forceLive: false, parent: "", originState: "" });
+    this.insertJob(context, { id: command.jobId, kind: command.flush, vmUuid: "", host: host.id, target: "", state: "running", phase: command.flush === "flush" ? "draining" : "bringing VMs back", error: "", mode: "", forceLive: false, parent: "", originState: "", scope: command.scope });
     context.event({ kind: "host", host: host.id, job: command.jobId, message: `host ${host.id}: ${command.flush} ${command.jobId} started: ${host.state} => ${state}` });
   }
 
@@ -237,28 +287,29 @@ export class OrchestrationApplier {
     if (parent === undefined || parent.cancelRequested || vm === undefined || vm.host === null || this.reader.job(command.stepId) !== undefined) return;
     if (this.reader.skipTraceOf(vm.uuid) !== undefined) return;
     const parked = command.step === "shutdown";
-    this.insertJob(context, { id: command.stepId, kind: command.step, vmUuid: vm.uuid, host: vm.host, target: vm.host, state: "succeeded", phase: command.reason, error: "", mode: "", forceLive: false, parent: parent.id, originState: vm.state, commandId: command.commandId });
-    // Parked: desired stopped (HA leaves it), autorestart pending until the host is unflushed.
-    if (parked) this.statement("UPDATE vms SET desired_state = 'stopped', ha_state = 'pending', ha_reason = ? WHERE uuid = ?").run(`parked by flush of ${parent.host}: ${command.reason}`, vm.uuid);
-    else this.statement("UPDATE vms SET desired_state = 'running', ha_state = '', ha_reason = '' WHERE uuid = ?").run(vm.uuid);
-    context.event({ kind: "job", host: vm.host, vm: vm.name, job: parent.id, message: `vm ${vm.name}: ${parent.kind} ${parent.id}: ${parked ? "shut down and marked autorestart" : "autorestart start"} (${command.reason})` });
+    this.insertJob(context, { id: command.stepId, kind: command.step, vmUuid: vm.uuid, host: vm.host, target: vm.host, state: "running", phase: command.reason, error: "", mode: "", forceLive: false, parent: parent.id, originState: vm.state, commandId: command.commandId, deadlineMs: command.deadlineMs });
+    if (parked) {
+      // Shut down for want of a target: desired stopped (HA leaves it), its last host recorded, and
+      // autorestart pending when its policy says so: the unflush starts it (flush-planner.ts).
+      const [haState, haReason] = command.markAutorestart ? ["pending", command.reason] : [vm.haState, vm.haReason];
+      this.statement("UPDATE vms SET desired_state = 'stopped', last_host = ?, ha_state = ?, ha_reason = ? WHERE uuid = ?").run(vm.host, haState, haReason, vm.uuid);
+    } else {
+      this.statement("UPDATE vms SET desired_state = 'running', ha_state = '', ha_reason = '' WHERE uuid = ?").run(vm.uuid);
+    }
+    const what = parked ? (command.markAutorestart ? "shut down, autorestart pending" : "shut down (autorestart off)") : "autorestart start";
+    context.event({ kind: "job", host: vm.host, vm: vm.name, job: parent.id, message: `vm ${vm.name}: ${parent.kind} ${parent.id}: ${what} (${command.reason})` });
     context.trace(vm, { operation: command.step, commandId: command.commandId, host: vm.host });
   }
 
   private flushFinished(context: OrchestrationApplyContext, command: Extract<StateCommand, { kind: "FlushFinished" }>): void {
     const job = this.activeJob(command.jobId, ["flush", "unflush"]);
     if (job === undefined) return;
-    this.endFlush(context, job, command.state, command.error);
-  }
-
-  private endFlush(context: OrchestrationApplyContext, job: JobRecord, state: "succeeded" | "failed" | "canceled", error: string): void {
-    this.statement("UPDATE jobs SET state = ?, error = ?, phase = ?, updated_ms = ?, finished_ms = ? WHERE id = ?").run(state, error, state === "succeeded" ? "done" : job.phase, context.atMs, context.atMs, job.id);
+    this.statement("UPDATE jobs SET state = ?, error = ?, phase = ?, updated_ms = ?, finished_ms = ? WHERE id = ?").run(command.state, command.error, command.summary, context.atMs, context.atMs, job.id);
     const host = this.reader.host(job.host);
-    // A finished flush leaves the host flushed; a canceled or failed one hands it back (ready).
-    const hostState = job.kind === "flush" && state === "succeeded" ? "flushed" : "ready";
-    if (host !== undefined && host.state !== hostState) this.statement("UPDATE hosts SET state = ? WHERE id = ?").run(hostState, host.id);
-    const change = host !== undefined && host.state !== hostState ? `; ${host.state} => ${hostState}` : "";
-    const why = error === "" ? "" : `: ${error}`;
-    context.event({ kind: state === "failed" ? "error" : "host", host: job.host, job: job.id, message: `host ${job.host}: ${job.kind} ${job.id} ${state}${why}${change}` });
+    const hostState = command.hostState;
+    const changes = host !== undefined && hostState !== undefined && host.state !== hostState;
+    if (changes) this.statement("UPDATE hosts SET state = ? WHERE id = ?").run(hostState, host.id);
+    const change = changes ? `; ${host.state} => ${hostState}` : "";
+    context.event({ kind: command.state === "failed" ? "error" : "host", host: job.host, job: job.id, message: `host ${job.host}: ${job.kind} ${job.id} ${command.state}: ${command.summary}${change}` });
   }
 }

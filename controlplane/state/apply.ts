@@ -150,6 +150,9 @@ export class StateMachine {
       case "JobCancelRequested":
       case "FlushRequested":
       case "FlushVmStep":
+      case "FlushStepTimedOut":
+      case "FlushRecordLastHost":
+      case "FlushPhase":
       case "FlushFinished":
         return this.orchestrations.command(this.orchestrationContext(context), command);
     }
@@ -335,6 +338,7 @@ export class StateMachine {
           .run(result.commandId, hostId, result.term, result.outcome, result.error, context.payload.atMs);
         if (result.domain) this.upsertDomain(context, hostId, result.domain, vms);
         this.continueTrace(context, hostId, result.commandId, result.outcome, result.error);
+        this.orchestrations.stepResult(this.orchestrationContext(context), result.commandId, result.outcome, result.error);
         context.notices.push({ kind: "CommandResult", hostId, commandId: result.commandId, outcome: result.outcome, error: result.error, domain: result.domain ?? null, domainAbsent: result.domainAbsent });
         return;
       }

@@ -118,14 +118,21 @@ export type StateCommand =
   /** An operator cancels a job: a pending migration ends at once, a running one gets AbortJob (its outcome is still adjudicated), a flush starts no new step. */
   | { kind: "JobCancelRequested"; jobId: string; reason: string }
   /** A flush or unflush of `hostId` starts; one already running on that host is canceled. */
-  | { kind: "FlushRequested"; jobId: string; flush: "flush" | "unflush"; hostId: string }
+  | { kind: "FlushRequested"; jobId: string; flush: "flush" | "unflush"; hostId: string; /** The VMs it takes on, in order (flush-planner.ts orchestrationScope). */ scope: string[] }
   /**
    * A flush's step that is not a migration: `shutdown` parks a VM with no valid target (desired
    * stopped, autorestart pending); `start` starts a parked VM at unflush. The VM is skip-traced for
    * `commandId`, and a child job row records the step.
    */
-  | { kind: "FlushVmStep"; jobId: string; stepId: string; step: "shutdown" | "start"; vmUuid: string; commandId: string; reason: string }
-  | { kind: "FlushFinished"; jobId: string; state: "succeeded" | "failed" | "canceled"; error: string };
+  | { kind: "FlushVmStep"; jobId: string; stepId: string; step: "shutdown" | "start"; vmUuid: string; commandId: string; deadlineMs: number; markAutorestart: boolean; reason: string }
+  /** A shutdown or start step whose result did not come by its deadline ends failed (a result that came ends it in apply). */
+  | { kind: "FlushStepTimedOut"; stepId: string; error: string }
+  /** Stopped VMs that stay on the flushed host: their last host is recorded as that host. */
+  | { kind: "FlushRecordLastHost"; jobId: string; hostId: string; vmUuids: string[] }
+  /** What the flush is doing now (job phase; no event: progress, like JobProgress). */
+  | { kind: "FlushPhase"; jobId: string; phase: string }
+  /** The orchestration ends; `hostState` when the host's state changes with it (a cancel leaves it to the canceller). */
+  | { kind: "FlushFinished"; jobId: string; state: "succeeded" | "failed" | "canceled"; error: string; summary: string; hostState?: "flushed" | "ready" };
 
 export type StateCommandKind = StateCommand["kind"];
 
@@ -165,6 +172,9 @@ const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "JobCancelRequested",
   "FlushRequested",
   "FlushVmStep",
+  "FlushStepTimedOut",
+  "FlushRecordLastHost",
+  "FlushPhase",
   "FlushFinished",
 ]);
 

@@ -150,7 +150,8 @@ const migrations: readonly string[] = [
     deadline_ms INTEGER NOT NULL DEFAULT 0,
     started_ms INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL,
-    finished_ms INTEGER NOT NULL DEFAULT 0
+    finished_ms INTEGER NOT NULL DEFAULT 0,
+    scope TEXT NOT NULL DEFAULT '[]'
   ) STRICT;
   CREATE INDEX jobs_by_vm ON jobs (vm_uuid, state);
   CREATE INDEX jobs_by_parent ON jobs (parent);

@@ -21,6 +21,8 @@ import { DutyGate } from "../../controlplane/primary/duty-gate.js";
 import type { FenceMethod, FenceMethods } from "../../controlplane/primary/fence-device.js";
 import { HaDuty } from "../../controlplane/primary/ha-duty.js";
 import { JobDuty } from "../../controlplane/primary/job-duty.js";
+import { FlushDuty } from "../../controlplane/primary/flush-duty.js";
+import { MigrationDuty } from "../../controlplane/primary/migration-duty.js";
 import { PrimaryTracker } from "../../controlplane/primary/primary-tracker.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
 import { RaftReplica } from "../../controlplane/replication/raft-replica.js";
@@ -169,6 +171,8 @@ export class ReplicaNode {
     const duties = new DutyGate(primary, clock, logger, () => replica.leaseExpiresAtMs());
     const context: ControlPlaneContext = { replicaId: this.id, address: this.id, log: replica, reader, sessions, dispatcher, primary, duties, clock, timers, logger, config, fenceMethods: this.fenceMethods() };
     duties.subscribe(new HaDuty(context, context.fenceMethods));
+    duties.subscribe(new MigrationDuty(context));
+    duties.subscribe(new FlushDuty(context));
     new JobDuty({ log: replica, reader, sessions, dispatcher, duties, clock, timers, logger, unknownTimeoutMs: () => config().jobUnknownTimeoutMs, commandTimeoutMs: () => config().commandTimeoutMs }).attach();
     replica.onApplied((notices) => {
       for (const notice of notices) {
