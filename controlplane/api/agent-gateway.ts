@@ -185,8 +185,10 @@ class AgentStream {
     const owner = claimed?.host;
     // A host fenced while it journaled events resends them when it is back: history of a VM that
     // HA moved away from it (its last host), which apply records as a conflict, not a lie.
-    const movedAway = claimed?.lastHost === this.hostId;
-    if (claim && owner && owner !== this.hostId && !movedAway && runningStates.has(claim.state)) {
+    // Likewise a migration's target runs the VM before ownership moves, or after an adjudicated
+    // rollback of a migration that landed after all: apply records that, it is no forgery.
+    const movedAway = () => claimed?.lastHost === this.hostId || (claimed !== undefined && this.options.reader.migrationTargeted(claimed.uuid, this.hostId));
+    if (claim && owner && owner !== this.hostId && runningStates.has(claim.state) && !movedAway()) {
       // An agent speaks only for its own host (its certificate names it): it cannot claim another host's VM runs here.
       throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.${event.body === "lifecycle" ? "lifecycle" : "command_result"}: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
     }

@@ -1,5 +1,7 @@
 // JobService: the control plane's orchestrations (DESIGN §8): migrations, flushes, unflushes and
-// their steps, from replicated state (any replica answers); Cancel is a committed request.
+// their steps, from replicated state; Cancel is a committed request. List and Get read this
+// replica's applied state without a read barrier: `--wait` polls them once a second, and a
+// follower's view lags the leader's only by its apply delay (the job's updated_ms says how fresh).
 import type { Job } from "../../common/generated/vigil/v1/Job.js";
 import type { JobServiceHandlers } from "../../common/generated/vigil/v1/JobService.js";
 import { hostIdProblem, isVmName } from "../../common/validate.js";
@@ -24,7 +26,6 @@ export function jobServiceHandlers(context: ControlPlaneContext): JobServiceHand
     List: unary(logger, "JobList", async (request) => {
       if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
       if (request.vm !== "" && !isVmName(request.vm)) throw invalidArgument("vm", "name or UUID must be 1 to 200 printable characters");
-      await log.readBarrier();
       let vmUuid: string | undefined;
       if (request.vm !== "") {
         const matches = reader.findVms(request.vm);
@@ -36,7 +37,6 @@ export function jobServiceHandlers(context: ControlPlaneContext): JobServiceHand
       return { jobs: jobs.map((job): Job => fullJobView(reader, job)) };
     }),
     Get: unary(logger, "JobGet", async (request) => {
-      await log.readBarrier();
       return fullJobView(reader, existingJob(request.id));
     }),
     Cancel: unary(logger, "JobCancel", async (request) => {

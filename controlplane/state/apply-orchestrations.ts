@@ -222,6 +222,8 @@ export class OrchestrationApplier {
       context.event({ kind: "job", host: job.target, vm: vm.name, job: job.id, message: `vm ${vm.name}: migration ${job.id}: definition on ${job.target}, starting it (${command.detail})` });
       return context.trace({ ...vm, host: job.target }, { operation: "start", commandId: command.startCommandId, host: job.target });
     }
+    // The agent's last progress report comes before the switch-over: the move is complete now.
+    this.statement("UPDATE jobs SET processed_bytes = MAX(processed_bytes, total_bytes), remaining_bytes = 0 WHERE id = ?").run(job.id);
     this.finish(context, job, "succeeded", "", command.detail);
   }
 
