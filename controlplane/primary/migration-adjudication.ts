@@ -39,17 +39,27 @@ function describe(side: string, report: HostReport): string {
   return report.known ? `${side} reports ${report.state}/${report.reason}` : `${side} unknown (${report.why})`;
 }
 
+/**
+ * libvirt holds the destination's QEMU paused with reason "migration" until the switch-over: the
+ * migration may still converge and land, so this is neither alive nor proof that it failed. (A VM
+ * that was paused before it left may land paused for good; then paused counts as alive, above.)
+ */
+function isIncoming(report: HostReport, originWasPaused: boolean): boolean {
+  return report.known && !originWasPaused && report.state === "paused" && report.reason === "migration";
+}
+
 export function adjudicate(input: AdjudicationInput): Verdict {
   const { source, destination, originWasPaused } = input;
   const seen = `${describe("destination", destination)}; ${describe("source", source)}`;
+  const incoming = isIncoming(destination, originWasPaused);
   // A destination that answers "not alive" proves the VM never left the source's ownership:
   // whatever the source says, nothing runs on the destination to hand over to.
-  if (destination.known && !isAlive(destination, originWasPaused)) {
+  if (destination.known && !incoming && !isAlive(destination, originWasPaused)) {
     return { kind: "rolled-back", detail: `migration failed (${input.trigger}): ${seen}` };
   }
   // Success needs both halves proven: the destination alive AND the source confirmed not alive.
   // An unknown source is never taken as "not alive" (the VM would then run on two hosts).
-  if (destination.known && source.known && !isAlive(source, originWasPaused)) {
+  if (destination.known && !incoming && source.known && !isAlive(source, originWasPaused)) {
     return { kind: "succeeded", detail: `migration call failed (${input.trigger}) but the migration completed: ${seen}` };
   }
   // Both alive (still converging), or an agent did not answer: wait and ask again, within the bound.
@@ -58,7 +68,7 @@ export function adjudicate(input: AdjudicationInput): Verdict {
   if (remainingMs > 0) {
     return { kind: "recheck", atMs: input.nowMs + Math.min(input.recheckIntervalMs, remainingMs), remainingMs, detail: seen };
   }
-  const bothAlive = destination.known && source.known;
+  const bothAlive = destination.known && !incoming && source.known;
   return {
     kind: "rolled-back",
     detail: bothAlive

@@ -129,7 +129,7 @@ export class MigrationDuty implements DutyListener {
   }
 
   /** Commits (unless re-sending) and sends the command of `stage`; the loop then waits for its result. */
-  private async send(job: JobRecord, stage: FallbackStage, resend: boolean): Promise<void> {
+  private async send(job: JobRecord, stage: FallbackStage, resend: boolean, why = ""): Promise<void> {
     const { log, reader, dispatcher, clock, config, logger } = this.context;
     const settings = config();
     const target = reader.host(job.target);
@@ -145,7 +145,7 @@ export class MigrationDuty implements DutyListener {
       }
       commandId = dispatcher.newCommandId();
       const boundMs = this.boundOf(stage);
-      await log.propose({ kind: "MigrationStep", jobId: job.id, previousCommandId: job.commandId, commandId, phase: this.phaseOf(job, stage), deadlineMs: clock.nowMs() + boundMs, mode: stage === "" ? "live" : "shutdown", stage });
+      await log.propose({ kind: "MigrationStep", jobId: job.id, previousCommandId: job.commandId, commandId, phase: why === "" ? this.phaseOf(job, stage) : `${this.phaseOf(job, stage)}; live migration rolled back: ${why}`, deadlineMs: clock.nowMs() + boundMs, mode: stage === "" ? "live" : "shutdown", stage });
       // Lost the compare-and-set (a cancel, or another step): the loop re-reads the job.
       if (reader.job(job.id)?.commandId !== commandId) return;
     }
@@ -237,7 +237,7 @@ export class MigrationDuty implements DutyListener {
         return;
       case "fallback":
         logger.warn({ job: job.id, vm: vm?.name }, `live migration rolled back (${next.detail}); falling back to a shutdown migration`);
-        return this.send({ ...job, state: "running" }, "shutdown", false);
+        return this.send({ ...job, state: "running" }, "shutdown", false, next.detail);
       case "end":
         // The source may still be migrating (both alive at the timeout): make sure libvirt stops.
         if (reports.source.known && reports.source.state === "running") this.abort(job, `migration ${next.state}`);

@@ -25,7 +25,15 @@ describe("migration adjudication", () => {
 
   it("counts a paused landing as alive only for a VM that was paused before it left", () => {
     assert.equal(adjudicate(input(shutoff, paused, { originWasPaused: true })).kind, "succeeded");
-    assert.equal(adjudicate(input(shutoff, paused, { originWasPaused: false })).kind, "rolled-back");
+    assert.equal(adjudicate(input(shutoff, { known: true, state: "paused", reason: "user" }, { originWasPaused: false })).kind, "rolled-back");
+  });
+
+  it("a destination held paused for an incoming migration proves nothing yet: it rechecks, then rolls back at the bound", () => {
+    assert.equal(adjudicate(input(running, paused, { originWasPaused: false })).kind, "recheck");
+    assert.equal(adjudicate(input(shutoff, paused, { originWasPaused: false })).kind, "recheck");
+    const late = adjudicate(input(running, paused, { originWasPaused: false, nowMs: 1_000_000 }));
+    assert.equal(late.kind, "rolled-back");
+    assert.match(late.detail, /no proof of its outcome/);
   });
 
   it("never takes an unreachable agent's silence as success: it rechecks", () => {
