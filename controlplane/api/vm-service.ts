@@ -17,7 +17,7 @@ import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, unary } from "./status.js";
 import { jobView, vmRecoveryFacts, vmView } from "./views.js";
 import type { Job } from "../../common/generated/vigil/v1/Job.js";
-import { chooseMigrationTarget, migrationHosts, targetProblem } from "../primary/migration-target.js";
+import { chooseMigrationTarget, migrationHosts, sourceProblem, targetProblem } from "../primary/migration-target.js";
 
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
@@ -184,7 +184,8 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       if (blocker !== null) throw failedPrecondition(`vm ${vm.name} is ${blocker}`);
       const hosts = migrationHosts(reader.listHosts(), reader.listVms(), context.sessions);
       const sourceHost = hosts.find((host) => host.id === source);
-      if (sourceHost === undefined || !sourceHost.ready) throw failedPrecondition(`host ${source} of vm ${vm.name} is not ready (${sourceHost?.notReadyReason ?? "unknown"}): its agent must run the migration`);
+      const sourceIssue = sourceHost === undefined ? `source ${source} is not known` : sourceProblem(sourceHost);
+      if (sourceIssue !== null) throw failedPrecondition(`vm ${vm.name}: ${sourceIssue}`);
       let target = request.to;
       if (target === "") {
         const placed = chooseMigrationTarget({ ...vm, selector: vm.selector as Selector }, source, hosts);

@@ -15,7 +15,7 @@ import { PrimaryNotReadyError, type CommandAction } from "./dispatcher.js";
 import type { DutyListener } from "./duty-gate.js";
 import { adjudicate, type HostReport } from "./migration-adjudication.js";
 import { actOnVerdict, hostReport, nextMigrationAction, type MigrationAction, type QueryAnswer } from "./migration-planner.js";
-import { migrationHosts, targetProblem } from "./migration-target.js";
+import { migrationHosts, sourceProblem, targetProblem } from "./migration-target.js";
 
 /** How often the duty looks for jobs it does not drive yet (new requests, or a new primary's backlog). */
 export const migrationTickIntervalMs = 500;
@@ -176,7 +176,9 @@ export class MigrationDuty implements DutyListener {
     const { reader, sessions } = this.context;
     const hosts = migrationHosts(reader.listHosts(), reader.listVms(), sessions);
     const source = hosts.find((host) => host.id === job.host);
-    if (source === undefined || !source.ready) return `source ${job.host} is not ready (${source?.notReadyReason ?? "unknown host"})`;
+    if (source === undefined) return `source ${job.host} is not known`;
+    const problem = sourceProblem(source);
+    if (problem !== null) return problem;
     const target = hosts.find((host) => host.id === job.target);
     if (target === undefined) return `target ${job.target} is not known`;
     return targetProblem(target);

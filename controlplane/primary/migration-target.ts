@@ -11,6 +11,14 @@ import type { SessionRegistry } from "./sessions.js";
 
 export interface MigrationHost extends PlacementHost {
   migrationUri: string;
+  liveness: string;
+}
+
+/** Why `host`'s agent cannot run a migration of its VM now, or null: a source need not be ready (flushing, in maintenance), only alive and connected. */
+export function sourceProblem(host: MigrationHost): string | null {
+  if (host.liveness !== "alive") return `source ${host.id} is ${host.liveness}`;
+  if (host.notReadyReason === "not connected") return `source ${host.id} is not connected: its agent runs the migration`;
+  return null;
 }
 
 /** Why `host` cannot receive a migration now, or null. */

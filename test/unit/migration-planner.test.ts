@@ -118,7 +118,7 @@ describe("agents' answers as reports", () => {
 });
 
 describe("migration target", () => {
-  const host = (id: string, overrides: Partial<MigrationHost> = {}): MigrationHost => ({ id, ready: true, notReadyReason: "", memoryBytes: 8 * 2 ** 30, freeMemoryBytes: null, provisionedMemoryBytes: 0, provisionedVcpus: 0, vmCount: 0, load: 0, migrationUri: `qemu+tcp://${id}/system`, ...overrides });
+  const host = (id: string, overrides: Partial<MigrationHost> = {}): MigrationHost => ({ id, ready: true, notReadyReason: "", memoryBytes: 8 * 2 ** 30, freeMemoryBytes: null, provisionedMemoryBytes: 0, provisionedVcpus: 0, vmCount: 0, load: 0, migrationUri: `qemu+tcp://${id}/system`, liveness: "alive", ...overrides });
   const vm = { name: "web1", memoryBytes: 1 << 30, vcpus: 1, limit: [] as string[], selector: "mem" as const };
 
   it("never the source; a host without a migration URI is not a target", () => {
