@@ -34,6 +34,7 @@ export function chooseMigrationTarget(vm: PlacementVm, source: string, hosts: re
     .filter((host) => host.id !== source)
     .map((host) => (host.ready && host.migrationUri === "" ? { ...host, ready: false, notReadyReason: "no migration URI" } : host));
   if (candidates.length === 0) return { host: null, reason: `no host other than ${source} is known` };
+  if (vm.limit.length > 0 && vm.limit.every((id) => id === source)) return { host: null, reason: `its limit (${vm.limit.join(",")}) allows no host but ${source}` };
   return placeVm(vm, candidates);
 }
 

@@ -8,6 +8,8 @@ export interface TracedOperation {
   term: number;
   host: string;
   orphanedAtMs: number | null;
+  /** The operation's command id; a migration's entry carries its job id (state/apply-orchestrations.ts). */
+  commandId?: string;
 }
 
 export interface VmBlockerFacts {
@@ -26,5 +28,6 @@ export function vmBlocker(facts: VmBlockerFacts): string | null {
   if (entry.orphanedAtMs !== null) {
     return `skip-traced: ${entry.operation} on ${entry.host} of departed primary term ${entry.term} (orphaned, waiting for its result or vm.orphanedSkipTimeout)`;
   }
+  if (entry.operation === "migrate" && entry.commandId !== undefined) return `held by job ${entry.commandId} (migrate from ${entry.host}, term ${entry.term})`;
   return `skip-traced: ${entry.operation} on ${entry.host} in flight (term ${entry.term})`;
 }

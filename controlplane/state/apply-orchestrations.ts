@@ -15,6 +15,9 @@ import type { Statement } from "better-sqlite3";
 import { finalJobStates, type StateCommand } from "./commands.js";
 import type { JobRecord, StateReader, VmRecord } from "./store.js";
 
+/** Final jobs kept for `job list` (newest first); older ones go as new ones end. Children of a running flush always stay. */
+export const finishedJobsMax = 1_000;
+
 export interface OrchestrationApplyContext {
   atMs: number;
   term: number;
@@ -248,11 +251,21 @@ export class OrchestrationApplier {
     const where = state === "succeeded" ? `now on ${job.target}` : `stays with ${vm?.host ?? job.host}`;
     const why = error !== "" ? `: ${error}` : detail !== "" ? ` (${detail})` : "";
     context.event({ kind: state === "succeeded" ? "job" : "error", host: job.host, vm: name, job: job.id, message: `vm ${name}: migration ${job.id} ${job.host} -> ${job.target} ${state}, ${where}${why}` });
+    this.pruneFinishedJobs();
     const traced = this.reader.skipTraceOf(job.vmUuid);
     if (traced !== undefined && (traced.commandId === job.id || (job.fallbackStage === "start" && traced.commandId === job.commandId))) {
       this.statement("DELETE FROM skip_trace WHERE vm_uuid = ?").run(job.vmUuid);
       context.event({ kind: "skip-trace", host: traced.host, vm: name, job: job.id, message: `vm ${name}: continue-trace (${traced.operation}): migration ${job.id} ${state}` });
     }
+  }
+
+  /** Bounded history: the oldest final jobs beyond finishedJobsMax are dropped, never a step a running flush still plans from. */
+  private pruneFinishedJobs(): void {
+    this.statement(
+      `DELETE FROM jobs WHERE state IN ('succeeded', 'rolled-back', 'failed', 'canceled')
+         AND id NOT IN (SELECT id FROM jobs WHERE state IN ('succeeded', 'rolled-back', 'failed', 'canceled') ORDER BY finished_ms DESC, rowid DESC LIMIT ?)
+         AND parent NOT IN (SELECT id FROM jobs WHERE state IN ('pending', 'running', 'adjudicating'))`,
+    ).run(finishedJobsMax);
   }
 
   private cancelRequested(context: OrchestrationApplyContext, command: Extract<StateCommand, { kind: "JobCancelRequested" }>): void {
@@ -307,6 +320,7 @@ export class OrchestrationApplier {
     const job = this.activeJob(command.jobId, ["flush", "unflush"]);
     if (job === undefined) return;
     this.statement("UPDATE jobs SET state = ?, error = ?, phase = ?, updated_ms = ?, finished_ms = ? WHERE id = ?").run(command.state, command.error, command.summary, context.atMs, context.atMs, job.id);
+    this.pruneFinishedJobs();
     const host = this.reader.host(job.host);
     const hostState = command.hostState;
     const changes = host !== undefined && hostState !== undefined && host.state !== hostState;
