@@ -5,12 +5,12 @@
 // command under skip-trace and ends when the agent's result is committed. A new primary asks the
 // same question of the same committed state, so it resumes where the old one stopped, and a child
 // that exists is never created again.
-import type { Cancel } from "../../common/env.js";
 import { errorMessage } from "../../common/errors.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { HaState, Selector } from "../state/commands.js";
 import type { JobRecord, StateReader } from "../state/store.js";
 import type { DutyListener } from "./duty-gate.js";
+import { DutyTicker } from "./duty-ticker.js";
 import { planFlushStep, type ChildKind, type FlushStep, type FlushVm } from "./flush-planner.js";
 import { unresolvedJobBlocker } from "./job-blocker.js";
 import { migrationHosts } from "./migration-target.js";
@@ -47,68 +47,48 @@ export function flushVms(reader: StateReader): FlushVm[] {
 }
 
 export class FlushDuty implements DutyListener {
-  private generation = 0;
-  private cancelTick: Cancel | null = null;
-  private busy = false;
+  private readonly ticker: DutyTicker;
 
-  constructor(private readonly context: FlushDutyContext) {}
+  constructor(private readonly context: FlushDutyContext) {
+    this.ticker = new DutyTicker(context.timers, flushTickIntervalMs, (isCurrent) => this.tick(isCurrent), (error) =>
+      context.logger.warn({ err: errorMessage(error) }, "flush step failed; retrying next tick"),
+    );
+  }
 
   start(term: number): void {
-    this.generation += 1;
     this.context.logger.info({ term }, "flush duty started: resuming every unfinished flush and unflush");
-    this.schedule();
+    this.ticker.start();
   }
 
   stop(reason: string): void {
-    this.generation += 1;
-    this.cancelTick?.();
-    this.cancelTick = null;
-    this.busy = false;
+    this.ticker.stop();
     this.context.logger.info({ reason }, "flush duty stopped");
   }
 
-  private schedule(): void {
-    const generation = this.generation;
-    this.cancelTick = this.context.timers.after(flushTickIntervalMs, () => {
-      if (generation !== this.generation) return;
-      this.tick(generation)
-        .catch((error: unknown) => this.context.logger.warn({ err: errorMessage(error) }, "flush step failed; retrying next tick"))
-        .finally(() => {
-          if (generation === this.generation) this.schedule();
-        });
-    });
-  }
-
-  private async tick(generation: number): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      const { reader, clock, log } = this.context;
-      const orchestrations = reader.activeJobs().filter((job) => job.kind === "flush" || job.kind === "unflush");
-      // Shutdown and start steps whose result did not come within their bound end failed (bounded waits, DESIGN §10.6).
-      for (const step of reader.activeJobs()) {
-        if ((step.kind === "shutdown" || step.kind === "start") && step.deadlineMs > 0 && clock.nowMs() >= step.deadlineMs) {
-          await log.propose({ kind: "FlushStepTimedOut", stepId: step.id, error: `no result of the ${step.kind} within its bound` });
-        }
+  private async tick(isCurrent: () => boolean): Promise<void> {
+    const { reader, clock, log } = this.context;
+    const orchestrations = reader.activeJobs().filter((job) => job.kind === "flush" || job.kind === "unflush");
+    // Shutdown and start steps whose result did not come within their bound end failed (bounded waits, DESIGN §10.6).
+    for (const step of reader.activeJobs()) {
+      if ((step.kind === "shutdown" || step.kind === "start") && step.deadlineMs > 0 && clock.nowMs() >= step.deadlineMs) {
+        await log.propose({ kind: "FlushStepTimedOut", stepId: step.id, error: `no result of the ${step.kind} within its bound` });
       }
-      if (orchestrations.length === 0) return;
-      const vms = flushVms(reader);
-      const hosts = this.placementHosts();
-      for (const job of orchestrations) {
-        if (generation !== this.generation) return;
-        const step = planFlushStep({
-          orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: job.scope },
-          vms,
-          children: reader.childJobs(job.id).map((child) => ({ id: child.id, vmUuid: child.vmUuid, kind: child.kind as ChildKind, state: child.state, target: child.target, error: child.error, deadlineMs: child.deadlineMs })),
-          hosts,
-          nowMs: clock.nowMs(),
-        });
-        await this.perform(job, step);
-        // One step per tick: the next one is planned from the state this one committed.
-        if (step.kind !== "wait") return;
-      }
-    } finally {
-      this.busy = false;
+    }
+    if (orchestrations.length === 0) return;
+    const vms = flushVms(reader);
+    const hosts = this.placementHosts();
+    for (const job of orchestrations) {
+      if (!isCurrent()) return;
+      const step = planFlushStep({
+        orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: job.scope },
+        vms,
+        children: reader.childJobs(job.id).map((child) => ({ id: child.id, vmUuid: child.vmUuid, kind: child.kind as ChildKind, state: child.state, target: child.target, error: child.error, deadlineMs: child.deadlineMs })),
+        hosts,
+        nowMs: clock.nowMs(),
+      });
+      await this.perform(job, step);
+      // One step per tick: the next one is planned from the state this one committed.
+      if (step.kind !== "wait") return;
     }
   }
 

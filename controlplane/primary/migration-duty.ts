@@ -13,6 +13,7 @@ import type { JobRecord } from "../state/store.js";
 import { NotLeaderError } from "../replication/log.js";
 import { PrimaryNotReadyError, type CommandAction } from "./dispatcher.js";
 import type { DutyListener } from "./duty-gate.js";
+import { DutyTicker } from "./duty-ticker.js";
 import { adjudicate, type HostReport } from "./migration-adjudication.js";
 import { actOnVerdict, hostReport, nextMigrationAction, type MigrationAction, type QueryAnswer } from "./migration-planner.js";
 import { migrationHosts, sourceProblem, targetProblem } from "./migration-target.js";
@@ -33,7 +34,7 @@ interface Sleeper {
 
 export class MigrationDuty implements DutyListener {
   private generation = 0;
-  private cancelTick: Cancel | null = null;
+  private readonly ticker: DutyTicker;
   /** Jobs a loop of this primary drives. */
   private readonly runners = new Set<string>();
   /** Jobs whose current command this primary sent and still waits for. */
@@ -42,36 +43,26 @@ export class MigrationDuty implements DutyListener {
   private readonly abortsSent = new Set<string>();
   private readonly sleepers = new Set<Sleeper>();
 
-  constructor(private readonly context: MigrationDutyContext) {}
+  constructor(private readonly context: MigrationDutyContext) {
+    this.ticker = new DutyTicker(context.timers, migrationTickIntervalMs, async () => this.tick(this.generation), (error) =>
+      context.logger.warn({ err: errorMessage(error) }, "migration duty tick failed; retrying"),
+    );
+  }
 
   start(term: number): void {
     this.generation += 1;
     this.context.logger.info({ term }, "migration duty started: resuming every unfinished migration from replicated state");
-    this.schedule();
+    this.ticker.start();
   }
 
   stop(reason: string): void {
     this.generation += 1;
-    this.cancelTick?.();
-    this.cancelTick = null;
+    this.ticker.stop();
     this.runners.clear();
     this.awaiting.clear();
     this.abortsSent.clear();
     this.wakeAll();
     this.context.logger.info({ reason }, "migration duty stopped");
-  }
-
-  private schedule(): void {
-    const generation = this.generation;
-    this.cancelTick = this.context.timers.after(migrationTickIntervalMs, () => {
-      if (generation !== this.generation) return;
-      try {
-        this.tick(generation);
-      } catch (error) {
-        this.context.logger.warn({ err: errorMessage(error) }, "migration duty tick failed; retrying");
-      }
-      this.schedule();
-    });
   }
 
   private tick(generation: number): void {
