@@ -214,8 +214,10 @@ export class MigrationDuty implements DutyListener {
     });
     const sourceJob = reader.vmJob(job.host, job.id);
     const vm = reader.vmByUuid(job.vmUuid);
+    const target = migrationHosts(reader.listHosts(), reader.listVms(), sessions).find((host) => host.id === job.target);
     const next = actOnVerdict(job, verdict, reports, {
       fallbackAllowed: vm?.migrationFallback ?? false,
+      targetProblem: target === undefined ? `target ${job.target} is not known` : targetProblem(target),
       sourceStillMigrating: sessions.get(job.host) !== undefined && sourceJob?.state === "running",
       nowMs,
       recheckIntervalMs: settings.migrationRecheckIntervalMs,

@@ -137,7 +137,15 @@ export function actOnVerdict(
   job: JobRecord,
   verdict: Verdict,
   reports: { source: HostReport; destination: HostReport },
-  context: { fallbackAllowed: boolean; sourceStillMigrating: boolean; nowMs: number; recheckIntervalMs: number; recheckTimeoutMs: number },
+  context: {
+    fallbackAllowed: boolean;
+    sourceStillMigrating: boolean;
+    /** Why the target cannot take the VM now (migration-target.ts targetProblem), or null: a fallback would shut the VM down for nothing. */
+    targetProblem: string | null;
+    nowMs: number;
+    recheckIntervalMs: number;
+    recheckTimeoutMs: number;
+  },
 ): VerdictAction {
   const deadlineMs = job.adjudicationStartedMs + context.recheckTimeoutMs;
   const remainingMs = deadlineMs - context.nowMs;
@@ -155,7 +163,14 @@ export function actOnVerdict(
   const { source, destination } = reports;
   const destinationDown = destination.known && !aliveStates.has(destination.state);
   const sourceRuns = source.known && source.state === "running";
-  if (destinationDown && sourceRuns && !job.forceLive && context.fallbackAllowed && job.mode === "live") return { kind: "fallback", detail: verdict.detail };
-  const why = job.forceLive ? "; force-live: no fallback" : !context.fallbackAllowed && destinationDown && sourceRuns ? "; the VM's migration fallback is off" : "";
+  const fallbackPossible = destinationDown && sourceRuns && job.mode === "live";
+  if (fallbackPossible && !job.forceLive && context.fallbackAllowed && context.targetProblem === null) return { kind: "fallback", detail: verdict.detail };
+  const why = !fallbackPossible
+    ? ""
+    : job.forceLive
+      ? "; force-live: no fallback"
+      : !context.fallbackAllowed
+        ? "; the VM's migration fallback is off"
+        : `; no shutdown migration: ${context.targetProblem}`;
   return { kind: "end", state: "rolled-back", error: `${verdict.detail}${why}` };
 }

@@ -62,7 +62,7 @@ describe("migration planner", () => {
 
 describe("acting on a verdict", () => {
   const adjudicating = job({ state: "adjudicating", adjudicationStartedMs: 1_000, adjudicationTrigger: "the migration call failed: boom" });
-  const context = { fallbackAllowed: true, sourceStillMigrating: false, nowMs: 11_000, recheckIntervalMs: 10_000, recheckTimeoutMs: 300_000 };
+  const context = { fallbackAllowed: true, sourceStillMigrating: false, targetProblem: null, nowMs: 11_000, recheckIntervalMs: 10_000, recheckTimeoutMs: 300_000 };
   const verdictOf = (source: HostReport, destination: HostReport, nowMs = 11_000) =>
     adjudicate({ source, destination, originWasPaused: false, trigger: "boom", startedAtMs: 1_000, nowMs, recheckIntervalMs: 10_000, recheckTimeoutMs: 300_000 });
 
@@ -77,6 +77,12 @@ describe("acting on a verdict", () => {
     assert.deepEqual([forced.kind, forced.kind === "end" && /force-live: no fallback/.test(forced.error)], ["end", true]);
     const off = actOnVerdict(adjudicating, verdictOf(running, absent), reports, { ...context, fallbackAllowed: false });
     assert.deepEqual([off.kind, off.kind === "end" && off.state, off.kind === "end" && /fallback is off/.test(off.error)], ["end", "rolled-back", true]);
+  });
+
+  it("a target that cannot take the VM now (dead, fenced, not ready): rolled back, never a shutdown for nothing", () => {
+    const next = actOnVerdict(adjudicating, verdictOf(running, absent), { source: running, destination: absent }, { ...context, targetProblem: "host h2 is not ready (fenced)" });
+    assert.deepEqual([next.kind, next.kind === "end" && next.state], ["end", "rolled-back"]);
+    assert.match(next.kind === "end" ? next.error : "", /no shutdown migration: host h2 is not ready \(fenced\)/);
   });
 
   it("a cancel turns a rollback into canceled, never a fallback", () => {
