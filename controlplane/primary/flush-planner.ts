@@ -283,7 +283,8 @@ function summaryText(input: FlushPlanInput, summary: FlushSummary, notHandled: n
     [notHandled, "not handled (canceled)"],
   ] as const;
   const done = counts.filter(([count]) => count > 0).map(([count, what]) => `${count} ${what}`);
-  const head = `${kind} of ${host}: ${done.length === 0 ? "nothing to do" : done.join(", ")}`;
+  const nothing = summary.leftBehind.length === 0 ? "nothing to do" : "nothing done";
+  const head = `${kind} of ${host}: ${done.length === 0 ? nothing : done.join(", ")}`;
   if (summary.leftBehind.length === 0) return head;
   return `${head}; left behind: ${summary.leftBehind.map((entry) => `${entry.vm} (${entry.detail})`).join("; ")}`;
 }

@@ -206,8 +206,9 @@ describe("flush planner: flush", () => {
     const { steps } = drive(input(vms, { orchestration: canceled, children }));
     assert.deepEqual(trace(steps), ["wait b", "canceled"]);
     assert.equal(finished(steps).summary.text, "flush of h1: 2 migrated, 1 not handled (canceled)");
-    // With nothing running, a cancel finishes at once.
+    // With nothing running, a cancel finishes at once, even while a VM is held by something else.
     assert.equal(planFlushStep(input([vm("c")], { orchestration: canceled })).kind, "cancel-finish");
+    assert.equal(planFlushStep(input([vm("c", { blockedBy: "skip-traced: start" })], { orchestration: canceled })).kind, "cancel-finish");
   });
 
   it("resumes after a primary change where the old primary stopped, and never migrates a VM twice", () => {
@@ -274,8 +275,17 @@ describe("flush planner: unflush", () => {
     const hosts = [host("h1", { provisionedMemoryBytes: 8 * GiB }), host("h2")];
     const { steps } = drive(input(vms, { orchestration: unflush, hosts }));
     assert.deepEqual(trace(steps), ["finish failed ready"]);
+    assert.match(finished(steps).summary.text, /^unflush of h1: nothing done; left behind: limited/);
+    assert.equal(finished(drive(input([], { orchestration: unflush })).steps).summary.text, "unflush of h1: nothing to do");
     const left = finished(steps).summary.leftBehind.map((entry) => `${entry.vm}: ${entry.detail}`);
     assert.deepEqual(left, ["limited: stays on h2: h1 is not in its limit (h2,h3)", "too-big: stays on h2: no ready allowed host has 60.0 GiB free (most: h1 with 56.0 GiB)"]);
+  });
+
+  it("does not retry a start that failed, and reports the VM still stopped", () => {
+    const vms = [vm("pending", { host: "h1", lastHost: "h1", state: "shutoff", haState: "pending" })];
+    const { steps } = drive(input(vms, { orchestration: unflush, hosts: readyHosts }), { pending: { state: "failed", error: "libvirt: disk missing" } });
+    assert.deepEqual(trace(steps), ["start pending on h1", "wait pending", "finish failed ready"]);
+    assert.equal(finished(steps).summary.text, "unflush of h1: nothing done; left behind: pending (start on h1 failed: libvirt: disk missing)");
   });
 
   it("resumed by a new primary, does not bring a VM back twice", () => {
