@@ -11,13 +11,17 @@
 //   emits libvirt's block-job event to connected agents (none while libvirtd is down).
 // - libvirtd can be down (operations fail at once, as the socket refuses) and storage can stop
 //   answering (the agent's ImageStorage check fails).
-// Later issues add migrations here: SimHost.faults.nextMigration is where "libvirt fails the next
-// migration after the domain landed" goes (see README.md, "extending").
+// - Live migrations between SimHosts (migration.ts): libvirt's peer-to-peer protocol over simulated
+//   time, with progress, a switch-over downtime and lifecycle events on both sides; offline
+//   migrations copy a shut-off domain's definition. SimHost.faults.nextMigration scripts the next
+//   one's failure: before-landing, after-landing (libvirt reports an error although the domain runs
+//   on the destination) or hang (the call returns only when aborted).
 import type { BlockJobEvent, BlockJobInfo, DomainInfo, DomainJob, Hypervisor, ImageStorage, LifecycleEvent, MigrationOptions } from "../../agent/hypervisor.js";
 import type { DomainStateName } from "../../agent/libvirt/names.js";
 import { assert } from "../../common/assert.js";
 import type { BlockJobKind } from "../../common/block-job-proof.js";
 import { liveDomainXml } from "../libvirt/domain-xml.js";
+import { linkMiBPerSecond, migrationTickMs, SimMigration, type MigrationOutcome } from "./migration.js";
 import type { ProcessSlot, Scheduler } from "./scheduler.js";
 
 /** libvirt states in which a guest is executing (or about to stop executing) on the host. */
@@ -67,6 +71,10 @@ export interface HostObserver {
   operation(host: SimHost, operation: HypervisorOperation, domain: SimDomain, outcome: string): void;
   /** A block job changed (or ended without changing) a disk's chain. */
   diskChanged?(host: SimHost, domain: SimDomain, disk: SimDisk, why: string): void;
+  /** The host a migration's destination URI names (undefined: no such host). */
+  hostById?(hostId: string): SimHost | undefined;
+  /** Whether two hosts reach each other over the network now (a migration's data and daemons' link). */
+  linked?(a: SimHost, b: SimHost): boolean;
 }
 
 export interface HostFaults {
@@ -77,14 +85,17 @@ export interface HostFaults {
   /** Extra milliseconds the next operations of a kind take (a slow storage backend), oldest first. */
   slowNext: Map<HypervisorOperation, number[]>;
   /**
-   * How the next live migration from this host goes wrong. TODO(migration issue): SimHypervisor
-   * gains migrate() and block jobs; a migration that fails "after-landing" leaves the domain
-   * running on the destination while libvirt reports an error at the source (DESIGN §8).
+   * How the next migration from this host goes wrong (taken when one starts): "before-landing"
+   * fails mid-transfer, the domain stays on the source; "after-landing" lands the domain on the
+   * destination and stops it on the source, yet libvirt's call reports an error; "hang" never
+   * converges, the call returns only when the job is aborted (the domain then stays on the source).
    */
   nextMigration: MigrationFault | null;
 }
 
 export type MigrationFault = "before-landing" | "after-landing" | "hang";
+/** The agent's migration options; `offline` (VIR_MIGRATE_OFFLINE) until agent/hypervisor.ts carries it. */
+export type SimMigrationOptions = MigrationOptions & { offline?: boolean };
 export const migrationFaults: readonly MigrationFault[] = ["before-landing", "after-landing", "hang"];
 
 function copyOf(domain: SimDomain): DomainInfo {
@@ -104,6 +115,9 @@ export class SimHost {
   libvirtdUp = true;
   /** The images' storage answers. */
   storageUp = true;
+  /** Migrations by domain uuid: those this host sends, and those it receives. */
+  readonly outgoing = new Map<string, SimMigration>();
+  readonly incoming = new Map<string, SimMigration>();
 
   constructor(
     readonly hostId: string,
@@ -152,11 +166,85 @@ export class SimHost {
     domain.state = state;
     domain.reason = reason;
     this.observer.domainChanged(this, domain, before);
-    // QEMU is gone: its block jobs end with it, unpivoted.
-    if (!executingStates.has(state)) for (const job of this.jobsOf(domain.uuid)) this.endBlockJob(job, null);
-    if (event === null || !this.libvirtdUp) return;
+    // QEMU is gone: its block jobs end with it, unpivoted; a migration it took part in learns of it.
+    if (!executingStates.has(state)) {
+      for (const job of this.jobsOf(domain.uuid)) this.endBlockJob(job, null);
+      this.migrationOf(domain.uuid)?.domainStopped(this);
+    }
+    if (event !== null) this.lifecycleEvent(domain, event);
+  }
+
+  /** Tells every connected agent of a lifecycle event (none while libvirtd is down). */
+  lifecycleEvent(domain: SimDomain, event: { event: string; detail: string }): void {
+    if (!this.libvirtdUp) return;
     const lifecycle: LifecycleEvent = { uuid: domain.uuid, name: domain.name, event: event.event, detail: event.detail };
     for (const connection of this.connections) connection.dispatchLifecycle(lifecycle);
+  }
+
+  /** The unfinished migration `uuid` takes part in on this host, as source or destination. */
+  migrationOf(uuid: string): SimMigration | undefined {
+    return this.outgoing.get(uuid) ?? this.incoming.get(uuid);
+  }
+
+  /** This host's copy of the domain is a migration's inactive side now (SimMigration.inactiveOn). */
+  inactiveForMigration(uuid: string): boolean {
+    return this.migrationOf(uuid)?.inactiveOn(this) ?? false;
+  }
+
+  /**
+   * Starts migrating `domain` to `destinationUri` (libvirt's checks first, thrown as libvirt's
+   * errors); `done` hears when libvirt's call returns.
+   */
+  beginMigration(domain: SimDomain, options: SimMigrationOptions, done: (outcome: MigrationOutcome) => void): SimMigration {
+    const offline = options.offline === true;
+    const destinationHost = /^[a-z0-9+]+:\/\/([^/:?]+)/i.exec(options.destinationUri)?.[1];
+    if (destinationHost === undefined) throw new SimLibvirtError(`invalid argument: cannot parse destination URI '${options.destinationUri}'`);
+    if (destinationHost === this.hostId) throw new SimLibvirtError(`internal error: Attempt to migrate guest to the same host ${this.hostId}`);
+    const destination = this.observer.hostById?.(destinationHost);
+    if (destination === undefined) throw new SimLibvirtError(`unable to connect to server at '${destinationHost}:16514': Name or service not known`);
+    if (!destination.powered || !(this.observer.linked?.(this, destination) ?? true)) throw new SimLibvirtError(`unable to connect to server at '${destinationHost}:16514': No route to host`);
+    if (!destination.libvirtdUp) throw new SimLibvirtError(`unable to connect to server at '${destinationHost}:16514': Connection refused`);
+    if (this.migrationOf(domain.uuid) !== undefined || destination.migrationOf(domain.uuid) !== undefined) {
+      throw new SimLibvirtError(`Requested operation is not valid: another migration job is already running for domain '${domain.name}'`);
+    }
+    if (offline) {
+      if (executingStates.has(domain.state)) throw new SimLibvirtError("Requested operation is not valid: domain is active: an offline migration moves a shut-off domain");
+      if (!domain.persistent) throw new SimLibvirtError("Requested operation is not valid: cannot migrate a transient domain offline");
+    } else if (!executingStates.has(domain.state)) {
+      throw new SimLibvirtError("Requested operation is not valid: domain is not running");
+    }
+    const there = destination.domains.get(domain.uuid);
+    if (there !== undefined && executingStates.has(there.state)) throw new SimLibvirtError(`operation failed: domain '${domain.name}' is already active`);
+    const fault = this.faults.nextMigration;
+    this.faults.nextMigration = null;
+    const limitMiBPerSecond = options.bandwidthMiBPerSecond !== undefined && options.bandwidthMiBPerSecond > 0 ? Math.min(options.bandwidthMiBPerSecond, linkMiBPerSecond) : linkMiBPerSecond;
+    const migration = new SimMigration({
+      source: this,
+      destination,
+      domain,
+      offline,
+      persistOnDestination: options.persistOnDestination === true,
+      undefineSource: options.undefineSource === true,
+      bytesPerTick: Math.ceil((limitMiBPerSecond * 1024 * 1024 * migrationTickMs) / 1000),
+      fault,
+      linked: () => this.powered && destination.powered && (this.observer.linked?.(this, destination) ?? true),
+      done,
+    });
+    const how = offline ? "offline" : `live, ${Math.round(domain.memoryBytes / 1024 ** 2)} MiB at ${limitMiBPerSecond} MiB/s`;
+    this.noteOperation("migrate", domain, `to ${destination.hostId} (${how})${fault === null ? "" : ` [scripted: ${fault}]`}`);
+    migration.begin();
+    return migration;
+  }
+
+  /**
+   * An operation libvirt refuses while `domain` migrates: a migration job holds the domain's
+   * state-change lock; only destroy (either side) and suspend (the source, before the switch-over) get through.
+   */
+  migrationRefuses(operation: HypervisorOperation, domain: SimDomain): string | null {
+    const migration = this.migrationOf(domain.uuid);
+    if (migration === undefined || migration.offline || operation === "destroy") return null;
+    if (operation === "suspend" && migration.source === this && migration.phase === "transfer") return null;
+    return "Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainMigratePerform3Params)";
   }
 
   jobsOf(uuid: string): SimBlockJob[] {
@@ -229,6 +317,7 @@ export class SimHost {
   setLibvirtd(up: boolean): void {
     if (this.libvirtdUp === up) return;
     this.libvirtdUp = up;
+    if (!up) for (const migration of new Set([...this.outgoing.values(), ...this.incoming.values()])) migration.libvirtdLost();
     this.connectionChange(up ? "restored" : "lost");
   }
 
@@ -254,6 +343,7 @@ export class SimHost {
 
   /** Power lost: every guest stops at once, libvirtd and every agent connection die with the host. */
   powerOff(): void {
+    for (const migration of [...this.outgoing.values()]) migration.sourceLost();
     for (const job of [...this.blockJobs.values()]) this.endBlockJob(job, null);
     for (const domain of this.sortedDomains()) {
       if (executingStates.has(domain.state)) this.transition(domain, "shutoff", "destroyed", null);
@@ -366,7 +456,7 @@ export class SimHypervisor implements Hypervisor {
   private mutate(operation: HypervisorOperation, uuid: string, change: (domain: SimDomain) => void): Promise<DomainInfo> {
     return this.operate(operation, () => {
       const domain = this.require(uuid);
-      const failure = this.host.takeFailure(operation);
+      const failure = this.host.takeFailure(operation) ?? this.host.migrationRefuses(operation, domain);
       if (failure !== null) {
         this.host.noteOperation(operation, domain, `failed: ${failure}`);
         throw new SimLibvirtError(failure);
@@ -446,25 +536,74 @@ export class SimHypervisor implements Hypervisor {
   }
 
   getJobStats(uuid: string): Promise<DomainJob> {
-    // Migrations are not simulated yet (issue 8): no domain job ever runs.
     return this.operate("job-stats", () => {
-      this.require(uuid);
-      return { type: "none", operation: "unknown", dataTotalBytes: null, dataProcessedBytes: null, dataRemainingBytes: null, downtimeMs: null };
+      const domain = this.require(uuid);
+      const migration = this.host.migrationOf(domain.uuid);
+      if (migration === undefined || migration.offline) return { type: "none", operation: "unknown", dataTotalBytes: null, dataProcessedBytes: null, dataRemainingBytes: null, downtimeMs: null };
+      return {
+        type: "unbounded",
+        operation: migration.source === this.host ? "migration_out" : "migration_in",
+        dataTotalBytes: migration.totalBytes,
+        dataProcessedBytes: migration.processedBytes,
+        dataRemainingBytes: migration.remainingBytes,
+        downtimeMs: migration.downtimeMs,
+      };
     });
   }
 
-  migrateDomain(uuid: string, _options: MigrationOptions): Promise<void> {
-    // TODO(issue 8, simulator helper): migrations between SimHosts.
-    return this.operate("migrate", () => {
-      this.require(uuid);
-      throw new Error("migrations are not simulated yet");
+  /**
+   * Peer-to-peer migration to `options.destinationUri` (`qemu+tls://HOST/system`): resolves when
+   * libvirt's call returns, which for a live migration is after the transfer, the switch-over and
+   * the source's confirm (migration.ts), and for a hung one only after abortJob.
+   */
+  migrateDomain(uuid: string, options: SimMigrationOptions): Promise<void> {
+    const host = this.host;
+    if (!host.libvirtdUp) return this.refused("migrate");
+    return new Promise<void>((resolve, reject) => {
+      const answer = (outcome: MigrationOutcome) =>
+        host.scheduler.after(
+          0,
+          this.agent,
+          `libvirt ${host.hostId} migrate answer`,
+          () => {
+            if (this.closed) return;
+            if (outcome.ok) resolve();
+            else reject(new SimLibvirtError(outcome.message));
+          },
+          this.incarnation,
+        );
+      host.scheduler.after(operationLatencyMs.migrate + host.takeSlowness("migrate"), host.libvirtd, `libvirt ${host.hostId} migrate`, () => {
+        let domain: SimDomain | undefined;
+        try {
+          domain = this.require(uuid);
+          const failure = host.takeFailure("migrate");
+          if (failure !== null) throw new SimLibvirtError(failure);
+          host.beginMigration(domain, options, (outcome) => {
+            host.noteOperation("migrate", domain!, outcome.ok ? `completed on ${options.destinationUri}` : `failed: ${outcome.message}`);
+            answer(outcome);
+          });
+        } catch (error) {
+          const message = (error as Error).message;
+          if (domain !== undefined) host.noteOperation("migrate", domain, `refused: ${message}`);
+          answer({ ok: false, message });
+        }
+      });
     });
   }
 
+  /** virDomainAbortJob: cancels the migration this domain takes part in (from the source). */
   abortJob(uuid: string): Promise<void> {
     return this.operate("abort-job", () => {
-      this.require(uuid);
-      throw new Error("no domain job runs");
+      const domain = this.require(uuid);
+      const migration = this.host.migrationOf(domain.uuid);
+      if (migration === undefined) throw new SimLibvirtError("Requested operation is not valid: no job is active on the domain");
+      if (migration.destination === this.host) throw new SimLibvirtError("Requested operation is not valid: cannot abort incoming migration; use virDomainDestroy instead");
+      try {
+        migration.abort();
+      } catch (error) {
+        throw new SimLibvirtError((error as Error).message);
+      }
+      this.host.noteOperation("abort-job", domain, "migration canceled");
     });
   }
 

@@ -4,7 +4,13 @@
 //  1. At most one leader and one primary takeover per term; at no instant may two replicas command
 //     agents (lead, hold the lease, and be past the takeover wait) — duty periods never overlap;
 //     an agent never admits a command whose term is below the highest it has seen.
-//  2. No VM executes on two hosts at once.
+//  2. No VM executes on two hosts at once. A libvirt migration's inactive side does not count: the
+//     destination's incoming QEMU until Finish (paused, its vCPUs never ran, its disks inactive) and
+//     the source's QEMU between Finish and Confirm (paused by the switch-over, disks handed over,
+//     about to be killed). That overlap is libvirt's own hand-over of one guest, not vigil running it
+//     twice; at every instant exactly one side may execute (migration.ts inactiveOn). Anything else
+//     executing the VM elsewhere at the same time, including a second QEMU started beside a
+//     migration, is a violation.
 //  3. No acknowledged event is lost, none is applied twice: on every replica, each host's
 //     events_applied equals its applied_seq, and once quiet, applied_seq reaches every ack.
 //  4. Committed state is kept: every replica applies the same entry at each index (a hash chain
@@ -125,7 +131,7 @@ export class Checker {
     const executingOn = new Map<string, string>();
     for (const host of hosts) {
       for (const domain of host.domains.values()) {
-        if (!executingStates.has(domain.state)) continue;
+        if (!executingStates.has(domain.state) || host.inactiveForMigration(domain.uuid)) continue;
         const other = executingOn.get(domain.uuid);
         if (other !== undefined) throw new Violation("no VM runs on two hosts", `${domain.name} executes on ${other} and ${host.hostId}`);
         executingOn.set(domain.uuid, host.hostId);

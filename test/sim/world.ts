@@ -361,6 +361,8 @@ export class World {
       diskChanged: (host, domain, disk, why) => {
         this.trace.line(host.hostId, `qemu: ${domain.name} ${disk.target} ${why}: ${disk.chain.join(" <- ")}`);
       },
+      hostById: (hostId) => this.agents.get(hostId)?.host,
+      linked: (a, b) => this.network.reachable(a.hostId, b.hostId),
     };
   }
 
