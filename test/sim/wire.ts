@@ -5,6 +5,7 @@ import type { MethodDefinition } from "@grpc/grpc-js";
 import type { AgentMessage, AgentMessage__Output } from "../../common/generated/vigil/v1/AgentMessage.js";
 import type { AgentPresenceUpdate, AgentPresenceUpdate__Output } from "../../common/generated/vigil/v1/AgentPresenceUpdate.js";
 import type { ControlMessage, ControlMessage__Output } from "../../common/generated/vigil/v1/ControlMessage.js";
+import type { JobList, JobList__Output } from "../../common/generated/vigil/v1/JobList.js";
 import type { PeerEnvelope, PeerEnvelope__Output } from "../../common/generated/vigil/v1/PeerEnvelope.js";
 import type { RelayedCommand, RelayedCommand__Output } from "../../common/generated/vigil/v1/RelayedCommand.js";
 import { serviceDefinition } from "../../common/proto.js";
@@ -29,6 +30,8 @@ interface Codecs {
   peerEnvelope: Codec<PeerEnvelope, PeerEnvelope__Output>;
   presenceUpdate: Codec<AgentPresenceUpdate, AgentPresenceUpdate__Output>;
   relayedCommand: Codec<RelayedCommand, RelayedCommand__Output>;
+  /** JobService.List's answer, as vigilctl decodes it. */
+  jobList: Codec<JobList, JobList__Output>;
 }
 
 let cached: Codecs | null = null;
@@ -43,6 +46,7 @@ export function codecs(): Codecs {
     peerEnvelope: requestCodec(peer.Stream!),
     presenceUpdate: requestCodec(peer.AgentPresence!),
     relayedCommand: requestCodec(peer.RelayCommand!),
+    jobList: responseCodec(serviceDefinition("JobService").List!),
   };
   return cached;
 }

@@ -1,14 +1,11 @@
 // Usage: host maintenance HOST on|off | host flush|unflush|confirm-fenced HOST [via REPLICA] — the
-// operator's host calls, through the production HostService handlers (flush, unflush and
-// confirm-fenced answer UNIMPLEMENTED until their issues land).
+// operator's host calls, through the production HostService handlers. Flush and unflush answer
+// with their job (JobService shows its steps: one child migration per VM).
 import type { Host } from "../../../common/generated/vigil/v1/Host.js";
 import type { Job } from "../../../common/generated/vigil/v1/Job.js";
+import { describeJob } from "../jobs.js";
 import { unaryCall } from "../replica-node.js";
 import { onOff, takeVia, usageError, type SimCommand } from "./sim-command.js";
-
-function describeJob(job: Job): string {
-  return `job ${job.id ?? "?"} ${job.state ?? ""}`;
-}
 
 export const host: SimCommand = {
   name: "host",

@@ -12,10 +12,12 @@ import { command } from "./command.js";
 import { config } from "./config.js";
 import { cut } from "./cut.js";
 import { expect } from "./expect.js";
+import { failNextMigration } from "./fail-next-migration.js";
 import { fence } from "./fence.js";
 import { guest } from "./guest.js";
 import { heal } from "./heal.js";
 import { host } from "./host.js";
+import { job } from "./job.js";
 import { kill } from "./kill.js";
 import { libvirt } from "./libvirt.js";
 import { loseAck } from "./lose-ack.js";
@@ -55,6 +57,8 @@ const all: readonly SimCommand[] = [
   config,
   maintenance,
   host,
+  job,
+  failNextMigration,
   net,
   guest,
   libvirt,

@@ -1,21 +1,25 @@
 // Usage: libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang
 //      | libvirt HOST connection lost|restored
 // Scripts libvirtd on HOST: the next OPERATION (start, shutdown, destroy, suspend, resume) fails with
-// MESSAGE; the next live migration from HOST goes wrong in the given way (simulated once the
-// migration issue adds migrations; recorded now); or its connection to the agent drops / comes back
+// MESSAGE; the next migration from HOST goes wrong in the given way (fail-next-migration.ts); or its connection to the agent drops / comes back
 // (the agent re-reads the inventory). slow-next: the next OPERATION takes DURATION longer (slow storage).
 //      | libvirt HOST down|up — libvirtd stops (calls fail at once, QEMU and guests run on) or starts again
 //      | libvirt HOST disk VM TARGET FILE... — VM's disk TARGET has this backing chain (top first), as set up outside vigil
 //      | libvirt HOST define VM running|shutoff — someone defines (and starts) VM on HOST outside vigil, without events
 //      | libvirt HOST migrated-away VM — VM's QEMU on HOST stopped because it migrated away (reason "migrated")
+//      | libvirt HOST migrate VM DEST [offline] — someone runs `virsh migrate --live --p2p --persistent` (or
+//        --offline) of VM from HOST to DEST, outside vigil: the simulated migration (migration.ts) runs
+//      | libvirt HOST abort-job VM — someone runs `virsh domjobabort VM` on HOST
 import { executingStates, migrationFaults, uuidOf, type HypervisorOperation, type MigrationFault } from "../hypervisor.js";
+import { scriptMigrationFault } from "./fail-next-migration.js";
 import { parseDuration, usageError, type SimCommand } from "./sim-command.js";
 
 const operations: readonly HypervisorOperation[] = ["start", "shutdown", "destroy", "suspend", "resume"];
 
 export const libvirt: SimCommand = {
   name: "libvirt",
-  usage: "libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang | libvirt HOST connection lost|restored | libvirt HOST down|up | libvirt HOST disk VM TARGET FILE... | libvirt HOST define VM running|shutoff | libvirt HOST migrated-away VM",
+  usage:
+    "libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang | libvirt HOST connection lost|restored | libvirt HOST down|up | libvirt HOST disk VM TARGET FILE... | libvirt HOST define VM running|shutoff | libvirt HOST migrated-away VM | libvirt HOST migrate VM DEST [offline] | libvirt HOST abort-job VM",
   run(world, args) {
     const [hostId, verb, operand] = args;
     if (hostId === undefined || verb === undefined) throw usageError(this, "name a host and a verb");
@@ -23,8 +27,7 @@ export const libvirt: SimCommand = {
     if (verb === "fail-next" && operand === "migrate") {
       const fault = args[3] as MigrationFault;
       if (!migrationFaults.includes(fault)) throw usageError(this, `a migration fails ${migrationFaults.join(", ")}`);
-      host.faults.nextMigration = fault;
-      world.trace.line("sim", `libvirt on ${hostId}: the next migration fails ${fault} (migrations are not simulated yet)`);
+      scriptMigrationFault(world, hostId, fault);
       return;
     }
     if (verb === "fail-next") {
@@ -63,6 +66,33 @@ export const libvirt: SimCommand = {
       if (domain === undefined || !executingStates.has(domain.state)) throw usageError(this, "libvirt HOST migrated-away VM (a running VM)");
       world.trace.line("sim", `libvirt on ${hostId}: ${domain.name} migrated away`);
       host.transition(domain, "shutoff", "migrated", { event: "stopped", detail: "migrated" });
+      return;
+    }
+    if (verb === "migrate") {
+      const domain = operand === undefined ? undefined : host.byNameOrUuid(operand);
+      const destination = args[3];
+      const offline = args[4] === "offline";
+      if (domain === undefined || destination === undefined || args.length > (offline ? 5 : 4)) throw usageError(this, "libvirt HOST migrate VM DEST [offline]");
+      const what = `virsh migrate ${domain.name} from ${hostId} to ${destination}${offline ? " (offline)" : ""}`;
+      world.trace.line("sim", `someone runs ${what}, outside vigil`);
+      try {
+        host.beginMigration(domain, { destinationUri: `qemu+tls://${destination}/system`, persistOnDestination: true, offline }, (outcome) => world.trace.line("sim", `${what}: ${outcome.ok ? "completed" : `failed: ${outcome.message}`}`));
+      } catch (error) {
+        world.trace.line("sim", `${what}: refused: ${(error as Error).message}`);
+      }
+      return;
+    }
+    if (verb === "abort-job") {
+      const domain = operand === undefined ? undefined : host.byNameOrUuid(operand);
+      if (domain === undefined) throw usageError(this, "libvirt HOST abort-job VM");
+      const migration = host.outgoing.get(domain.uuid);
+      world.trace.line("sim", `someone runs virsh domjobabort ${domain.name} on ${hostId}`);
+      try {
+        if (migration === undefined) throw new Error("Requested operation is not valid: no job is active on the domain");
+        migration.abort();
+      } catch (error) {
+        world.trace.line("sim", `virsh domjobabort ${domain.name}: ${(error as Error).message}`);
+      }
       return;
     }
     if (verb === "define") {
