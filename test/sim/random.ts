@@ -7,6 +7,7 @@ import { seededRng } from "../../common/env.js";
 import { commands } from "./commands/index.js";
 import type { SimBug } from "./bugs.js";
 import { parseClusterSpec, type ClusterSpec } from "./cluster-spec.js";
+import { executingStates, migrationFaults } from "./hypervisor.js";
 import { Violation } from "./invariants.js";
 import { calmLinks } from "./network.js";
 import { World, type Failure } from "./world.js";
@@ -37,6 +38,7 @@ export interface RandomResult {
   events: number;
   simulatedMs: number;
   swarm: Swarm;
+  migrationSwarm: MigrationSwarm;
   /** What the run exercised: elections, kills, snapshots, commands, operator calls, events applied. */
   counts: Record<string, number>;
 }
@@ -45,6 +47,35 @@ export const defaultSafetyMs = 20_000;
 export const defaultLivenessMs = 60_000;
 const livenessCheckEveryMs = 500;
 const warmUpMs = 3_000;
+
+/**
+ * The migration actions (issue 8) one seed favours. They are drawn from their own random stream
+ * (world.seedFor("migrations")), after the step's action, so the stream of the older actions, and
+ * every seed's older behaviour up to its first migration, stays as it was.
+ */
+export interface MigrationSwarm {
+  /** Chance that a step also takes a migration action. */
+  perStep: number;
+  weights: Record<MigrationActionName, number>;
+}
+
+type MigrationActionName = "migrate" | "migrateDuringFault" | "flush" | "unflush" | "fault" | "cancel" | "fallback";
+
+function drawMigrationSwarm(rng: Rng): MigrationSwarm {
+  const weight = (choices: readonly number[]) => pick(rng, choices);
+  return {
+    perStep: pick(rng, [0, 0.1, 0.2, 0.35]),
+    weights: {
+      migrate: weight([2, 4]),
+      migrateDuringFault: weight([0, 1, 2]),
+      flush: weight([0, 1, 2]),
+      unflush: weight([0, 1, 2]),
+      fault: weight([0, 1, 2]),
+      cancel: weight([0, 1]),
+      fallback: weight([0, 1]),
+    },
+  };
+}
 
 /** Weights of the actions one seed favours (swarm testing: each seed its own mix). */
 export interface Swarm {
@@ -163,7 +194,9 @@ export function replayCommand(seed: number, bugs: ReadonlySet<SimBug>): string {
 
 class RandomRun {
   private readonly rng: Rng;
+  private readonly migrationRng: Rng;
   readonly swarm: Swarm;
+  readonly migrationSwarm: MigrationSwarm;
   readonly world: World;
   step = 0;
   private phase: "safety" | "liveness" = "safety";
@@ -173,6 +206,8 @@ class RandomRun {
     this.swarm = drawSwarm(setupRng);
     this.world = new World({ spec: drawCluster(setupRng, options.seed, this.swarm), seed: options.seed, bugs: options.bugs ?? new Set() });
     this.rng = this.world.rng;
+    this.migrationRng = seededRng(this.world.seedFor("migrations"));
+    this.migrationSwarm = drawMigrationSwarm(this.migrationRng);
     this.world.trace.echo = options.echo ?? null;
     this.world.trace.echoAll = options.verbose === true;
   }
@@ -182,6 +217,7 @@ class RandomRun {
     try {
       world.start();
       world.trace.line("sim", `swarm ${JSON.stringify(this.swarm)}`);
+      world.trace.line("sim", `migration swarm ${JSON.stringify(this.migrationSwarm)}`);
       const safetyEndsMs = this.options.safetyMs ?? defaultSafetyMs;
       // The cluster forms undisturbed first, so most actions meet a working cluster to break.
       await world.runFor(warmUpMs);
@@ -189,11 +225,13 @@ class RandomRun {
         await world.runFor(Math.min(safetyEndsMs - world.scheduler.nowMs, 200 + Math.floor(this.rng.next() * 1_800)));
         this.step += 1;
         await this.act();
+        if (this.migrationRng.next() < this.migrationSwarm.perStep) await this.actMigration();
         world.checkState();
       }
       this.phase = "liveness";
       await this.heal();
       await this.converge();
+      await world.settleChecks();
       return null;
     } catch (error) {
       if (!(error instanceof Violation)) throw error;
@@ -333,6 +371,52 @@ class RandomRun {
     }
   }
 
+  private async actMigration(): Promise<void> {
+    const world = this.world;
+    const rng = this.migrationRng;
+    const hosts = this.hostIds();
+    const entries = Object.entries(this.migrationSwarm.weights) as [MigrationActionName, number][];
+    let draw = rng.next() * entries.reduce((sum, [, weight]) => sum + weight, 0);
+    const action = entries.find(([, weight]) => (draw -= weight) < 0)?.[0] ?? "migrate";
+    switch (action) {
+      case "migrate":
+        return this.command(this.migrateLine());
+      case "migrateDuringFault": {
+        // A migration in flight when the primary dies, or its source or destination loses power or network.
+        await this.command(this.migrateLine());
+        await world.runFor(Math.floor(rng.next() * 3_000));
+        const fault = pick(rng, ["kill-leader", "power", "cut", "agent-kill"]);
+        const leader = world.currentLeader();
+        if (fault === "kill-leader") return leader === null ? undefined : this.command(`kill ${leader}`);
+        const host = pick(rng, hosts);
+        if (fault === "power") return world.requireAgent(host).host.powered ? this.command(`power ${host} off`) : undefined;
+        if (fault === "cut") return this.command(`cut ${host}`);
+        return this.command(`agent-kill ${host}`);
+      }
+      case "flush":
+        return this.command(`host flush ${pick(rng, hosts)}`);
+      case "unflush":
+        return this.command(`host unflush ${pick(rng, hosts)}`);
+      case "fault":
+        return this.command(`fail-next-migration ${pick(rng, hosts)} ${pick(rng, migrationFaults)}`);
+      case "cancel":
+        return this.command("job cancel latest");
+      case "fallback":
+        return this.command(`vm set ${pick(rng, this.vmNames())} --migration-fallback ${pick(rng, ["on", "off"])}`);
+    }
+  }
+
+  /** A migration request: most often of a VM that runs, to a named host (sometimes its own) or to placement's choice. */
+  private migrateLine(): string {
+    const rng = this.migrationRng;
+    const running = this.world.hosts().flatMap((host) => host.sortedDomains().filter((domain) => executingStates.has(domain.state) && !host.inactiveForMigration(domain.uuid)).map((domain) => domain.name));
+    const vm = running.length > 0 && rng.next() < 0.8 ? pick(rng, running) : pick(rng, this.vmNames());
+    const target = rng.next() < 0.6 ? ` to ${pick(rng, this.hostIds())}` : "";
+    const forceLive = rng.next() < 0.3 ? " force-live" : "";
+    const via = rng.next() < 0.2 ? ` via ${pick(rng, this.replicaIds())}` : "";
+    return `vm migrate ${vm}${target}${forceLive}${via}`;
+  }
+
   /** A start in flight when its host loses power or its network, or the primary dies (DESIGN §7's hard case). */
   private async startDuringFault(): Promise<void> {
     const world = this.world;
@@ -411,6 +495,7 @@ export async function runRandom(options: RandomOptions): Promise<RandomResult> {
   const world = run.world;
   const traced = (pattern: RegExp) => world.trace.lines.filter((line) => pattern.test(line)).length;
   const ha = { fenceAttempts: world.checker.fenceRecords.length, haRestarts: traced(/ log .*: HA restart /), orphanedSkipTraces: traced(/ log .*skip-trace .* orphaned/) };
-  const counts = { ...world.counts, ...world.checker.counts, ...ha, operatorCalls: world.operator.callsAnswered, agentEventsAcknowledged: [...world.checker.ackedSeq.values()].reduce((sum, seq) => sum + seq, 0) };
-  return { seed: options.seed, failure, traceHash: world.trace.hash(), steps: run.step, events: world.scheduler.executed, simulatedMs: world.scheduler.nowMs, swarm: run.swarm, counts };
+  const migrations = { migrationCalls: traced(/ op +vm migrate .* => /), libvirtMigrations: traced(/ libvirt: migrate .* => to /), ...world.migrations.counts };
+  const counts = { ...world.counts, ...world.checker.counts, ...ha, ...migrations, operatorCalls: world.operator.callsAnswered, agentEventsAcknowledged: [...world.checker.ackedSeq.values()].reduce((sum, seq) => sum + seq, 0) };
+  return { seed: options.seed, failure, traceHash: world.trace.hash(), steps: run.step, events: world.scheduler.executed, simulatedMs: world.scheduler.nowMs, swarm: run.swarm, migrationSwarm: run.migrationSwarm, counts };
 }

@@ -108,6 +108,7 @@ export async function runScenario(directory: string, options: ScenarioOptions = 
         throw error;
       }
     }
+    await world.settleChecks();
     for (const summary of describeFinalState(world)) world.trace.line("end", summary);
   } catch (error) {
     if (error instanceof Violation && world !== null) {

@@ -25,6 +25,8 @@ import type { ClusterSpec } from "./cluster-spec.js";
 import { SimFenceDevice } from "./fence.js";
 import { uuidOf, type HostObserver, type SimHost } from "./hypervisor.js";
 import { Checker, stateCheckIntervalMs, Violation, type CheckedAgent, type CheckedReplica } from "./invariants.js";
+import { MigrationChecker } from "./job-invariants.js";
+import { listJobs } from "./jobs.js";
 import { Network } from "./network.js";
 import { Operator } from "./operator.js";
 import { ReplicaNode } from "./replica-node.js";
@@ -59,6 +61,8 @@ export class World {
   readonly network: Network;
   readonly trace: Trace;
   readonly checker = new Checker();
+  /** Ownership moves per migration and job bounds (job-invariants.ts). */
+  readonly migrations = new MigrationChecker();
   readonly operator: Operator;
   readonly bugs: ReadonlySet<SimBug>;
   readonly dataRoot: string;
@@ -77,6 +81,11 @@ export class World {
   private readonly streams = new Map<string, AgentStreamPair>();
   private readonly loseNextAck = new Set<string>();
   private injectedCommands = 0;
+  /** Simulated time during which some replica could command agents (jobs' bounds run only then). */
+  private primaryTimeMs = 0;
+  private primarySample: { atMs: number; commanding: boolean } = { atMs: 0, commanding: false };
+  /** The job audit in flight (JobService.List answers within the event's microtasks). */
+  private pendingAudit: Promise<void> | null = null;
 
   constructor(readonly options: WorldOptions) {
     this.bugs = options.bugs ?? new Set();
@@ -262,7 +271,11 @@ export class World {
   }
 
   private afterEvent(): void {
-    this.guard(() => this.checker.checkDuties(this.checkedReplicas()));
+    const replicas = this.checkedReplicas();
+    this.guard(() => this.checker.checkDuties(replicas));
+    const nowMs = this.scheduler.nowMs;
+    if (this.primarySample.commanding) this.primaryTimeMs += nowMs - this.primarySample.atMs;
+    this.primarySample = { atMs: nowMs, commanding: replicas.some((replica) => replica.leads() && replica.alive() && replica.mayCommand()) };
   }
 
   /** The SQLite-reading checks: after every command or action, and periodically. */
@@ -272,6 +285,41 @@ export class World {
       this.checker.checkAgents(this.checkedAgents());
       this.operator.checkBounded(this.scheduler.nowMs);
     });
+    this.auditJobs();
+  }
+
+  /**
+   * Reads the jobs through JobService.List on the most caught-up replica and checks them against
+   * the ownership moves and their bounds (job-invariants.ts). The answer arrives within the
+   * current microtasks; a violation stops the run after the next event (or in settleChecks).
+   */
+  private auditJobs(): void {
+    if (this.pendingAudit !== null) return;
+    let best: ReplicaNode | null = null;
+    for (const node of this.replicas.values()) {
+      const applied = node.liveProcess()?.replica.stateMachine.reader.appliedIndex();
+      if (applied !== undefined && (best === null || applied > best.liveProcess()!.replica.stateMachine.reader.appliedIndex())) best = node;
+    }
+    const process = best?.liveProcess() ?? null;
+    if (process === null) return;
+    const reader = process.replica.stateMachine.reader;
+    const appliedIndex = reader.appliedIndex();
+    const config = reader.config();
+    const primaryTimeMs = this.primaryTimeMs;
+    this.pendingAudit = listJobs(process).then(
+      (jobs) => this.note(() => this.migrations.audit(jobs, appliedIndex, config, primaryTimeMs)),
+      () => {
+        this.migrations.counts.jobAuditsFailed += 1;
+      },
+    );
+    void this.pendingAudit.finally(() => (this.pendingAudit = null));
+  }
+
+  /** Waits for the checks still in flight (the job audit) and throws what they found. */
+  async settleChecks(): Promise<void> {
+    this.checkState();
+    await this.pendingAudit;
+    this.throwIfFailed();
   }
 
   checkedReplicas(): CheckedReplica[] {
@@ -320,6 +368,7 @@ export class World {
     this.watched.set(node.id, watched);
     const { replica, duties } = watched;
     const incarnation = node.slot.incarnation;
+    this.migrations.watch(node.db, replica.stateMachine, (check) => this.note(check));
     const current = () => node.slot.incarnation === incarnation;
     replica.onLeadershipChange((change) => {
       if (!current()) return;
