@@ -321,6 +321,20 @@ describe("SimHypervisor migration", () => {
     assert.equal(lab.host("h1").migrationOf(uuidOf("web1")), undefined);
   });
 
+  it("a dropped libvirt connection fails the call while libvirtd carries the migration on to its end", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const call = lab.migrate("web1");
+    await lab.runFor(500);
+    lab.host("h1").connectionChange("lost");
+    await lab.runFor(10);
+    assert.equal(call.settled()?.message, "End of file while reading data: Input/output error");
+    assert.equal(lab.state("h1", "web1"), "running (booted)", "still migrating");
+    await lab.runFor(3_000);
+    assert.equal(lab.state("h2", "web1"), "running (migrated)");
+    assert.equal(lab.state("h1", "web1"), "shutoff (migrated)");
+  });
+
   it("a source guest that crashes mid-transfer ends the migration and the incoming QEMU", async () => {
     const lab = new Lab();
     lab.define("h1", "web1", "running");
