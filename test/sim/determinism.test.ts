@@ -19,6 +19,14 @@ describe("determinism", () => {
     assert.deepEqual(second.lines, first.lines);
   });
 
+  it("runs a migration (transfer, switch-over, events on both hosts) twice to the same trace", async () => {
+    const folder = join(scenariosRoot, "sim-migrate-outside-vigil");
+    const first = await runScenario(folder, { writeMissing: false });
+    const second = await runScenario(folder, { writeMissing: false });
+    assert.equal(first.outcome, "passed", first.message);
+    assert.equal(second.traceHash, first.traceHash);
+  });
+
   it("runs a random seed twice to the same trace, and another seed to a different one", async () => {
     const first = await runRandom({ seed: 7 });
     const second = await runRandom({ seed: 7 });

@@ -288,6 +288,53 @@ describe("SimHypervisor migration", () => {
     assert.equal(lab.state("h2", "web1"), "undefined");
   });
 
+  it("a destination that reboots mid-transfer does not get the VM when its link returns", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const call = lab.migrate("web1");
+    await lab.runFor(1_000);
+    const h2 = lab.host("h2");
+    h2.libvirtd.state = "dead";
+    h2.powerOff();
+    lab.cut.add("h2");
+    await lab.runFor(5_000);
+    h2.libvirtd.incarnation += 1;
+    h2.libvirtd.state = "running";
+    h2.powerOn();
+    lab.cut.delete("h2");
+    await lab.runFor(1_000);
+    assert.equal(call.settled()?.message, beforeLandingMessage);
+    assert.equal(lab.state("h1", "web1"), "running (booted)");
+    assert.equal(lab.state("h2", "web1"), "undefined");
+  });
+
+  it("both ends losing power leave no migration behind", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    lab.migrate("web1");
+    await lab.runFor(1_000);
+    for (const id of ["h1", "h2"]) {
+      lab.host(id).libvirtd.state = "dead";
+      lab.host(id).powerOff();
+    }
+    assert.equal(lab.host("h2").migrationOf(uuidOf("web1")), undefined);
+    assert.equal(lab.host("h1").migrationOf(uuidOf("web1")), undefined);
+  });
+
+  it("a dropped libvirt connection fails the call while libvirtd carries the migration on to its end", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const call = lab.migrate("web1");
+    await lab.runFor(500);
+    lab.host("h1").connectionChange("lost");
+    await lab.runFor(10);
+    assert.equal(call.settled()?.message, "End of file while reading data: Input/output error");
+    assert.equal(lab.state("h1", "web1"), "running (booted)", "still migrating");
+    await lab.runFor(3_000);
+    assert.equal(lab.state("h2", "web1"), "running (migrated)");
+    assert.equal(lab.state("h1", "web1"), "shutoff (migrated)");
+  });
+
   it("a source guest that crashes mid-transfer ends the migration and the incoming QEMU", async () => {
     const lab = new Lab();
     lab.define("h1", "web1", "running");

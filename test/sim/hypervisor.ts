@@ -357,7 +357,10 @@ export class SimHost {
 
   /** libvirtd's connection dropped (or came back): agents hear of it and re-read the inventory. */
   connectionChange(change: "lost" | "restored"): void {
-    for (const connection of this.connections) connection.dispatchConnectionChange(change);
+    for (const connection of this.connections) {
+      if (change === "lost") connection.connectionDropped();
+      connection.dispatchConnectionChange(change);
+    }
   }
 
   /** The guest itself does something (crash, power off, pause): not an operation of vigil's. */
@@ -394,6 +397,8 @@ export class SimHypervisor implements Hypervisor {
   private readonly blockJobListeners = new Set<(event: BlockJobEvent) => void>();
   private readonly connectionListeners = new Set<(change: "lost" | "restored") => void>();
   private closed = false;
+  /** Migration calls waiting for libvirt's answer: a dropped connection fails them (libvirtd carries the migrations on). */
+  private readonly pendingMigrations = new Set<(message: string) => void>();
   /** The agent incarnation this connection belongs to: its answers die with it. */
   private readonly incarnation: number;
 
@@ -560,13 +565,18 @@ export class SimHypervisor implements Hypervisor {
     const host = this.host;
     if (!host.libvirtdUp) return this.refused("migrate");
     return new Promise<void>((resolve, reject) => {
+      const dropped = (message: string) => {
+        this.pendingMigrations.delete(dropped);
+        reject(new SimLibvirtError(message));
+      };
+      this.pendingMigrations.add(dropped);
       const answer = (outcome: MigrationOutcome) =>
         host.scheduler.after(
           0,
           this.agent,
           `libvirt ${host.hostId} migrate answer`,
           () => {
-            if (this.closed) return;
+            if (this.closed || !this.pendingMigrations.delete(dropped)) return;
             if (outcome.ok) resolve();
             else reject(new SimLibvirtError(outcome.message));
           },
@@ -589,6 +599,17 @@ export class SimHypervisor implements Hypervisor {
         }
       });
     });
+  }
+
+  /**
+   * The connection to libvirtd dropped: calls in flight fail as the client library fails them, while
+   * libvirtd carries a peer-to-peer migration on to its end (the call failed; the VM may still be
+   * migrating). The agent hears "lost" and reconnects.
+   */
+  connectionDropped(): void {
+    for (const fail of [...this.pendingMigrations]) {
+      this.host.scheduler.after(0, this.agent, `libvirt ${this.host.hostId} migrate connection dropped`, () => fail("End of file while reading data: Input/output error"), this.incarnation);
+    }
   }
 
   /** virDomainAbortJob: cancels the migration this domain takes part in (from the source). */

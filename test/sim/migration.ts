@@ -78,6 +78,8 @@ export class SimMigration {
   private finished = false;
   /** The source lost power: nobody waits for the answer; the destination cleans up on its own. */
   private sourceGone = false;
+  /** The destination's incoming QEMU went while the link was down: the source learns it once it can reach the destination. */
+  private incomingLost = false;
   /** Set while this migration changes a domain itself (the hosts' transition hook ignores those). */
   acting = false;
   private cancelTimer: Cancel = () => undefined;
@@ -166,6 +168,7 @@ export class SimMigration {
 
   private tick(): void {
     if (this.finished || this.stalled(() => this.tick())) return;
+    if (this.incomingLost) return this.fail(beforeLandingMessage);
     const step = this.request.bytesPerTick;
     this.processedBytes += step;
     const floor = this.request.fault === "hang" ? Math.round(this.totalBytes * hangRemainingShare) : 0;
@@ -186,6 +189,7 @@ export class SimMigration {
   /** Finish on the destination: the domain runs there (or stays paused, as it was). */
   private land(): void {
     if (this.finished || this.stalled(() => this.land())) return;
+    if (this.incomingLost) return this.fail(beforeLandingMessage);
     const destination = this.destination;
     this.phase = "confirm";
     this.act(() => {
@@ -267,7 +271,10 @@ export class SimMigration {
     if (host === this.source && !this.sourceGone) return this.fail("operation failed: domain is not running");
     if (host === this.destination) {
       if (!this.incomingWasDefined) host.domains.delete(this.incoming.uuid);
+      this.incomingLost = true;
       if (host.powered) this.fail(beforeLandingMessage);
+      // Both ends gone: nobody is left to finish it.
+      else if (this.sourceGone) this.finish(null);
     }
   }
 

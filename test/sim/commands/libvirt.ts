@@ -1,8 +1,9 @@
 // Usage: libvirt HOST fail-next OPERATION MESSAGE... | libvirt HOST slow-next OPERATION DURATION | libvirt HOST fail-next migrate before-landing|after-landing|hang
 //      | libvirt HOST connection lost|restored
 // Scripts libvirtd on HOST: the next OPERATION (start, shutdown, destroy, suspend, resume) fails with
-// MESSAGE; the next migration from HOST goes wrong in the given way (fail-next-migration.ts); or its connection to the agent drops / comes back
-// (the agent re-reads the inventory). slow-next: the next OPERATION takes DURATION longer (slow storage).
+// MESSAGE; the next migration from HOST goes wrong in the given way (fail-next-migration.ts); or its
+// connection to the agent drops / comes back (the agent re-reads the inventory; a migration call in
+// flight fails while libvirtd carries the migration on). slow-next: the next OPERATION takes DURATION longer (slow storage).
 //      | libvirt HOST down|up — libvirtd stops (calls fail at once, QEMU and guests run on) or starts again
 //      | libvirt HOST disk VM TARGET FILE... — VM's disk TARGET has this backing chain (top first), as set up outside vigil
 //      | libvirt HOST define VM running|shutoff — someone defines (and starts) VM on HOST outside vigil, without events
