@@ -103,9 +103,12 @@ export class FlushDuty implements DutyListener {
   private async perform(job: JobRecord, step: FlushStep): Promise<void> {
     const { log, dispatcher, clock, config, logger } = this.context;
     switch (step.kind) {
-      case "wait":
-        if (job.phase !== step.reason) await log.propose({ kind: "FlushPhase", jobId: job.id, phase: step.reason });
+      case "wait": {
+        // The countdown is the child's own (its deadline_ms): committing it every second would only grow the log.
+        const phase = step.reason.replace(/ \(\d+ s left\)/, "");
+        if (job.phase !== phase) await log.propose({ kind: "FlushPhase", jobId: job.id, phase });
         return;
+      }
       case "migrate": {
         const vm = this.context.reader.vmByUuid(step.vmUuid);
         logger.info({ job: job.id, vm: step.vm, host: step.from, target: step.to }, `${job.kind}: migrating ${step.vm}`);
