@@ -60,7 +60,21 @@ export function skipTraceText(entry: SkipTraceRecord | undefined): string {
   return `${entry.operation} on ${entry.host} (term ${entry.term}, command ${entry.commandId}${orphan})`;
 }
 
-export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord, recovery: VmRecoveryFacts | null = null): Vm {
+/**
+ * The job that holds each VM now: its migration, or for a flush's shutdown/start step the flush or
+ * unflush itself (Vm.active_job).
+ */
+export function activeJobsByVm(reader: StateReader): Map<string, string> {
+  const holders = new Map<string, string>();
+  for (const job of reader.activeJobs()) {
+    if (job.kind === "migrate") holders.set(job.vmUuid, job.id);
+    else if (job.kind === "shutdown" || job.kind === "start") holders.set(job.vmUuid, job.parent);
+  }
+  return holders;
+}
+
+/** `activeJob`: from activeJobsByVm; without it, a migration's skip-trace entry names its job. */
+export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord, recovery: VmRecoveryFacts | null = null, activeJob?: string): Vm {
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -100,7 +114,7 @@ export function vmView(vm: VmRecord, skipTrace?: SkipTraceRecord, recovery: VmRe
     jobBlocker: recovery === null ? "" : (unresolvedJobBlocker(recovery.jobs) ?? ""),
     migrationFallback: vm.migrationFallback,
     // A migration skip-traces its VM under its job id (state/apply-orchestrations.ts).
-    activeJob: skipTrace?.operation === "migrate" ? skipTrace.commandId : "",
+    activeJob: activeJob ?? (skipTrace?.operation === "migrate" ? skipTrace.commandId : ""),
   };
 }
 

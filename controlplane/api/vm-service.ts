@@ -15,7 +15,7 @@ import { restartPolicies, selectors, type Selector, type VmPolicy } from "../sta
 import type { VmRecord } from "../state/store.js";
 import { leaderOnly } from "./leader-forwarding.js";
 import { failedPrecondition, invalidArgument, notFound, unary } from "./status.js";
-import { jobView, vmRecoveryFacts, vmView } from "./views.js";
+import { activeJobsByVm, jobView, vmRecoveryFacts, vmView } from "./views.js";
 import type { Job } from "../../common/generated/vigil/v1/Job.js";
 import { chooseMigrationTarget, migrationHosts, sourceProblem, targetProblem } from "../primary/migration-target.js";
 
@@ -128,12 +128,13 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       if (request.host !== "" && hostIdProblem(request.host) !== null) throw invalidArgument("host", `host id ${hostIdProblem(request.host)}`);
       await log.readBarrier();
       const traced = reader.skipTrace();
-      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, traced.get(vm.uuid), vmRecoveryFacts(reader, vm.uuid))) };
+      const holders = activeJobsByVm(reader);
+      return { vms: reader.listVms(request.host === "" ? undefined : request.host).map((vm) => vmView(vm, traced.get(vm.uuid), vmRecoveryFacts(reader, vm.uuid), holders.get(vm.uuid) ?? "")) };
     }),
     Get: unary(logger, "VmGet", async (request): Promise<Vm> => {
       await log.readBarrier();
       const vm = findVm(context, request.vm);
-      return vmView(vm, reader.skipTraceOf(vm.uuid), vmRecoveryFacts(reader, vm.uuid));
+      return vmView(vm, reader.skipTraceOf(vm.uuid), vmRecoveryFacts(reader, vm.uuid), activeJobsByVm(reader).get(vm.uuid) ?? "");
     }),
     Start: leaderOnly(context, "VmService", "Start", async (request) => {
       const vm = findVm(context, request.vm);
