@@ -86,11 +86,11 @@ export function withSteps(jobs: readonly Job[]): Job[] {
   return [...seen.values()];
 }
 
-/** Newest first: by start time, then by the list's own order (later listed = newer). */
+/** Newest first: by start time, then in the list's own order (JobService lists newest first). */
 function newestFirst(jobs: readonly Job[]): Job[] {
   return jobs
     .map((job, position) => ({ job, position }))
-    .sort((a, b) => Number(b.job.startedMs) - Number(a.job.startedMs) || b.position - a.position)
+    .sort((a, b) => Number(b.job.startedMs) - Number(a.job.startedMs) || a.position - b.position)
     .map((entry) => entry.job);
 }
 
