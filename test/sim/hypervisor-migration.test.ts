@@ -335,6 +335,76 @@ describe("SimHypervisor migration", () => {
     assert.equal(lab.state("h1", "web1"), "shutoff (migrated)");
   });
 
+  it("libvirtd stopping on the source fails the migration at once; the VM runs on there", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const call = lab.migrate("web1");
+    await lab.runFor(500);
+    lab.host("h1").setLibvirtd(false);
+    await lab.runFor(10);
+    assert.equal(call.settled()?.message, "internal error: client socket is closed");
+    assert.equal(lab.state("h1", "web1"), "running (booted)");
+    assert.equal(lab.state("h2", "web1"), "undefined");
+  });
+
+  it("an abort at the switch-over resumes the source; in the confirm window it is refused", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const first = lab.migrate("web1");
+    await lab.runFor(operationLatencyMs.migrate + transferMs(linkMiBPerSecond) + 1);
+    assert.equal(lab.state("h1", "web1"), "paused (migration)");
+    lab.host("h1").migrationOf(uuidOf("web1"))!.abort();
+    await lab.runFor(10);
+    assert.equal(first.settled()?.message, abortedMessage);
+    assert.equal(lab.state("h1", "web1"), "running (migration_canceled)");
+    assert.equal(lab.state("h2", "web1"), "undefined");
+    const second = lab.migrate("web1");
+    await lab.runFor(operationLatencyMs.migrate + transferMs(linkMiBPerSecond) + switchOverDowntimeMs + 1);
+    assert.throws(() => lab.host("h1").migrationOf(uuidOf("web1"))!.abort(), /can no longer be aborted/);
+    await lab.runFor(100);
+    assert.equal(second.settled()?.ok, true);
+  });
+
+  it("offline migrations honour the scripted faults", async () => {
+    const lab = new Lab();
+    lab.define("h1", "db1", "shutoff");
+    lab.host("h1").faults.nextMigration = "before-landing";
+    const before = lab.migrate("db1", { offline: true });
+    await lab.runFor(100);
+    assert.equal(before.settled()?.message, beforeLandingMessage);
+    assert.equal(lab.state("h2", "db1"), "undefined");
+    lab.host("h1").faults.nextMigration = "hang";
+    const hung = lab.migrate("db1", { offline: true });
+    await lab.runFor(60_000);
+    assert.ok(hung.settled() === null);
+    await lab.settle(lab.agents.get("h1")!.abortJob(uuidOf("db1")));
+    await lab.runFor(10);
+    assert.equal(hung.settled()?.message, abortedMessage);
+    lab.host("h1").faults.nextMigration = "after-landing";
+    const after = lab.migrate("db1", { offline: true });
+    await lab.runFor(100);
+    assert.equal(after.settled()?.message, afterLandingMessage);
+    assert.equal(lab.state("h2", "db1"), "shutoff (unknown)");
+  });
+
+  it("a migration outlives the agent that started it: a new connection sees its progress", async () => {
+    const lab = new Lab();
+    lab.define("h1", "web1", "running");
+    const call = lab.migrate("web1");
+    await lab.runFor(500);
+    await lab.agents.get("h1")!.close();
+    const slot = new ProcessSlot("h1-again");
+    slot.state = "running";
+    slot.incarnation = 1;
+    const again = new SimHypervisor(lab.host("h1"), slot);
+    const stats = await lab.settle(again.getJobStats(uuidOf("web1")));
+    assert.equal(stats.operation, "migration_out");
+    await lab.runFor(3_000);
+    assert.ok(call.settled() === null, "the closed connection hears nothing");
+    assert.equal(lab.state("h2", "web1"), "running (migrated)");
+    assert.equal((await lab.settle(again.getJobStats(uuidOf("web1")))).type, "none");
+  });
+
   it("a source guest that crashes mid-transfer ends the migration and the incoming QEMU", async () => {
     const lab = new Lab();
     lab.define("h1", "web1", "running");
