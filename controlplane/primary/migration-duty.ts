@@ -15,7 +15,7 @@ import { PrimaryNotReadyError, type CommandAction } from "./dispatcher.js";
 import type { DutyListener } from "./duty-gate.js";
 import { DutyTicker } from "./duty-ticker.js";
 import { adjudicate, type HostReport } from "./migration-adjudication.js";
-import { actOnVerdict, hostReport, nextMigrationAction, type MigrationAction, type QueryAnswer } from "./migration-planner.js";
+import { actOnVerdict, hostReport, migrationWatchIntervalMs, nextMigrationAction, type MigrationAction, type QueryAnswer } from "./migration-planner.js";
 import { migrationHosts, sourceProblem, targetProblem } from "./migration-target.js";
 
 /** How often the duty looks for jobs it does not drive yet (new requests, or a new primary's backlog). */
@@ -160,6 +160,8 @@ export class MigrationDuty implements DutyListener {
         this.awaiting.delete(job.id);
         this.wakeAll();
       });
+    // A command that cannot be delivered fails at once; the next attempt waits (its result ends the wait early).
+    await this.sleep(migrationWatchIntervalMs);
   }
 
   /** Why a pending migration cannot start now (checked again: the request was accepted a while ago), or null. */
