@@ -423,7 +423,8 @@ function jobStatusParts(job: Job, nowMs: number | null): string[] {
   }
   if (job.phase !== "") parts.push(`phase ${job.phase}`);
   if (nowMs !== null && !isFinalJob(job) && job.deadlineMs > 0) parts.push(timeLeftText(job.deadlineMs, nowMs));
-  if (job.error !== "") parts.push(job.error);
+  // A server may word a final phase and the error alike: say it once.
+  if (job.error !== "" && job.error !== job.phase) parts.push(job.error);
   return parts;
 }
 

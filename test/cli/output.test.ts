@@ -269,6 +269,8 @@ describe("tables", () => {
       "job j12: migrate web1 h1 -> h2: rolled-back, destination h2 does not run web1",
     ]);
     assert.match(output.jobProgressLines({ ...job, mode: "shutdown", state: "running" }, 0)[0] ?? "", /^job j12: migrate web1 h1 -> h2: running, shutdown migration, 75%/);
+    // A final phase worded like the error is said once.
+    assert.deepEqual(output.jobProgressLines({ ...adjudicating, state: "failed", phase: "h2 refused", error: "h2 refused" }, 0), ["job j12: migrate web1 h1 -> h2: failed, phase h2 refused"]);
   });
 
   it("show a flush as a line for the flush and one per VM step", () => {

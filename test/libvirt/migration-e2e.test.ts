@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { after, before, describe, test, type TestContext } from "node:test";
 import {
   killProcess,
@@ -131,6 +131,17 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** VIGIL_E2E_LOGS=DIR keeps every process's output of every test there (for diagnosing a failure). */
+const logDirectory = process.env.VIGIL_E2E_LOGS;
+
+function keepLog(label: string, running: RunningProcess): void {
+  if (logDirectory === undefined) return;
+  after(() => {
+    mkdirSync(logDirectory, { recursive: true });
+    writeFileSync(`${logDirectory}/${label}-${running.name.replace(/[^\w.-]+/g, "_").slice(0, 60)}-${running.child.pid}.log`, running.output());
+  });
+}
+
 function report(line: string): void {
   process.stdout.write(`migration-e2e: ${line}\n`);
 }
@@ -181,6 +192,7 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     const [libvirtUri, migrationUri] = host === "h1" ? [lab.host1Uri, lab.host1Uri] : [lab.host2Uri, lab.host2Uri];
     const agent = startAgent({ hostId: host, controlPlane: vigild.address, stateDir: `${directory}/${host}`, libvirtUri, extraArgs: ["--migration-uri", migrationUri] });
     after(() => stopProcess(agent));
+    keepLog(directory.replace(/.*\//, ""), agent);
     return agent;
   }
 
@@ -191,6 +203,7 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     const directory = temporary.path;
     const vigild = await startVigild({ dataDir: `${directory}/cp1` });
     after(() => stopProcess(vigild));
+    keepLog(label, vigild);
     const agent1 = startLabAgent(vigild, directory, "h1");
     const agent2 = startLabAgent(vigild, directory, "h2");
     for (const host of ["h1", "h2"]) {
