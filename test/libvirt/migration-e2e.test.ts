@@ -85,6 +85,12 @@ interface JobView {
   steps: JobView[];
 }
 
+interface StartedCommand {
+  process: RunningProcess;
+  startedAt: number;
+  stdout: string;
+}
+
 interface Cluster {
   vigild: Vigild;
   agent1: RunningProcess;
@@ -94,7 +100,9 @@ interface Cluster {
 
 interface WaitedCommand {
   code: number | null;
+  /** stdout and stderr interleaved. */
   output: string;
+  stdout: string;
   elapsedMs: number;
   jobId: string;
 }
@@ -240,13 +248,15 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
   }
 
   /** Starts `vigilctl ARGS` (stdout a pipe, so plain progress lines), stopped after the test if still running. */
-  function startVigilctl(cluster: Cluster, args: string[]): { process: RunningProcess; startedAt: number } {
+  function startVigilctl(cluster: Cluster, args: string[]): StartedCommand {
     const running = startProcess(`vigilctl ${args.join(" ")}`, vigilctlPath, ["--endpoints", cluster.vigild.address, ...args]);
     after(() => stopProcess(running));
-    return { process: running, startedAt: performance.now() };
+    const started: StartedCommand = { process: running, startedAt: performance.now(), stdout: "" };
+    running.child.stdout!.on("data", (chunk: Buffer) => (started.stdout += chunk.toString()));
+    return started;
   }
 
-  async function finished(started: { process: RunningProcess; startedAt: number }, boundMs: number): Promise<WaitedCommand> {
+  async function finished(started: StartedCommand, boundMs: number): Promise<WaitedCommand> {
     const code = await waitFor(() => (started.process.child.exitCode !== null || started.process.child.signalCode !== null ? { code: started.process.child.exitCode } : undefined), {
       timeoutMs: boundMs,
       what: `${started.process.name} to exit (output so far: ${started.process.output().slice(-500)})`,
@@ -254,19 +264,28 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     });
     const output = started.process.output();
     const jobId = /^job (\S+): /m.exec(output)?.[1] ?? "";
-    return { code: code.code, output, elapsedMs: performance.now() - started.startedAt, jobId };
+    return { code: code.code, output, stdout: started.stdout, elapsedMs: performance.now() - started.startedAt, jobId };
   }
 
   async function vigilctlWait(cluster: Cluster, args: string[], boundMs = migrationBoundMs): Promise<WaitedCommand> {
     return finished(startVigilctl(cluster, args), boundMs);
   }
 
-  /** `vm migrate VM --to H --wait`, asserted successful on both libvirt daemons and in vigil. */
-  async function migrateAndCheck(cluster: Cluster, guest: { name: string; uuid: string }, to: "h1" | "h2"): Promise<{ wallMs: number; job: JobView }> {
+  /**
+   * `vm migrate VM --to H --wait`, asserted successful on both libvirt daemons and in vigil. With
+   * `json`, `-o json`: progress lines on stderr, the final job alone on stdout.
+   */
+  async function migrateAndCheck(cluster: Cluster, guest: { name: string; uuid: string }, to: "h1" | "h2", json = false): Promise<{ wallMs: number; job: JobView }> {
     const [fromUri, toUri, from] = to === "h2" ? [lab.host1Uri, lab.host2Uri, "h1"] : [lab.host2Uri, lab.host1Uri, "h2"];
-    const result = await vigilctlWait(cluster, ["vm", "migrate", guest.name, "--to", to, "--wait"]);
+    const result = await vigilctlWait(cluster, [...(json ? ["-o", "json"] : []), "vm", "migrate", guest.name, "--to", to, "--wait"]);
     assert.equal(result.code, 0, `vm migrate --to ${to} --wait:\n${result.output}`);
     assert.match(result.output, new RegExp(`^job ${result.jobId}: migrate ${guest.name} ${from} -> ${to}: succeeded`, "m"), "the plain progress ends with the job succeeded");
+    if (json) {
+      const final = JSON.parse(result.stdout) as JobView;
+      assert.deepEqual([final.id, final.state], [result.jobId, "succeeded"], "stdout is the final job as JSON, nothing else");
+    } else {
+      assert.doesNotMatch(result.stdout, /^[{[]/m, "table output prints no JSON");
+    }
     assert.equal(domainState(toUri, guest.uuid), "running", `libvirt on ${to} runs ${guest.name}`);
     const left = domainState(fromUri, guest.uuid);
     assert.ok(left === "shut off" || left === "absent", `libvirt on ${from} no longer runs ${guest.name} (it is ${left})`);
@@ -290,7 +309,7 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     if (!(await migrationImplemented(t, cluster, guest))) return;
     const there = await migrateAndCheck(cluster, guest, "h2");
     assert.equal(vmView(cluster.vigild.address, guest.uuid).lastHost, "h1", "the last host is recorded");
-    const back = await migrateAndCheck(cluster, guest, "h1");
+    const back = await migrateAndCheck(cluster, guest, "h1", true);
     report(
       `vm migrate h1->h2 ${seconds(there.wallMs)} (vigilctl --wait wall time; job ${seconds(there.job.finishedMs - there.job.startedMs)}, downtime ${there.job.downtimeMs} ms), ` +
         `h2->h1 ${seconds(back.wallMs)} (job ${seconds(back.job.finishedMs - back.job.startedMs)}, downtime ${back.job.downtimeMs} ms); 64 MiB TCG guest`,
@@ -323,6 +342,12 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     const flushJob = jobView(cluster.vigild.address, flush.jobId);
     assert.ok(flushJob.steps.length >= guests.length, "the flush job lists a step per VM");
     assert.ok(flushJob.steps.every((step) => step.state === "succeeded"), "every step succeeded");
+    const listed = vigilctlJson<JobView[]>(cluster.vigild.address, ["job", "list", "--host", "h1"]).map((job) => job.id);
+    assert.ok(listed.includes(flush.jobId), "job list --host h1 lists the flush");
+    for (const step of flushJob.steps) assert.ok(listed.includes(step.id), `job list --host h1 lists the step ${step.id}`);
+    const shown = vigilctl(cluster.vigild.address, ["job", "show", flush.jobId]);
+    assert.equal(shown.code, 0, shown.stderr);
+    for (const guest of guests) assert.match(shown.stdout, new RegExp(`^\\S+ +migrate +${guest.name} +h1 +h2 +succeeded`, "m"), `job show lists the step of ${guest.name}`);
 
     const unflush = await vigilctlWait(cluster, ["host", "unflush", "h1", "--wait"], migrationBoundMs * 2);
     assert.equal(unflush.code, 0, `host unflush h1 --wait:\n${unflush.output}`);
