@@ -377,16 +377,22 @@ function jobTotalBytes(job: Job): number {
   return job.totalBytes > 0 ? job.totalBytes : job.processedBytes + job.remainingBytes;
 }
 
-/** processed/total in whole percent (never rounded up to 100), or null before any data was reported. */
+/**
+ * How far a migration is, in whole percent (never rounded up to 100), or null before any data was
+ * reported. Counted from what is left, as virsh's own progress does: libvirt's processed bytes
+ * leave out the zero pages it skips, so processed/total lags far behind on a mostly empty guest.
+ */
 export function jobPercent(job: Job): number | null {
   const total = jobTotalBytes(job);
-  return total <= 0 ? null : Math.min(100, Math.floor((job.processedBytes * 100) / total));
+  if (total <= 0) return null;
+  const done = Math.max(0, total - job.remainingBytes);
+  return Math.min(100, Math.floor((done * 100) / total));
 }
 
-/** "42% (108 MiB of 256 MiB)", or "" before the migration reported any data. */
+/** "87% of 4 GiB", or "" before the migration reported any data. */
 export function jobPercentText(job: Job): string {
   const percent = jobPercent(job);
-  return percent === null ? "" : `${percent}% (${formatBytes(job.processedBytes)} of ${formatBytes(jobTotalBytes(job))})`;
+  return percent === null ? "" : `${percent}% of ${formatBytes(jobTotalBytes(job))}`;
 }
 
 /** The PROGRESS cell of a job table: a migration's percentage, a flush's steps done. */
@@ -414,7 +420,7 @@ function jobStatusParts(job: Job, nowMs: number | null): string[] {
   if (job.mode === "shutdown") parts.push("shutdown migration");
   if (job.kind === "migrate") {
     const percent = jobPercentText(job);
-    if (percent !== "") parts.push(percent, `${formatBytes(job.remainingBytes)} left`);
+    if (percent !== "") parts.push(percent, `${formatBytes(job.remainingBytes)} left`, `${formatBytes(job.processedBytes)} sent`);
     if (job.downtimeMs > 0) parts.push(`downtime ${job.downtimeMs} ms`);
   }
   if (job.kind !== "migrate" && job.steps.length > 0) {
@@ -426,6 +432,14 @@ function jobStatusParts(job: Job, nowMs: number | null): string[] {
   // A server may word a final phase and the error alike: say it once.
   if (job.error !== "" && job.error !== job.phase) parts.push(job.error);
   return parts;
+}
+
+/**
+ * A server may count down in its phase text too ("... running (629 s left)"): for telling whether
+ * anything changed, such a countdown is the clock, not news.
+ */
+function withoutCountdowns(line: string): string {
+  return line.replace(/\b\d+(?:\.\d+)? ?(?:ms|s|m|h)? left\b/g, "… left");
 }
 
 /** One progress entry: the job itself, or one step (VM) of a flush or unflush. */
@@ -450,7 +464,7 @@ export function jobProgressEntries(job: Job, nowMs: number): ProgressEntry[] {
   const entry = (id: string, label: string, subject: Job): ProgressEntry => ({
     id,
     line: `${label}: ${jobStatusParts(subject, nowMs).join(", ")}`,
-    changeKey: `${label}: ${jobStatusParts(subject, null).join(", ")}`,
+    changeKey: withoutCountdowns(`${label}: ${jobStatusParts(subject, null).join(", ")}`),
   });
   return [entry(job.id, `job ${job.id}: ${jobSubject(job)}`, job), ...job.steps.map((step) => entry(step.id, stepLabel(step), step))];
 }

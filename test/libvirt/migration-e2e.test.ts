@@ -448,7 +448,7 @@ describe("migration end to end on the lab: vigilctl vm migrate, host flush/unflu
     }
     assert.match(result.output, /adjudicating/, "the progress showed the adjudication");
     report(
-      `agent killed at ${Math.round((moving.processedBytes * 100) / Math.max(1, moving.totalBytes || moving.processedBytes + moving.remainingBytes))}% of a ${slowGuestMiB} MiB guest at ${slowBandwidthMiBPerS} MiB/s: ` +
+      `agent killed with ${Math.round(moving.remainingBytes / 2 ** 20)} MiB left of a ${slowGuestMiB} MiB guest at ${slowBandwidthMiBPerS} MiB/s: ` +
         `adjudicating ${seconds(adjudicatingAfterMs)} after the kill; libvirt left it on ${settledHost2 === "running" ? "host2" : "host1"}; ` +
         `job ${job.state} ${seconds(decidedAfterRestartMs)} after the agent restarted (${seconds(performance.now() - killedAt)} after the kill)`,
     );
