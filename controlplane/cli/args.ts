@@ -76,6 +76,7 @@ export interface VmPolicyChange {
   selector?: Selector;
   autorestart?: boolean;
   maxRestarts?: number;
+  migrationFallback?: boolean;
 }
 
 export type CliCommand =
@@ -102,7 +103,8 @@ export type CliCommand =
   | { kind: "vm.stop"; vm: string }
   | { kind: "vm.migrate"; vm: string; to: string; forceLive: boolean; wait: WaitOptions | null }
   | { kind: "vm.set"; vm: string; policy: VmPolicyChange }
-  | { kind: "job.list" }
+  /** `vm` and `host` are "" for no filter. */
+  | { kind: "job.list"; vm: string; host: string }
   | { kind: "job.show"; id: string }
   | { kind: "job.cancel"; id: string }
   /** `limit` is 0 for the server's default. */
@@ -354,8 +356,9 @@ function buildCommand(spec: VerbSpec, args: readonly string[], flags: FlagValues
   switch (kind) {
     case "cluster.status":
     case "host.list":
-    case "job.list":
       return { kind };
+    case "job.list":
+      return { kind, vm: identifier(flags, "vm"), host: identifier(flags, "host") };
     case "cluster.maintenance":
       return { kind, on: first === "on" };
     case "cluster.transfer-primary":
@@ -442,6 +445,8 @@ function policyChange(flags: FlagValues, usage: string): VmPolicyChange {
   if (autorestart !== undefined) policy.autorestart = autorestart === "on";
   const maxRestarts = integer(flags, "max-restarts", { min: 0, max: maxRestartsMax });
   if (maxRestarts !== undefined) policy.maxRestarts = maxRestarts;
+  const migrationFallback = choice(flags, "migration-fallback", onOff);
+  if (migrationFallback !== undefined) policy.migrationFallback = migrationFallback === "on";
   if (Object.keys(policy).length === 0) throw new UsageError(`nothing to change; usage: ${usage}`);
   return policy;
 }

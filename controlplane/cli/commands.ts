@@ -48,8 +48,10 @@ export interface Terminal {
   readonly isTty: boolean;
   /** Prints text and a newline on stdout. */
   print(text: string): void;
-  /** Replaces the current line on a terminal (no newline). */
-  redraw(line: string): void;
+  /** Replaces the block of lines drawn last on a terminal with these (no final newline). */
+  redraw(lines: readonly string[]): void;
+  /** Prints a line on stderr: progress while stdout carries JSON. */
+  note(text: string): void;
 }
 
 export interface CommandContext {
@@ -144,7 +146,7 @@ export async function runCommand(command: CliCommand, context: CommandContext): 
       return jobStarted(decodeJob(await call("VmService", "Migrate", request)), command.wait, context);
     }
     case "job.list": {
-      const jobs = decodeJobList(await call("JobService", "List", {} satisfies ListJobsRequest));
+      const jobs = decodeJobList(await call("JobService", "List", { vm: command.vm, host: command.host } satisfies ListJobsRequest));
       emit(jobs.map(output.jobJson), output.jobListText(jobs));
       return ExitCode.ok;
     }
@@ -229,6 +231,8 @@ export function setPolicyRequest(vm: string, policy: VmPolicyChange): SetVmPolic
   if (policy.selector !== undefined) fields.push("selector");
   if (policy.autorestart !== undefined) fields.push("autorestart");
   if (policy.maxRestarts !== undefined) fields.push("max_restarts");
+  // The name the issue-8 contract gives this field (camelCase, unlike the older ones above).
+  if (policy.migrationFallback !== undefined) fields.push("migrationFallback");
   return {
     vm,
     fields,
@@ -238,6 +242,7 @@ export function setPolicyRequest(vm: string, policy: VmPolicyChange): SetVmPolic
     selector: policy.selector ?? "",
     autorestart: policy.autorestart ?? false,
     maxRestarts: policy.maxRestarts ?? 0,
+    migrationFallback: policy.migrationFallback ?? false,
   };
 }
 
@@ -351,26 +356,37 @@ interface ProgressPrinter {
   end(): void;
 }
 
-/** Table output: one redrawn line on a terminal, else a plain line whenever it changes. JSON: silent. */
+/**
+ * `--wait` progress. On a terminal with table output: the job's lines (one per VM step of a
+ * flush) redrawn in place, the countdown included. Otherwise plain lines, one per change of
+ * the job or of one step (a poll that changes only the clock prints nothing): on stdout, or
+ * on stderr with `-o json`, whose stdout carries only the final job.
+ */
 function progressPrinter(context: CommandContext): ProgressPrinter {
-  let last = "";
-  let drawn = false;
+  const redrawing = context.terminal.isTty && context.globals.output !== "json";
+  const printLine = (line: string) => (context.globals.output === "json" ? context.terminal.note(line) : context.terminal.print(line));
+  const printed = new Map<string, string>();
+  let drawn = "";
   return {
     show(job) {
-      if (context.globals.output === "json") return;
-      const line = output.jobProgressLine(job);
-      if (line === last) return;
-      last = line;
-      if (context.terminal.isTty) {
-        context.terminal.redraw(line);
-        drawn = true;
-      } else {
-        context.terminal.print(line);
+      const entries = output.jobProgressEntries(job, context.nowMs());
+      if (redrawing) {
+        const lines = entries.map((entry) => entry.line);
+        const block = lines.join("\n");
+        if (block === drawn) return;
+        drawn = block;
+        context.terminal.redraw(lines);
+        return;
+      }
+      for (const entry of entries) {
+        if (printed.get(entry.id) === entry.changeKey) continue;
+        printed.set(entry.id, entry.changeKey);
+        printLine(entry.line);
       }
     },
     end() {
-      if (drawn) context.terminal.print("");
-      drawn = false;
+      if (drawn !== "") context.terminal.print("");
+      drawn = "";
     },
   };
 }

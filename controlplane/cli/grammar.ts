@@ -24,6 +24,7 @@ export const flagTypes = {
   selector: { type: "string" },
   autorestart: { type: "string" },
   "max-restarts": { type: "string" },
+  "migration-fallback": { type: "string" },
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
@@ -130,7 +131,10 @@ const pkiFlags: readonly FlagUse[] = [
 ];
 
 const waitFlags: readonly FlagUse[] = [
-  { name: "wait", help: "poll the job until it ends, printing progress (exit 0 succeeded, 1 failed or canceled, 3 rolled back)" },
+  {
+    name: "wait",
+    help: "poll the job until it ends, showing progress per VM (with -o json: progress lines on stderr, the final job on stdout; exit 0 succeeded, 1 failed or canceled, 3 rolled back)",
+  },
   { name: "wait-timeout", metavar: "DURATION", help: "give up waiting after this long, e.g. 45m (default 30m)" },
 ];
 
@@ -257,12 +261,37 @@ export const verbSpecs: readonly VerbSpec[] = [
       { name: "selector", metavar: "S", choices: selectors, help: "how a target host is chosen: mem | memprov | load | vcpus | vms" },
       { name: "autorestart", metavar: "on|off", choices: onOff, help: "restart it automatically when it goes down" },
       { name: "max-restarts", metavar: "N", help: "restarts allowed before HA gives up (0 to 1000)" },
+      {
+        name: "migration-fallback",
+        metavar: "on|off",
+        choices: onOff,
+        help: "a failed live migration may fall back to a shutdown migration (on by default); off: live only",
+      },
     ],
     summary: "change a VM's HA policy (only the flags given are changed)",
   },
-  { kind: "job.list", path: ["job", "list"], args: [], flags: [], summary: "list jobs" },
-  { kind: "job.show", path: ["job", "show"], args: [{ name: "ID" }], flags: [], summary: "show one job with its progress" },
-  { kind: "job.cancel", path: ["job", "cancel"], args: [{ name: "ID" }], flags: [], summary: "cancel a running job" },
+  {
+    kind: "job.list",
+    path: ["job", "list"],
+    args: [],
+    flags: [
+      { name: "vm", metavar: "VM", help: "only jobs of this VM (name or UUID)" },
+      { name: "host", metavar: "H", help: "only jobs from, to or of this host" },
+    ],
+    summary: "list migrations, flushes and unflushes",
+  },
+  { kind: "job.show", path: ["job", "show"], args: [{ name: "ID" }], flags: [], summary: "show one job with its progress and, for a flush or unflush, its steps" },
+  {
+    kind: "job.cancel",
+    path: ["job", "cancel"],
+    args: [{ name: "ID" }],
+    flags: [],
+    summary: "cancel a running job",
+    details: [
+      "A running migration is aborted; where the VM ends up is still decided from what both hosts report.",
+      "A canceled flush or unflush starts no new step; the step under way finishes or is adjudicated.",
+    ],
+  },
   {
     kind: "events",
     path: ["events"],

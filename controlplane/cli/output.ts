@@ -9,7 +9,7 @@
 // 3. Show commands print the full object; list commands print a JSON array of the same objects.
 // The mappers below copy field by field, in a fixed order, so that a change to control.proto
 // never changes the output silently.
-import type { ClusterEvent, ClusterStatus, ConfigEntry, DiskChain, Host, Job, Member, Vm, VmJob, VmOperation } from "./wire.js";
+import { type ClusterEvent, type ClusterStatus, type ConfigEntry, type DiskChain, type Host, type Job, type Member, type Vm, type VmJob, type VmOperation, finalJobStates } from "./wire.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -330,6 +330,8 @@ export function vmText(vm: Vm): string {
     ["selector", dash(vm.selector)],
     ["autorestart", vm.autorestart ? "on" : "off"],
     ["max restarts", String(vm.maxRestarts)],
+    ["migration fallback", vm.migrationFallback ? "on (a failed live migration may become a shutdown migration)" : "off (live only)"],
+    ["active job", dash(vm.activeJob)],
     ["vcpus", String(vm.vcpus)],
     ["memory", formatBytes(vm.memoryBytes)],
     ["last host", dash(vm.lastHost)],
@@ -366,9 +368,126 @@ function jobSubject(job: Job): string {
   return `${dash(job.kind)} ${dash(what)}${route}`;
 }
 
+function isFinalJob(job: Job): boolean {
+  return finalJobStates.includes(job.state);
+}
+
+/** The bytes a migration moves: the server's total, else what is done plus what is left. */
+function jobTotalBytes(job: Job): number {
+  return job.totalBytes > 0 ? job.totalBytes : job.processedBytes + job.remainingBytes;
+}
+
+/**
+ * How far a migration is, in whole percent (never rounded up to 100), or null before any data was
+ * reported. Counted from what is left, as virsh's own progress does: libvirt's processed bytes
+ * leave out the zero pages it skips, so processed/total lags far behind on a mostly empty guest.
+ */
+export function jobPercent(job: Job): number | null {
+  const total = jobTotalBytes(job);
+  if (total <= 0) return null;
+  const done = Math.max(0, total - job.remainingBytes);
+  return Math.min(100, Math.floor((done * 100) / total));
+}
+
+/** "87% of 4 GiB", or "" before the migration reported any data. */
+export function jobPercentText(job: Job): string {
+  const percent = jobPercent(job);
+  return percent === null ? "" : `${percent}% of ${formatBytes(jobTotalBytes(job))}`;
+}
+
+/** The PROGRESS cell of a job table: a migration's percentage, a flush's steps done. */
+function progressCell(job: Job): string {
+  if (job.kind === "migrate") {
+    const percent = jobPercent(job);
+    return percent === null ? "-" : `${percent}%`;
+  }
+  return job.steps.length === 0 ? "-" : `${job.steps.filter(isFinalJob).length}/${job.steps.length} VMs`;
+}
+
+/** Whole seconds until the deadline, rounded up so that "0s left" means the bound is reached. */
+function timeLeftText(deadlineMs: number, nowMs: number): string {
+  const leftMs = Math.max(0, Math.ceil((deadlineMs - nowMs) / 1_000) * 1_000);
+  return leftMs === 0 ? "0s left" : `${formatDuration(leftMs)} left`;
+}
+
+/**
+ * The state of one job for a progress line: state, mode, percentage, remaining data, downtime,
+ * phase (adjudication rechecks included), time left before its deadline, error. `nowMs` null
+ * leaves the countdown out: that form tells whether anything but the clock changed.
+ */
+function jobStatusParts(job: Job, nowMs: number | null): string[] {
+  const parts = [dash(job.state)];
+  if (job.mode === "shutdown") parts.push("shutdown migration");
+  if (job.kind === "migrate") {
+    const percent = jobPercentText(job);
+    if (percent !== "") parts.push(percent, `${formatBytes(job.remainingBytes)} left`, `${formatBytes(job.processedBytes)} sent`);
+    if (job.downtimeMs > 0) parts.push(`downtime ${job.downtimeMs} ms`);
+  }
+  if (job.kind !== "migrate" && job.steps.length > 0) {
+    const done = job.steps.filter(isFinalJob).length;
+    parts.push(`${done} of ${job.steps.length} VM${job.steps.length === 1 ? "" : "s"} done`);
+  }
+  if (job.phase !== "") parts.push(`phase ${job.phase}`);
+  if (nowMs !== null && !isFinalJob(job) && job.deadlineMs > 0) parts.push(timeLeftText(job.deadlineMs, nowMs));
+  // A server may word a final phase and the error alike: say it once.
+  if (job.error !== "" && job.error !== job.phase) parts.push(job.error);
+  return parts;
+}
+
+/**
+ * A server may count down in its phase text too ("... running (629 s left)"): for telling whether
+ * anything changed, such a countdown is the clock, not news.
+ */
+function withoutCountdowns(line: string): string {
+  return line.replace(/\b\d+(?:\.\d+)? ?(?:ms|s|m|h)? left\b/g, "… left");
+}
+
+/** One progress entry: the job itself, or one step (VM) of a flush or unflush. */
+export interface ProgressEntry {
+  /** What identifies the entry across polls (the job id). */
+  id: string;
+  line: string;
+  /** The line without the countdown: it changes only when something but the clock does. */
+  changeKey: string;
+}
+
+function stepLabel(step: Job): string {
+  const route = step.kind === "migrate" ? ` ${dash(step.host)} -> ${dash(step.target)}` : ` (${dash(step.kind)})`;
+  return `  ${dash(step.vm)}${route}`;
+}
+
+/**
+ * What `--wait` shows for a job at `nowMs`: a line for the job and, for a flush or unflush, one
+ * indented line per VM step.
+ */
+export function jobProgressEntries(job: Job, nowMs: number): ProgressEntry[] {
+  const entry = (id: string, label: string, subject: Job): ProgressEntry => ({
+    id,
+    line: `${label}: ${jobStatusParts(subject, nowMs).join(", ")}`,
+    changeKey: withoutCountdowns(`${label}: ${jobStatusParts(subject, null).join(", ")}`),
+  });
+  return [entry(job.id, `job ${job.id}: ${jobSubject(job)}`, job), ...job.steps.map((step) => entry(step.id, stepLabel(step), step))];
+}
+
+/**
+ * What replaces a block of `previousLines` lines drawn last (the cursor at the end of its last
+ * line) with `lines`: up to the block's first line, clear to the end of the screen, draw. Lines
+ * are clipped to the terminal's width, since a wrapped line cannot be redrawn in place.
+ */
+export function redrawText(previousLines: number, lines: readonly string[], columns: number | undefined): string {
+  const width = columns !== undefined && columns > 20 ? columns - 1 : Infinity;
+  const up = previousLines > 1 ? `\x1b[${previousLines - 1}A` : "";
+  return `${up}\r\x1b[J${lines.map((line) => (line.length > width ? line.slice(0, width) : line)).join("\n")}`;
+}
+
+/** A job's progress as lines (the terminal's redrawn block). */
+export function jobProgressLines(job: Job, nowMs: number): string[] {
+  return jobProgressEntries(job, nowMs).map((entry) => entry.line);
+}
+
 export function jobListText(jobs: readonly Job[]): string {
   return renderTable(
-    ["ID", "KIND", "VM", "HOST", "TARGET", "STATE", "PHASE", "STARTED", "ERROR"],
+    ["ID", "KIND", "VM", "HOST", "TARGET", "STATE", "MODE", "PROGRESS", "PHASE", "STARTED", "ERROR"],
     jobs.map((job) => [
       job.id,
       dash(job.kind),
@@ -376,6 +495,8 @@ export function jobListText(jobs: readonly Job[]): string {
       dash(job.host),
       dash(job.target),
       dash(job.state),
+      dash(job.mode),
+      progressCell(job),
       dash(job.phase),
       formatTime(job.startedMs),
       job.error,
@@ -383,40 +504,56 @@ export function jobListText(jobs: readonly Job[]): string {
   );
 }
 
+/** Every field of a job, then its steps (a flush's or unflush's per-VM jobs) as a table. */
 export function jobText(job: Job): string {
-  return renderFields([
+  const total = jobTotalBytes(job);
+  const fields = renderFields([
     ["id", job.id],
     ["kind", dash(job.kind)],
     ["vm", dash(job.vm)],
     ["host", dash(job.host)],
     ["target", dash(job.target)],
     ["state", dash(job.state)],
+    ["mode", dash(job.mode)],
+    ["force live", yesNo(job.forceLive)],
     ["phase", dash(job.phase)],
     ["error", dash(job.error)],
+    ["progress", dash(jobPercentText(job))],
     ["processed", formatBytes(job.processedBytes)],
     ["remaining", formatBytes(job.remainingBytes)],
+    ["total", total > 0 ? formatBytes(total) : "-"],
     ["downtime", job.downtimeMs === 0 ? "-" : `${job.downtimeMs} ms`],
+    ["origin state", dash(job.originState)],
+    ["parent", dash(job.parent)],
     ["started", formatTime(job.startedMs)],
+    ["updated", formatTime(job.updatedMs)],
     ["finished", formatTime(job.finishedMs)],
     ["deadline", formatTime(job.deadlineMs)],
+    ["steps", job.steps.length === 0 ? "-" : `${job.steps.filter(isFinalJob).length} of ${job.steps.length} done`],
   ]);
+  if (job.steps.length === 0) return fields;
+  const steps = renderTable(
+    ["STEP", "KIND", "VM", "HOST", "TARGET", "STATE", "MODE", "PROGRESS", "DOWNTIME", "PHASE", "ERROR"],
+    job.steps.map((step) => [
+      step.id,
+      dash(step.kind),
+      dash(step.vm),
+      dash(step.host),
+      dash(step.target),
+      dash(step.state),
+      dash(step.mode),
+      dash(jobPercentText(step)),
+      step.downtimeMs === 0 ? "-" : `${step.downtimeMs} ms`,
+      dash(step.phase),
+      step.error,
+    ]),
+  );
+  return `${fields}\n\n${steps}`;
 }
 
 /** What a command that starts a job prints when not waiting for it. */
 export function jobStartedText(job: Job): string {
   return `job ${job.id}: ${jobSubject(job)} ${dash(job.state)} (follow with: vigilctl job show ${job.id})`;
-}
-
-/** One progress line of `--wait`: state, phase, bytes processed and remaining. */
-export function jobProgressLine(job: Job): string {
-  const parts = [`job ${job.id}: ${jobSubject(job)}`, dash(job.state)];
-  if (job.phase !== "") parts.push(`phase ${job.phase}`);
-  if (job.processedBytes > 0 || job.remainingBytes > 0) {
-    parts.push(`${formatBytes(job.processedBytes)} done, ${formatBytes(job.remainingBytes)} left`);
-  }
-  if (job.downtimeMs > 0) parts.push(`downtime ${job.downtimeMs} ms`);
-  if (job.error !== "") parts.push(job.error);
-  return parts.join(", ");
 }
 
 function eventCells(event: ClusterEvent): string[] {

@@ -8,6 +8,7 @@ import { parseCommandLine } from "./args.js";
 import { Endpoints } from "./client.js";
 import { type Terminal, runCommand } from "./commands.js";
 import { ExitCode, UsageError, describeFailure } from "./errors.js";
+import { redrawText } from "./output.js";
 
 /** After a second Ctrl-C, or when something keeps the process alive, exit regardless. */
 const exitGraceMs = 2_000;
@@ -16,16 +17,21 @@ function printError(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/** How many lines the last redraw left on the screen (the cursor is on the last one). */
+let redrawnLines = 0;
+
 const terminal: Terminal = {
   isTty: process.stdout.isTTY === true,
   print(text) {
+    redrawnLines = 0;
     process.stdout.write(`${text}\n`);
   },
-  redraw(line) {
-    // Clip to the terminal width: a wrapped line cannot be redrawn in place.
-    const columns = process.stdout.columns;
-    const width = columns !== undefined && columns > 20 ? columns - 1 : Infinity;
-    process.stdout.write(`\r\x1b[K${line.length > width ? line.slice(0, width) : line}`);
+  redraw(lines) {
+    process.stdout.write(redrawText(redrawnLines, lines, process.stdout.columns));
+    redrawnLines = lines.length;
+  },
+  note(text) {
+    process.stderr.write(`${text}\n`);
   },
 };
 

@@ -61,7 +61,12 @@ function harness(rpc: Rpc, globals: Partial<GlobalOptions> = {}): Harness {
   const context: CommandContext = {
     rpc,
     globals: { endpoints: ["127.0.0.1:7400"], output: "table", timeoutMs: 30_000, ...globals },
-    terminal: { isTty: false, print: (text) => printed.push(text), redraw: (line) => printed.push(`redraw:${line}`) },
+    terminal: {
+      isTty: false,
+      print: (text) => printed.push(text),
+      redraw: (lines) => printed.push(`redraw:${lines.join("|")}`),
+      note: (text) => printed.push(`stderr:${text}`),
+    },
     signal,
     nowMs: () => clock.nowMs,
     sleep: async (delayMs) => {
@@ -103,9 +108,9 @@ describe("--wait", () => {
     assert.equal(await runCommand(migrateWait, context), ExitCode.ok);
     assert.deepEqual(rpc.calls[0]?.request, { vm: "web1", to: "h2", forceLive: false });
     assert.deepEqual(printed, [
-      "job j1: migrate web1 h1 -> h2, pending, phase memory",
-      "job j1: migrate web1 h1 -> h2, running, phase memory",
-      "job j1: migrate web1 h1 -> h2, succeeded, phase memory, destination died",
+      "job j1: migrate web1 h1 -> h2: pending, phase memory",
+      "job j1: migrate web1 h1 -> h2: running, phase memory",
+      "job j1: migrate web1 h1 -> h2: succeeded, phase memory, destination died",
     ]);
   });
 
@@ -115,25 +120,109 @@ describe("--wait", () => {
       ["failed", ExitCode.failed, "vigilctl: job j1 failed: destination died"],
       ["canceled", ExitCode.failed, "vigilctl: job j1 was canceled: destination died"],
     ] as const) {
-      const rpc = new ScriptedRpc({ "VmService.Migrate": () => jobIn("pending"), "JobService.Get": states(["running", final]) });
-      assert.deepEqual(await exitOf(runCommand(migrateWait, harness(rpc).context)), { exitCode, line }, final);
+      for (const command of [migrateWait, { kind: "host.flush", host: "h1", wait: { timeoutMs: 60_000 } } satisfies CliCommand]) {
+        const rpc = new ScriptedRpc({ "VmService.Migrate": () => jobIn("pending"), "HostService.Flush": () => jobIn("pending"), "JobService.Get": states(["running", final]) });
+        assert.deepEqual(await exitOf(runCommand(command, harness(rpc).context)), { exitCode, line }, `${command.kind} ${final}`);
+      }
     }
   });
 
-  it("redraws one line on a terminal and ends it with a newline", async () => {
-    const rpc = new ScriptedRpc({ "HostService.Flush": () => jobIn("pending", { kind: "flush", vm: "" }), "JobService.Get": states(["succeeded"], { kind: "flush", vm: "" }) });
+  it("plain lines: one per change of the job, never for a poll where only the clock moved", async () => {
+    // Adjudication: the deadline stays, the clock moves each poll; only the recheck count changes the line.
+    // The server's phase may count down too ("29 s left"): that is the clock as well.
+    const rechecks = ["recheck 1 (30 s left)", "recheck 1 (29 s left)", "recheck 1 (28 s left)", "recheck 2 (27 s left)", "recheck 2 (26 s left)"];
+    let poll = 0;
+    const deadlineMs = 1_000_000 + 30_000;
+    const rpc = new ScriptedRpc({
+      "VmService.Migrate": () => jobIn("running", { phase: "", processedBytes: 10, remainingBytes: 90, totalBytes: 100, deadlineMs }),
+      "JobService.Get": () => {
+        const phase = rechecks[poll++];
+        return phase === undefined ? jobIn("succeeded", { phase: "", downtimeMs: 30 }) : jobIn("adjudicating", { phase, deadlineMs });
+      },
+    });
     const { context, printed } = harness(rpc);
-    const terminal = { ...context.terminal, isTty: true };
-    await runCommand({ kind: "host.flush", host: "h1", wait: { timeoutMs: 60_000 } }, { ...context, terminal });
-    assert.deepEqual(printed, ["redraw:job j1: flush h1, pending, phase memory", "redraw:job j1: flush h1, succeeded, phase memory, destination died", ""]);
+    assert.equal(await runCommand(migrateWait, context), ExitCode.ok);
+    assert.deepEqual(printed, [
+      "job j1: migrate web1 h1 -> h2: running, 10% of 100 B, 90 B left, 10 B sent, 30s left",
+      "job j1: migrate web1 h1 -> h2: adjudicating, phase recheck 1 (30 s left), 29s left",
+      "job j1: migrate web1 h1 -> h2: adjudicating, phase recheck 2 (27 s left), 26s left",
+      "job j1: migrate web1 h1 -> h2: succeeded, downtime 30 ms",
+    ]);
   });
 
-  it("prints only the final job with -o json", async () => {
-    const rpc = new ScriptedRpc({ "HostService.Unflush": () => jobIn("pending"), "JobService.Get": states(["running", "succeeded"]) });
+  it("plain lines of a flush: one per change of the flush or of one VM step", async () => {
+    const step = (id: string, vm: string, state: string, extra: Record<string, unknown> = {}) => ({ id, kind: "migrate", vm, host: "h1", target: "h2", state, parent: "f1", ...extra });
+    const polls = [
+      [step("j1", "web1", "running", { processedBytes: 50, remainingBytes: 50, totalBytes: 100 })],
+      [step("j1", "web1", "succeeded", { processedBytes: 100, totalBytes: 100, downtimeMs: 20 }), step("j2", "db", "pending")],
+      [step("j1", "web1", "succeeded", { processedBytes: 100, totalBytes: 100, downtimeMs: 20 }), step("j2", "db", "succeeded", { downtimeMs: 25 })],
+    ];
+    let poll = 0;
+    const flush = (state: string, steps: object[]) => ({ id: "f1", kind: "flush", vm: "", host: "h1", target: "", state, steps });
+    const rpc = new ScriptedRpc({
+      "HostService.Flush": () => flush("pending", []),
+      "JobService.Get": () => {
+        const steps = polls[Math.min(poll, polls.length - 1)] ?? [];
+        poll += 1;
+        return flush(poll > polls.length ? "succeeded" : "running", steps);
+      },
+    });
+    const { context, printed } = harness(rpc);
+    assert.equal(await runCommand({ kind: "host.flush", host: "h1", wait: { timeoutMs: 60_000 } }, context), ExitCode.ok);
+    assert.deepEqual(printed, [
+      "job f1: flush h1: pending",
+      "job f1: flush h1: running, 0 of 1 VM done",
+      "  web1 h1 -> h2: running, 50% of 100 B, 50 B left, 50 B sent",
+      "job f1: flush h1: running, 1 of 2 VMs done",
+      "  web1 h1 -> h2: succeeded, 100% of 100 B, 0 B left, 100 B sent, downtime 20 ms",
+      "  db h1 -> h2: pending",
+      "job f1: flush h1: running, 2 of 2 VMs done",
+      "  db h1 -> h2: succeeded, downtime 25 ms",
+      "job f1: flush h1: succeeded, 2 of 2 VMs done",
+    ]);
+  });
+
+  it("on a terminal redraws the block in place, the countdown included, and ends it with a newline", async () => {
+    const deadlineMs = 1_000_000 + 5_000;
+    const sequence = [jobIn("adjudicating", { phase: "recheck 1", deadlineMs }), jobIn("adjudicating", { phase: "recheck 1", deadlineMs }), jobIn("rolled-back", { phase: "", error: "h2 does not run web1" })];
+    let poll = 0;
+    const rpc = new ScriptedRpc({ "VmService.Migrate": () => jobIn("pending", { phase: "" }), "JobService.Get": () => sequence[Math.min(poll++, sequence.length - 1)] });
+    const { context, printed } = harness(rpc);
+    const terminal = { ...context.terminal, isTty: true };
+    assert.deepEqual(await exitOf(runCommand(migrateWait, { ...context, terminal })), { exitCode: ExitCode.rolledBack, line: "vigilctl: job j1 rolled back: h2 does not run web1" });
+    assert.deepEqual(printed, [
+      "redraw:job j1: migrate web1 h1 -> h2: pending",
+      "redraw:job j1: migrate web1 h1 -> h2: adjudicating, phase recheck 1, 4s left",
+      "redraw:job j1: migrate web1 h1 -> h2: adjudicating, phase recheck 1, 3s left",
+      "redraw:job j1: migrate web1 h1 -> h2: rolled-back, h2 does not run web1",
+      "",
+    ]);
+  });
+
+  it("on a terminal draws a flush as one line per VM", async () => {
+    const steps = [{ id: "j1", kind: "migrate", vm: "web1", host: "h1", target: "h2", state: "succeeded" }, { id: "j2", kind: "migrate", vm: "db", host: "h1", target: "h3", state: "running" }];
+    const rpc = new ScriptedRpc({ "HostService.Unflush": () => ({ id: "u1", kind: "unflush", host: "h1", state: "running", steps }), "JobService.Get": () => ({ id: "u1", kind: "unflush", host: "h1", state: "failed", steps, error: "db: h3 refused" }) });
+    const { context, printed } = harness(rpc);
+    const terminal = { ...context.terminal, isTty: true };
+    assert.deepEqual(await exitOf(runCommand({ kind: "host.unflush", host: "h1", wait: { timeoutMs: 60_000 } }, { ...context, terminal })), { exitCode: ExitCode.failed, line: "vigilctl: job u1 failed: db: h3 refused" });
+    assert.deepEqual(printed, [
+      "redraw:job u1: unflush h1: running, 1 of 2 VMs done|  web1 h1 -> h2: succeeded|  db h1 -> h3: running",
+      "redraw:job u1: unflush h1: failed, 1 of 2 VMs done, db: h3 refused|  web1 h1 -> h2: succeeded|  db h1 -> h3: running",
+      "",
+    ]);
+  });
+
+  it("with -o json: plain progress lines on stderr, the final job alone as JSON on stdout", async () => {
+    const rpc = new ScriptedRpc({ "HostService.Unflush": () => jobIn("pending"), "JobService.Get": states(["running", "running", "succeeded"]) });
     const { context, printed } = harness(rpc, { output: "json" });
-    await runCommand({ kind: "host.unflush", host: "h1", wait: { timeoutMs: 60_000 } }, context);
-    assert.equal(printed.length, 1);
-    assert.equal((JSON.parse(printed[0] ?? "") as { state: string }).state, "succeeded");
+    assert.equal(await runCommand({ kind: "host.unflush", host: "h1", wait: { timeoutMs: 60_000 } }, context), ExitCode.ok);
+    const stdout = printed.filter((line) => !line.startsWith("stderr:"));
+    assert.deepEqual(
+      printed.filter((line) => line.startsWith("stderr:")),
+      ["stderr:job j1: migrate web1 h1 -> h2: pending, phase memory", "stderr:job j1: migrate web1 h1 -> h2: running, phase memory", "stderr:job j1: migrate web1 h1 -> h2: succeeded, phase memory, destination died"],
+    );
+    assert.equal(stdout.length, 1);
+    assert.equal((JSON.parse(stdout[0] ?? "") as { state: string }).state, "succeeded");
   });
 
   it("gives up at the wait timeout with exit 1, naming the job", async () => {
@@ -244,7 +333,33 @@ describe("requests", () => {
       selector: "",
       autorestart: false,
       maxRestarts: 2,
+      migrationFallback: false,
     });
+  });
+
+  it("vm set --migration-fallback names migrationFallback in fields and sends the value", async () => {
+    const rpc = new ScriptedRpc({ "VmService.SetPolicy": () => ({ name: "web1", migrationFallback: true }) });
+    const { context, printed } = harness(rpc);
+    await runCommand({ kind: "vm.set", vm: "web1", policy: { migrationFallback: true } }, context);
+    assert.deepEqual(rpc.calls[0]?.request, { vm: "web1", fields: ["migrationFallback"], restart: "", priority: 0, limit: [], selector: "", autorestart: false, maxRestarts: 0, migrationFallback: true });
+    assert.match(printed[0] ?? "", /^migration fallback: +on/m);
+  });
+
+  it("job list sends its filters; job show and job cancel print the whole job; a refused cancel is exit 1 with the server's line", async () => {
+    const rpc = new ScriptedRpc({
+      "JobService.List": () => ({ jobs: [jobIn("running", { totalBytes: 100, processedBytes: 40, remainingBytes: 60 })] }),
+      "JobService.Get": () => jobIn("running", { mode: "live", forceLive: true }),
+      "JobService.Cancel": () => {
+        throw new CallFailed("job j1 already succeeded: a final job cannot be canceled", 9, "a:1");
+      },
+    });
+    const { context, printed } = harness(rpc);
+    assert.equal(await runCommand({ kind: "job.list", vm: "web1", host: "" }, context), ExitCode.ok);
+    assert.deepEqual(rpc.calls[0]?.request, { vm: "web1", host: "" });
+    assert.match(printed[0]?.split("\n")[1] ?? "", /^j1 +migrate +web1 +h1 +h2 +running +- +40% +memory/);
+    assert.equal(await runCommand({ kind: "job.show", id: "j1" }, context), ExitCode.ok);
+    assert.match(printed[1] ?? "", /^force live: +yes$/m);
+    assert.deepEqual(await exitOf(runCommand({ kind: "job.cancel", id: "j1" }, context)), { exitCode: ExitCode.failed, line: "vigilctl: job j1 already succeeded: a final job cannot be canceled" });
   });
 
   it("cluster and host commands call the RPCs of control.proto", async () => {

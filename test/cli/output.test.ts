@@ -243,15 +243,110 @@ describe("tables", () => {
   });
 
   it("print an empty list as its header alone", () => {
-    assert.equal(output.jobListText([]), "ID  KIND  VM  HOST  TARGET  STATE  PHASE  STARTED  ERROR");
+    assert.equal(output.jobListText([]), "ID  KIND  VM  HOST  TARGET  STATE  MODE  PROGRESS  PHASE  STARTED  ERROR");
   });
 
-  it("show a job's progress on one line: state, phase, bytes processed and remaining", () => {
-    assert.equal(output.jobProgressLine(job), "job j12: migrate web1 h1 -> h2, running, phase memory, 3 GiB done, 512 MiB left");
-    assert.equal(
-      output.jobProgressLine({ ...job, kind: "flush", vm: "", target: "", state: "failed", phase: "", processedBytes: 0, remainingBytes: 0, error: "h3 refused" }),
-      "job j12: flush h1, failed, h3 refused",
-    );
+  it("show a migration's progress: state, percentage of the total, data left, downtime, phase, time left before the deadline", () => {
+    const nowMs = job.deadlineMs - 61_500;
+    assert.deepEqual(output.jobProgressLines({ ...job, downtimeMs: 35 }, nowMs), [
+      "job j12: migrate web1 h1 -> h2: running, 87% of 4 GiB, 512 MiB left, 3 GiB sent, downtime 35 ms, phase memory, 1m2s left",
+    ]);
+    // Without a total from the server, processed + remaining is the total; never 100% before the end.
+    assert.deepEqual(output.jobProgressLines({ ...job, totalBytes: 0, processedBytes: 999, remainingBytes: 1, deadlineMs: 0 }, nowMs), [
+      "job j12: migrate web1 h1 -> h2: running, 99% of 1000 B, 1 B left, 999 B sent, phase memory",
+    ]);
+    // A mostly empty guest: libvirt skips zero pages, so little is sent while much is done (as virsh counts it).
+    assert.equal(output.jobPercentText({ ...job, processedBytes: 2 * 2 ** 20, remainingBytes: 256 * 2 ** 20, totalBytes: 1024 * 2 ** 20 }), "75% of 1 GiB");
+    assert.deepEqual(output.jobProgressLines({ ...job, processedBytes: 0, remainingBytes: 0, totalBytes: 0, state: "pending", phase: "" }, job.deadlineMs + 5_000), [
+      "job j12: migrate web1 h1 -> h2: pending, 0s left",
+    ]);
+  });
+
+  it("show adjudication rechecks with the time left, and a final job with its error and no countdown", () => {
+    const adjudicating = { ...job, state: "adjudicating", phase: "recheck 3: both hosts report the VM running", processedBytes: 0, remainingBytes: 0, totalBytes: 0 };
+    assert.deepEqual(output.jobProgressLines(adjudicating, job.deadlineMs - 250_000), [
+      "job j12: migrate web1 h1 -> h2: adjudicating, phase recheck 3: both hosts report the VM running, 4m10s left",
+    ]);
+    assert.deepEqual(output.jobProgressLines({ ...adjudicating, state: "rolled-back", phase: "", mode: "live", error: "destination h2 does not run web1" }, job.deadlineMs - 1), [
+      "job j12: migrate web1 h1 -> h2: rolled-back, destination h2 does not run web1",
+    ]);
+    assert.match(output.jobProgressLines({ ...job, mode: "shutdown", state: "running" }, 0)[0] ?? "", /^job j12: migrate web1 h1 -> h2: running, shutdown migration, 87%/);
+    // A final phase worded like the error is said once.
+    assert.deepEqual(output.jobProgressLines({ ...adjudicating, state: "failed", phase: "h2 refused", error: "h2 refused" }, 0), ["job j12: migrate web1 h1 -> h2: failed, phase h2 refused"]);
+  });
+
+  it("show a flush as a line for the flush and one per VM step", () => {
+    const flush: Job = {
+      ...job,
+      id: "f1",
+      kind: "flush",
+      vm: "",
+      target: "",
+      phase: "migrating db",
+      processedBytes: 0,
+      remainingBytes: 0,
+      totalBytes: 0,
+      deadlineMs: 0,
+      steps: [
+        { ...job, id: "j1", vm: "web1", state: "succeeded", processedBytes: 64 * 2 ** 20, remainingBytes: 0, totalBytes: 64 * 2 ** 20, downtimeMs: 31, phase: "", parent: "f1" },
+        { ...job, id: "j2", vm: "db", target: "h3", processedBytes: 16 * 2 ** 20, remainingBytes: 48 * 2 ** 20, totalBytes: 64 * 2 ** 20, deadlineMs: 0, phase: "memory", parent: "f1" },
+        { ...job, id: "j3", kind: "shutdown", vm: "big", target: "", state: "pending", processedBytes: 0, remainingBytes: 0, totalBytes: 0, deadlineMs: 0, phase: "no valid target", parent: "f1" },
+      ],
+    };
+    assert.deepEqual(output.jobProgressLines(flush, 0), [
+      "job f1: flush h1: running, 1 of 3 VMs done, phase migrating db",
+      "  web1 h1 -> h2: succeeded, 100% of 64 MiB, 0 B left, 64 MiB sent, downtime 31 ms",
+      "  db h1 -> h3: running, 25% of 64 MiB, 48 MiB left, 16 MiB sent, phase memory",
+      "  big (shutdown): pending, phase no valid target",
+    ]);
+    const text = output.jobText(flush);
+    assert.match(text, /^steps: +1 of 3 done$/m);
+    assert.match(text, /^STEP +KIND +VM +HOST +TARGET +STATE +MODE +PROGRESS +DOWNTIME +PHASE +ERROR$/m);
+    assert.match(text, /^j2 +migrate +db +h1 +h3 +running +live +25% of 64 MiB +- +memory$/m);
+    assert.match(output.jobListText([flush]).split("\n")[1] ?? "", /^f1 +flush +- +h1 +- +running +live +1\/3 VMs +migrating db/);
+  });
+
+  it("show every field of a job", () => {
+    const text = output.jobText({ ...job, forceLive: true, parent: "f9", downtimeMs: 40 });
+    for (const [label, value] of [
+      ["id", "j12"],
+      ["kind", "migrate"],
+      ["vm", "web1"],
+      ["host", "h1"],
+      ["target", "h2"],
+      ["state", "running"],
+      ["mode", "live"],
+      ["force live", "yes"],
+      ["phase", "memory"],
+      ["error", "-"],
+      ["progress", "87% of 4 GiB"],
+      ["processed", "3 GiB"],
+      ["remaining", "512 MiB"],
+      ["total", "4 GiB"],
+      ["downtime", "40 ms"],
+      ["origin state", "running"],
+      ["parent", "f9"],
+      ["started", "2023-11-14T22:13:20.000Z"],
+      ["updated", "2023-11-14T22:13:30.000Z"],
+      ["finished", "-"],
+      ["deadline", "2023-11-14T22:18:20.000Z"],
+      ["steps", "-"],
+    ]) {
+      assert.match(text, new RegExp(`^${label}: +${value}$`, "m"), label);
+    }
+  });
+
+  it("redraw a block in place: back up to its first line, clear below, clip to the width", () => {
+    assert.equal(output.redrawText(0, ["a", "b"], 80), "\r\x1b[Ja\nb");
+    assert.equal(output.redrawText(1, ["a"], undefined), "\r\x1b[Ja");
+    assert.equal(output.redrawText(3, ["x".repeat(40)], 30), `\x1b[2A\r\x1b[J${"x".repeat(29)}`);
+  });
+
+  it("show a VM's migration fallback and the job holding it", () => {
+    const text = output.vmText({ ...vm, migrationFallback: false, activeJob: "j12" });
+    assert.match(text, /^migration fallback: +off \(live only\)$/m);
+    assert.match(text, /^active job: +j12$/m);
+    assert.match(output.vmText({ ...vm, migrationFallback: true, activeJob: "" }), /^active job: +-$/m);
   });
 });
 

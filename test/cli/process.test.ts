@@ -36,6 +36,12 @@ describe("the vigilctl process", () => {
       ["vm", "set", "web1", "--selector", "nope"],
       ["-o", "yaml", "host", "list"],
       ["host", "list", "--frob"],
+      ["vm", "migrate"],
+      ["vm", "migrate", "web1", "--wait", "--wait-timeout", "8d"],
+      ["vm", "set", "web1", "--migration-fallback", "maybe"],
+      ["host", "flush", "h1", "--force-live"],
+      ["job", "list", "--vm"],
+      ["job", "cancel"],
     ]) {
       // An endpoint that would fail if it were dialed: usage errors must not get that far.
       const result = run([...args, "--endpoints", "127.0.0.1:1"]);
