@@ -30,6 +30,8 @@ export interface JobTrackerOptions {
   scanIntervalMs: number;
   /** Bound on each libvirt call of recovery and scans: a wedged libvirtd makes jobs unknown, not the agent stuck. */
   libvirtTimeoutMs?: number;
+  /** Migrations the command executor is watching itself (migration.ts): scans leave them alone. */
+  ownsJob?(jobId: string): boolean;
 }
 
 export interface RecoveryReport {
@@ -143,10 +145,14 @@ export class JobTracker {
     } catch (error) {
       libvirtError = errorMessage(error);
     }
-    // A periodic scan leaves running jobs to libvirt's events: resolving one from the chain here
+    // A periodic scan leaves running block jobs to libvirt's events: resolving one from the chain here
     // would race its completion event (which would then look like a second job). Recovery and the
     // sweep after a reconnect (events of the gap are lost) reconcile them all.
-    const jobs = this.options.journal.unresolvedJobs().filter((job) => recovered || job.state === "unknown");
+    // Migrations send no event when they end: one re-adopted by recovery (the agent restarted while
+    // it ran) is re-reconciled by every scan until it ends, unless the executor watches it itself.
+    const owned = (job: JobRecord) => this.options.ownsJob?.(job.jobId) === true;
+    const watchedByScan = (job: JobRecord) => job.state === "unknown" || job.kind === "migrate-out";
+    const jobs = this.options.journal.unresolvedJobs().filter((job) => !owned(job) && (recovered || watchedByScan(job)));
     const views = domains === null ? new Map<string, DomainView>() : await this.readViews(domains, new Set(jobs.map((job) => job.vmUuid)));
     for (const job of jobs) {
       const verdict = reconcileJob(job, await this.observe(job, views, libvirtError));

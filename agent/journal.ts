@@ -88,7 +88,13 @@ export interface JobRecord {
   updatedMs: number;
 }
 
-export type NewJob = Pick<JobRecord, "vmUuid" | "kind" | "disk" | "chainBefore" | "top" | "target" | "commandId">;
+export type NewJob = Pick<JobRecord, "vmUuid" | "kind" | "disk" | "chainBefore" | "top" | "target" | "commandId"> & {
+  /**
+   * The id to journal it under (a control plane job id); when the journal already holds it (a
+   * second command of the same control plane job), ".2", ".3"... is appended. Default: generated.
+   */
+  jobId?: string;
+};
 
 interface JobRow {
   job_id: string;
@@ -282,7 +288,9 @@ export class Journal {
       const number = this.metaNumber("last_job") + 1;
       this.setMeta("last_job", number);
       const prefix = job.kind.startsWith("migrate") ? "mig" : "bj";
-      const record: JobRecord = { ...job, jobId: `${prefix}-${job.vmUuid.slice(0, 8)}-${job.disk === "" ? "vm" : job.disk}-${number}`, state: "running", outcome: "", detail: "", startedMs: atMs, updatedMs: atMs };
+      const { jobId: requestedId, ...fields } = job;
+      const jobId = requestedId === undefined || requestedId === "" ? `${prefix}-${job.vmUuid.slice(0, 8)}-${job.disk === "" ? "vm" : job.disk}-${number}` : this.freeJobId(requestedId);
+      const record: JobRecord = { ...fields, jobId, state: "running", outcome: "", detail: "", startedMs: atMs, updatedMs: atMs };
       this.db
         .prepare(
           `INSERT INTO jobs (job_id, vm_uuid, kind, disk, chain_before, top, target, command_id, state, outcome, detail, started_ms, updated_ms)
@@ -292,6 +300,15 @@ export class Journal {
       this.appendInTransaction(jobStartedBody(record), atMs, recovered);
       return record;
     })();
+  }
+
+  /** `requested`, or the first of `requested.2`, `requested.3`... the journal does not hold. */
+  private freeJobId(requested: string): string {
+    if (this.job(requested) === null) return requested;
+    for (let attempt = 2; ; attempt++) {
+      const candidate = `${requested}.${attempt}`;
+      if (this.job(candidate) === null) return candidate;
+    }
   }
 
   unresolvedJobOn(vmUuid: string, disk: string): JobRecord | null {

@@ -22,6 +22,7 @@ import { DiskSync } from "./disk-sync.js";
 import { hostStats } from "./domain-status.js";
 import { HypervisorEventSource } from "./events.js";
 import { CommandExecutor } from "./executor.js";
+import { defaultProgressIntervalMs } from "./migration.js";
 import { fileImageStorage } from "./image-storage.js";
 import { defaultScanIntervalMs, JobTracker } from "./job-tracker.js";
 import { Journal } from "./journal.js";
@@ -47,6 +48,7 @@ const optionSpecs: Record<string, OptionSpec> = {
   "self-fence-watchdog-device": { type: "string", description: "watchdog device fed while in contact (mode watchdog)", configKey: "selfFence.watchdogDevice", defaultValue: "/dev/watchdog" },
   "self-fence-watchdog-timeout": { type: "string", description: "the watchdog device's own timeout in seconds (below --self-fence-timeout)", configKey: "selfFence.watchdogTimeout", defaultValue: "60" },
   "self-fence-vms": { type: "string", description: "domains (names or UUIDs, comma-separated) destroyed in mode destroy-vms (empty: all that run)", configKey: "selfFence.vms", defaultValue: "" },
+  "migration-progress-interval": { type: "string", description: "milliseconds between a running migration's progress reports (JobProgress, only when changed)", configKey: "migrationProgressIntervalMs", defaultValue: String(defaultProgressIntervalMs) },
   "job-scan-interval": { type: "string", description: "milliseconds between looks for block jobs others started (0: off)", configKey: "jobScanIntervalMs", defaultValue: String(defaultScanIntervalMs) },
 };
 
@@ -86,6 +88,8 @@ async function main(): Promise<void> {
   const journal = new Journal(join(stateDir, "journal.db"));
   const scanIntervalMs = Number(values["job-scan-interval"]);
   if (!Number.isInteger(scanIntervalMs) || scanIntervalMs < 0) throw new UsageError(`--job-scan-interval must be whole milliseconds >= 0, got "${String(values["job-scan-interval"])}"`);
+  const progressIntervalMs = Number(values["migration-progress-interval"]);
+  if (!Number.isInteger(progressIntervalMs) || progressIntervalMs < 100) throw new UsageError(`--migration-progress-interval must be whole milliseconds >= 100, got "${String(values["migration-progress-interval"])}"`);
   // With libvirtd down the agent still starts: recovery reports its jobs unknown (DESIGN §9).
   const hypervisor = await LibvirtConnection.open(libvirtUri, { logger, startWhenUnavailable: true });
   let link: ControlPlaneLink | null = null;
@@ -93,8 +97,9 @@ async function main(): Promise<void> {
   const events = new HypervisorEventSource({ hypervisor, journal, clock: systemClock, logger, onJournaled: notify });
   const env = { journal, hypervisor, clock: systemClock, timers: systemTimers, logger, onJournaled: notify };
   const diskSync = new DiskSync({ ...env, storage: fileImageStorage, rng: systemRng });
-  const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs });
-  const executor = new CommandExecutor({ ...env, diskSync });
+  // The tracker asks the executor which migrations it watches itself (called only once both exist).
+  const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs, ownsJob: (jobId) => executor.ownsJob(jobId) });
+  const executor = new CommandExecutor({ ...env, diskSync, migration: { progressIntervalMs } });
   const sessionId = randomUUID();
   let guard: SelfFenceGuard | null = null;
   link = new ControlPlaneLink({
@@ -197,7 +202,8 @@ async function main(): Promise<void> {
     await jobs.stop();
     await diskSync.stop();
     debugServer?.forceShutdown();
-    await hypervisor.close();
+    // Bounded: a migration's (or a hung virDomainAbortJob's) native call may still hold the connection.
+    await withTimeout(hypervisor.close(), drainTimeoutMs);
     logger.info("shutdown: libvirt connection closed");
     await link!.stop();
     logger.info("shutdown: control plane stream closed (keepalive stopped last)");

@@ -328,7 +328,8 @@ function hostInfo(conn: ConnectPointer): HostInfo {
 /** Migration flags and parameters from the binding's options; kept here so the worker and tests share it. */
 export function migrationRequest(options: MigrationOptions): MigrationRequest {
   const flags =
-    (options.live === false ? 0 : migrateFlags.live) |
+    (options.live === false || options.offline === true ? 0 : migrateFlags.live) |
+    (options.offline ? migrateFlags.offline : 0) |
     (options.peerToPeer === false ? 0 : migrateFlags.peerToPeer) |
     (options.persistOnDestination ? migrateFlags.persistDestination : 0) |
     (options.undefineSource ? migrateFlags.undefineSource : 0) |
@@ -356,8 +357,13 @@ export interface MigrationOptions {
   destinationUri: string;
   /** Data channel for QEMU, e.g. "tcp://10.0.0.2" (VIR_MIGRATE_PARAM_URI). Default: libvirt's choice. */
   migrationUri?: string;
-  /** Default true. */
+  /** Default true (false when `offline`). */
   live?: boolean;
+  /**
+   * Moves only the definition of a shut-off persistent domain (VIR_MIGRATE_OFFLINE); libvirt wants
+   * `persistOnDestination` with it. Never live.
+   */
+  offline?: boolean;
   /** Default true: the source libvirtd drives the migration (the only mode QEMU supports for ToURI3). */
   peerToPeer?: boolean;
   persistOnDestination?: boolean;
