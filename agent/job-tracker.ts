@@ -196,14 +196,31 @@ export class JobTracker {
       if (isBlockJobKind(job.kind)) {
         if (executingStates.has(view.domain.state)) observation.blockJobType = (await this.call(hypervisor.getBlockJobInfo(job.vmUuid, job.disk)))?.type ?? null;
         observation.chainNow = view.chains?.find((chain) => chain.target === job.disk)?.files ?? null;
-      } else {
-        const domainJob = await this.call(hypervisor.getJobStats(job.vmUuid));
-        observation.domainJobOperation = domainJob.type === "none" ? null : domainJob.operation;
+      } else if (executingStates.has(view.domain.state)) {
+        observation.domainJobOperation = await this.migrationJobOperation(job, observation);
       }
     } catch (error) {
       observation.libvirtError = errorMessage(error);
     }
     return observation;
+  }
+
+  /**
+   * The domain job running on a migrating domain. libvirt refuses job stats of a domain that is
+   * not running: one that stopped since it was listed (its migration just ended) has no job, and
+   * `observation.domain` is updated to what libvirt shows now.
+   */
+  private async migrationJobOperation(job: JobRecord, observation: Observation): Promise<string | null> {
+    const { hypervisor } = this.options;
+    try {
+      const domainJob = await this.call(hypervisor.getJobStats(job.vmUuid));
+      return domainJob.type === "none" ? null : domainJob.operation;
+    } catch (error) {
+      const now = await this.call(hypervisor.lookupDomain(job.vmUuid));
+      if (now === null || executingStates.has(now.state)) throw error;
+      observation.domain = { state: now.state, reason: now.reason };
+      return null;
+    }
   }
 
   private applyVerdict(job: JobRecord, verdict: Verdict, recovered: boolean): void {

@@ -283,7 +283,8 @@ export function migrationOptions(request: NonNullable<Command__Output["migrate"]
 }
 
 function progressOf(job: JobRecord, stats: DomainJob): NonNullable<EventBody["jobProgress"]> | null {
-  if (stats.type === "none" || (stats.dataTotalBytes === null && stats.dataProcessedBytes === null)) return null;
+  // Before data moves (the setup phase) libvirt reports zeros: nothing to tell yet.
+  if (stats.type === "none" || !stats.dataTotalBytes) return null;
   return {
     jobId: job.jobId,
     vmUuid: job.vmUuid,

@@ -42,6 +42,11 @@ export class BlockingCallPool {
     return BlockingCallPool.sharedPool;
   }
 
+  /** The operations the workers run now (diagnostics: a wedged libvirt call shows here). */
+  busyOperations(): string[] {
+    return this.workers.flatMap((entry) => (entry.current === null ? [] : [entry.current.request.operation]));
+  }
+
   call<K extends OperationName>(operation: K, ...args: Parameters<Operations[K]>): Promise<ReturnType<Operations[K]>> {
     if (this.queue.length >= blockingCallsQueuedMax) {
       return Promise.reject(new Error(`more than ${blockingCallsQueuedMax} libvirt calls waiting; refusing ${operation}`));
