@@ -26,7 +26,7 @@ import { defaultProgressIntervalMs } from "./migration.js";
 import { fileImageStorage } from "./image-storage.js";
 import { defaultScanIntervalMs, JobTracker } from "./job-tracker.js";
 import { Journal } from "./journal.js";
-import { LibvirtConnection } from "./libvirt/index.js";
+import { exitProcess, libvirtCallsInFlight, LibvirtConnection } from "./libvirt/index.js";
 import { SelfFenceGuard, selfFenceFromOptions } from "./self-fence.js";
 import { ControlPlaneLink } from "./stream.js";
 import { WatchdogDevice } from "./watchdog.js";
@@ -209,8 +209,11 @@ async function main(): Promise<void> {
     logger.info("shutdown: control plane stream closed (keepalive stopped last)");
     security.stop();
     journal.close();
-    logger.info("stopped");
-    process.exit(0);
+    // A running migration's libvirt call does not end with the agent: it is libvirt's, and the
+    // journal keeps its job for recovery after the restart (DESIGN §9). The exit does not wait for it.
+    const inFlight = libvirtCallsInFlight();
+    logger.info(inFlight.length === 0 ? {} : { libvirtCallsInFlight: inFlight }, "stopped");
+    exitProcess(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -42,7 +42,7 @@ export class BlockingCallPool {
     return BlockingCallPool.sharedPool;
   }
 
-  /** The operations the workers run now (diagnostics: a wedged libvirt call shows here). */
+  /** The operations the workers run now: a migration, or a call libvirt never answered. */
   busyOperations(): string[] {
     return this.workers.flatMap((entry) => (entry.current === null ? [] : [entry.current.request.operation]));
   }

@@ -300,6 +300,8 @@ const libc = koffi.load("libc.so.6");
 export const freeNative = libc.func("void free(void *ptr)") as (pointer: RawPointer) => void;
 const dlopen = libc.func("void *dlopen(const char *file, int mode)") as (file: string, mode: number) => RawPointer | null;
 const dlsym = libc.func("void *dlsym(void *handle, const char *name)") as (handle: RawPointer, name: string) => RawPointer | null;
+/** _exit(2): ends the process at once, without waiting for worker threads (see process-exit.ts). */
+export const exitImmediately = libc.func("void _exit(int status)") as (status: number) => void;
 const RTLD_NOW = 2;
 const RTLD_NOLOAD = 4;
 

@@ -17,6 +17,7 @@ export type {
 export { DomainHandle } from "./domain-handle.js";
 export type { DomainInfo, DomainState } from "./domain.js";
 export { LibvirtError } from "./errors.js";
+export { exitProcess, libvirtCallsInFlight } from "./process-exit.js";
 export type { LibvirtErrorDetails } from "./errors.js";
 export { errorCodes } from "./error-names.js";
 export type { DomainEvent, DomainEventKind, LifecycleEvent } from "./events.js";

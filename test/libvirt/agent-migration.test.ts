@@ -9,6 +9,7 @@
 // agent re-adopting the still-running migration and finishing it from what libvirt shows.
 // Holds the lab tests lock; leaves both daemons healthy (restarts one if an abort wedged it).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
@@ -21,7 +22,7 @@ import { Journal, type EventBody } from "../../agent/journal.js";
 import { LibvirtConnection } from "../../agent/libvirt/index.js";
 import { temporaryDirectory } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
-import { dirtyingGuestXml, writeDirtyingBootImage } from "./agent-migration-guest.js";
+import { filledGuestXml, guestFilledMemory, writeFilledGuestBootImage } from "./agent-migration-guest.js";
 import { qemuDomainXml } from "./domain-xml.js";
 import { holdLabTestsLock, locateLab, removeDomain, restartLabDaemon, type LabEnvironment } from "./lab.js";
 
@@ -30,9 +31,10 @@ const domainNamePrefix = "vigil-agentmig-";
 const migrationBoundMs = 60_000;
 const timeoutMs = 3_000;
 const abortGraceMs = 4_000;
-/** The dirtying guest (agent-migration-guest.ts) never converges at 1 MiB/s, and takes ~5 s at 8. */
-const neverConvergingMiBPerS = 1;
-const fiveSecondsMiBPerS = 8;
+/** The filled guest (agent-migration-guest.ts) migrates in ~40 s at 1 MiB/s, ~20 s at 2, ~10 s at 4. */
+const fortySecondsMiBPerS = 1;
+const tenSecondsMiBPerS = 4;
+const twentySecondsMiBPerS = 2;
 
 /** Timings measured by the tests, printed at the end (the report quotes them). */
 const timings: Record<string, number> = {};
@@ -69,12 +71,20 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     return agent;
   }
 
-  /** A guest that boots nothing, or with `dirtying` one whose migration is as slow as its bandwidth. */
-  function newDomain(options: { dirtying?: boolean } = {}): { name: string; uuid: string; xml: string } {
+  /** A guest that boots nothing, or with `filled` one whose migration is as slow as its bandwidth. */
+  function newDomain(options: { filled?: boolean } = {}): { name: string; uuid: string; xml: string; serialPath: string } {
     const uuid = randomUUID();
     const name = `${domainNamePrefix}${uuid.slice(0, 8)}`;
+    const serialPath = `${directory.path}/${name}.serial`;
     created.push(uuid);
-    return { name, uuid, xml: options.dirtying === true ? dirtyingGuestXml({ name, uuid, bootImagePath }) : qemuDomainXml({ name, uuid }) };
+    return { name, uuid, serialPath, xml: options.filled === true ? filledGuestXml({ name, uuid, bootImagePath, serialPath }) : qemuDomainXml({ name, uuid }) };
+  }
+
+  /** Starts a filled guest and waits until its memory is filled (its serial port says so). */
+  async function startFilledGuest(domain: { uuid: string; xml: string; serialPath: string }): Promise<void> {
+    await host1.defineDomain(domain.xml);
+    await host1.startDomain(domain.uuid);
+    await waitFor(() => guestFilledMemory(domain.serialPath), { timeoutMs: 30_000, what: "the guest filling its memory" });
   }
   let bootImagePath = "";
 
@@ -120,7 +130,7 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
   before(async () => {
     releaseLab = await holdLabTestsLock();
     bootImagePath = `${lab.imagesDirectory}/${domainNamePrefix}boot.img`;
-    writeDirtyingBootImage(bootImagePath);
+    writeFilledGuestBootImage(bootImagePath);
     host1 = await LibvirtConnection.open(lab.host1Uri);
     host2 = await LibvirtConnection.open(lab.host2Uri);
     for (const connection of [host1, host2]) {
@@ -179,10 +189,10 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
 
   test("reports progress and answers a QueryDomain and a redelivery while a throttled migration runs", async () => {
     const agent = newAgent(host1, "agent-progress");
-    const { uuid, xml } = newDomain({ dirtying: true });
-    await host1.defineDomain(xml);
-    await host1.startDomain(uuid);
-    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: fiveSecondsMiBPerS });
+    const domain = newDomain({ filled: true });
+    const { uuid } = domain;
+    await startFilledGuest(domain);
+    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: tenSecondsMiBPerS });
     agent.executor.handle(command);
     await waitForRunningMigration(host1, uuid);
     const query = await run(agent, { term: 1, commandId: "query-during", action: "query", query: { vmUuid: uuid } } as Command__Output, 5_000);
@@ -191,7 +201,7 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     assert.equal(results(agent, command.commandId).length, 0, "the migration was still running when the query was answered");
     agent.executor.handle(command); // a redelivery of the same command id: no second migration
     const { result, tookMs } = await run(agent, command);
-    timings.throttledMigrationAt8MiBPerSMs = Math.round(tookMs);
+    timings.filledGuestMigrationAt4MiBPerSMs = Math.round(tookMs);
     assert.equal(result.outcome, "COMMAND_OUTCOME_SUCCEEDED", result.error);
     assert.equal((await jobFinished(agent, command.commandId)).outcome, "completed");
     assert.equal(results(agent, command.commandId).length, 1, "one result answers both deliveries");
@@ -249,10 +259,10 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
 
   test("aborts a migration that runs past timeout_ms and reports it within a bound", async () => {
     const agent = newAgent(host1, "agent-timeout");
-    const { uuid, xml } = newDomain({ dirtying: true });
-    await host1.defineDomain(xml);
-    await host1.startDomain(uuid);
-    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: neverConvergingMiBPerS, timeoutMs });
+    const domain = newDomain({ filled: true });
+    const { uuid } = domain;
+    await startFilledGuest(domain);
+    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: fortySecondsMiBPerS, timeoutMs });
     const { result, tookMs } = await run(agent, command, timeoutMs + abortGraceMs + 15_000);
     timings.timeoutReportedAfterMs = Math.round(tookMs);
     assert.equal(result.outcome, "COMMAND_OUTCOME_FAILED");
@@ -274,10 +284,10 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
   test("an agent that stops mid-migration does not wait for it; the next one re-adopts and finishes it", async () => {
     const journal = new Journal(`${directory.path}/agent-restart.db`);
     const first = newAgent(host1, "agent-restart", journal);
-    const { uuid, xml } = newDomain({ dirtying: true });
-    await host1.defineDomain(xml);
-    await host1.startDomain(uuid);
-    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: fiveSecondsMiBPerS });
+    const domain = newDomain({ filled: true });
+    const { uuid } = domain;
+    await startFilledGuest(domain);
+    const command = migrateCommand(uuid, lab.host2Uri, { bandwidthMibPerS: twentySecondsMiBPerS });
     first.executor.handle(command);
     await waitForRunningMigration(host1, uuid);
     const drainStartedMs = performance.now();
@@ -300,8 +310,6 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
       ownsJob: (jobId) => second.executor.ownsJob(jobId),
     });
     tracker.start();
-    const { BlockingCallPool } = await import("../../agent/libvirt/blocking-pool.js");
-    process.stdout.write(`# DEBUG busy: ${JSON.stringify(BlockingCallPool.shared().busyOperations())}\n`);
     try {
       const report = await tracker.recover();
       assert.equal(report.running, 1, `re-adopted: still running in libvirt (${JSON.stringify(report)}, ${JSON.stringify(journal.job(command.migrate!.jobId))})`);
@@ -312,5 +320,43 @@ describe("agent migration on real libvirtd + QEMU (scripts/lab)", { skip: lookup
     } finally {
       await tracker.stop();
     }
+  });
+  // vigil-agent's SIGTERM path ends with exitProcess (agent/main.ts): Node's own process.exit would
+  // wait for the worker thread blocked in virDomainMigrateToURI3 until the migration ends.
+  test("a process exits at once while its libvirt migration call runs; the migration goes on in libvirt", async () => {
+    const domain = newDomain({ filled: true });
+    await startFilledGuest(domain);
+    const bindingUrl = new URL("../../agent/libvirt/index.js", import.meta.url).href;
+    const script = `
+      import { LibvirtConnection, exitProcess, libvirtCallsInFlight } from ${JSON.stringify(bindingUrl)};
+      const connection = await LibvirtConnection.open(${JSON.stringify(lab.host1Uri)});
+      void connection.migrateDomain(${JSON.stringify(domain.uuid)}, { destinationUri: ${JSON.stringify(lab.host2Uri)}, persistOnDestination: true, bandwidthMiBPerSecond: ${tenSecondsMiBPerS} }).catch(() => undefined);
+      for (let polls = 0; polls < 600; polls++) {
+        const stats = await connection.getJobStats(${JSON.stringify(domain.uuid)}).catch(() => null);
+        if ((stats?.dataProcessedBytes ?? 0) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      console.log("exiting with " + libvirtCallsInFlight().join(",") + " in flight");
+      exitProcess(0);
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    after(() => void (child.exitCode === null && child.kill("SIGKILL")));
+    let output = "";
+    let exitingAtMs = 0;
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (exitingAtMs === 0 && output.includes("exiting")) exitingAtMs = performance.now();
+    });
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const code = await Promise.race([exited, waitFor(() => false, { timeoutMs: 60_000, what: "the script's exit" })]);
+    timings.exitWithMigrationInFlightMs = Math.round(performance.now() - exitingAtMs);
+    assert.equal(code, 0, output);
+    assert.match(output, /exiting with migrateDomain in flight/);
+    assert.ok(timings.exitWithMigrationInFlightMs < 3_000, `exited ${timings.exitWithMigrationInFlightMs} ms after deciding to`);
+    const stats = await host1.getJobStats(domain.uuid).catch(() => null);
+    const arrived = await host2.lookupDomain(domain.uuid);
+    assert.ok(stats?.operation === "migration_out" || arrived?.state === "running", "the migration outlived the process");
+    await waitFor(async () => (await host2.lookupDomain(domain.uuid))?.state === "running", { timeoutMs: migrationBoundMs, what: "the migration finishing in libvirt" });
   });
 });
