@@ -5,6 +5,7 @@
 import Database from "better-sqlite3";
 import { DiskSync } from "../../agent/disk-sync.js";
 import { CommandExecutor } from "../../agent/executor.js";
+import { defaultProgressIntervalMs } from "../../agent/migration.js";
 import { HypervisorEventSource } from "../../agent/events.js";
 import { defaultScanIntervalMs, JobTracker } from "../../agent/job-tracker.js";
 import { Journal } from "../../agent/journal.js";
@@ -109,8 +110,8 @@ export class AgentNode {
     const events = new HypervisorEventSource({ hypervisor, journal, clock, logger, onJournaled: notify });
     const env = { journal, hypervisor, clock, timers, logger, onJournaled: notify };
     const diskSync = new DiskSync({ ...env, storage: new SimImageStorage(this.host, slot), rng: seededRng(world.seedFor(`${this.hostId}#${incarnation}#sync`)) });
-    const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs: defaultScanIntervalMs });
-    const executor = new CommandExecutor({ ...env, diskSync });
+    const jobs = new JobTracker({ ...env, diskSync, scanIntervalMs: defaultScanIntervalMs, ownsJob: (jobId) => executor.ownsJob(jobId) });
+    const executor = new CommandExecutor({ ...env, diskSync, migration: { progressIntervalMs: defaultProgressIntervalMs } });
     const sessionId = `${this.hostId}-session-${incarnation}`;
     link = new ControlPlaneLink({
       endpoints: this.spec.endpoints,
