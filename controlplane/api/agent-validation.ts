@@ -68,8 +68,11 @@ function selfFenceProblem(selfFence: Hello__Output["selfFence"]): string | null 
   if (selfFence === null || selfFence === undefined) return null;
   if (!selfFenceModes.has(selfFence.mode)) return `hello.self_fence.mode "${selfFence.mode.slice(0, 32)}" is not off, watchdog or destroy-vms`;
   const active = selfFence.mode === "watchdog" || selfFence.mode === "destroy-vms";
-  if (active && (!Number.isSafeInteger(selfFence.timeoutMs) || selfFence.timeoutMs <= 0 || selfFence.timeoutMs > selfFenceTimeoutMsMax)) {
-    return `hello.self_fence.timeout_ms must be 1 to ${selfFenceTimeoutMsMax} with mode ${selfFence.mode}`;
+  // Bounded in every mode: the value is committed with the host (an INTEGER column), and a uint64
+  // past 2^53 arrives as a float that would stop every replica's apply.
+  const minimumMs = active ? 1 : 0;
+  if (!Number.isSafeInteger(selfFence.timeoutMs) || selfFence.timeoutMs < minimumMs || selfFence.timeoutMs > selfFenceTimeoutMsMax) {
+    return `hello.self_fence.timeout_ms must be ${minimumMs} to ${selfFenceTimeoutMsMax} with mode ${selfFence.mode || "off"}`;
   }
   return null;
 }

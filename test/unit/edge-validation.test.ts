@@ -24,6 +24,9 @@ describe("agent message validation", () => {
     assert.equal(helloProblem({ ...hello, selfFence: { mode: "off", timeoutMs: 0 } }), null);
     assert.match(helloProblem({ ...hello, selfFence: { mode: "reboot", timeoutMs: 1 } }) ?? "", /hello.self_fence.mode/);
     assert.match(helloProblem({ ...hello, selfFence: { mode: "watchdog", timeoutMs: 0 } }) ?? "", /hello.self_fence.timeout_ms/);
+    // Found by the RPC fuzzer: a huge uint64 with mode off arrived as a float and stopped apply.
+    assert.match(helloProblem({ ...hello, selfFence: { mode: "off", timeoutMs: 2 ** 64 } }) ?? "", /hello.self_fence.timeout_ms must be 0 to/);
+    assert.match(helloProblem({ ...hello, selfFence: { mode: "", timeoutMs: 1.5 } }) ?? "", /hello.self_fence.timeout_ms/);
   });
 
   it("names the bad field of an event", () => {
