@@ -41,8 +41,6 @@ export interface AgentGatewayOptions {
   injectedBug?: GatewayInjectedBug | null;
 }
 
-const runningStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
-
 /**
  * The server side of one Connect call as the gateway uses it: grpc's ServerDuplexStream in
  * production, a simulated stream in the deterministic simulator (test/sim).
@@ -180,18 +178,10 @@ class AgentStream {
     if (this.phase === "awaiting-hello") throw new StreamFailure(grpc.status.INVALID_ARGUMENT, "the first message must be hello");
     const problem = eventProblem(event);
     if (problem !== null) throw new StreamFailure(grpc.status.INVALID_ARGUMENT, problem);
-    const claim = event.body === "lifecycle" ? event.lifecycle?.domain : event.body === "commandResult" ? event.commandResult?.domain : null;
-    const claimed = claim ? this.options.reader.vmByUuid(claim.uuid) : undefined;
-    const owner = claimed?.host;
-    // A host fenced while it journaled events resends them when it is back: history of a VM that
-    // HA moved away from it (its last host), which apply records as a conflict, not a lie.
-    // Likewise a migration's target runs the VM before ownership moves, or after an adjudicated
-    // rollback of a migration that landed after all: apply records that, it is no forgery.
-    const movedAway = () => claimed?.lastHost === this.hostId || (claimed !== undefined && this.options.reader.migrationTargeted(claimed.uuid, this.hostId));
-    if (claim && owner && owner !== this.hostId && runningStates.has(claim.state) && !movedAway()) {
-      // An agent speaks only for its own host (its certificate names it): it cannot claim another host's VM runs here.
-      throw new StreamFailure(grpc.status.PERMISSION_DENIED, `event.${event.body === "lifecycle" ? "lifecycle" : "command_result"}: vm ${claim.name} belongs to host ${owner}; host ${this.hostId} cannot report it ${claim.state}`);
-    }
+    // A report of a VM another host owns is still this host speaking about itself (its certificate
+    // names it): apply records it as a conflict and leaves the owner and the VM's state alone.
+    // Refusing it would wedge the agent: the event stays at the head of its outbox, the stream
+    // reconnects forever, and a host that merely ran `virsh migrate` would end up dead and fenced.
     if (event.seq <= this.lastReceivedSeq) {
       throw new StreamFailure(grpc.status.INVALID_ARGUMENT, `event.seq ${event.seq} does not follow ${this.lastReceivedSeq}`);
     }

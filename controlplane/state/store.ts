@@ -607,11 +607,6 @@ export class StateReader {
     return row === undefined ? undefined : jobFromRow(row);
   }
 
-  /** Whether a migration of `vmUuid` ever targeted `hostId` (its reports of the VM are then expected, or a conflict to record). */
-  migrationTargeted(vmUuid: string, hostId: string): boolean {
-    return this.statement("SELECT 1 FROM jobs WHERE vm_uuid = ? AND kind = 'migrate' AND target = ? LIMIT 1").get(vmUuid.toLowerCase(), hostId) !== undefined;
-  }
-
   /** A flush's or unflush's steps, in the order they were created. */
   childJobs(parent: string): JobRecord[] {
     return (this.statement("SELECT * FROM jobs WHERE parent = ? ORDER BY started_ms, rowid").all(parent) as JobRow[]).map(jobFromRow);

@@ -211,9 +211,8 @@ describe("agent stream with real processes", () => {
     const otherBoot = await exchange([hello("h1", "boot-b")]);
     assert.equal(otherBoot.code, grpc.status.FAILED_PRECONDITION);
     assert.match(otherBoot.details, /already connected from boot boot-a/);
-    const otherHostsVm = await exchange([hello("h8", "b"), lifecycle(1, h1vm.name, h1vm.uuid)]);
-    assert.equal(otherHostsVm.code, grpc.status.PERMISSION_DENIED);
-    assert.match(otherHostsVm.details, /belongs to host h1/);
+    // A report of h1's VM from another host is not bad input: it is recorded as a conflict
+    // (security.test.ts), so it is not among these.
 
     assert.deepEqual(vigilctlJson<unknown[]>(vigild.address, ["vm", "list"]), before, "VM state unchanged");
     assert.equal((await hostOn(vigild.address, "h1")).connected, true, "the real agent's stream was not touched");
