@@ -100,6 +100,8 @@ const recentNoticesMax = 8_192;
 const campaignStaggerMs = 150;
 const waitAppliedTimeoutMs = 10_000;
 const readTimeoutMs = 5_000;
+/** A tick this many intervals late is logged: the event loop was blocked (load, GC, a slow fsync). */
+const stallWarningTicks = 4;
 /** SQLite's code for synchronous=NORMAL (PRAGMA synchronous reads 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA). */
 const synchronousNormal = 1;
 
@@ -131,6 +133,8 @@ export class RaftReplica implements ReplicatedLog {
   private readonly leadershipListeners = new Set<(change: LeadershipChange) => void>();
   private softState: SoftState = { role: Role.follower, leader: null };
   private lastTickAtMs = 0;
+  /** Messages received from peers so far: a late tick catches up only if none came meanwhile. */
+  private peerMessagesReceived = 0;
   private cancelTick: Cancel | null = null;
   private readyScheduled = false;
   private processing = false;
@@ -208,6 +212,7 @@ export class RaftReplica implements ReplicatedLog {
     if (appliedIndex > snapshot.metadata.index || (snapshot.metadata.index > 0 && snapshot.data.byteLength === 0)) this.takeSnapshot();
     transport.attach({
       onMessage: (message) => {
+        this.peerMessagesReceived += 1;
         const outcome = this.core().step(message);
         if (!outcome.accepted) this.options.logger.debug({ from: message.from, type: message.type, reason: outcome.reason }, outcome.detail);
         this.scheduleReady();
@@ -247,9 +252,27 @@ export class RaftReplica implements ReplicatedLog {
   private onTick(): void {
     if (this.closed) return;
     const now = this.options.clock.monotonicMs();
+    const elapsedMs = now - this.lastTickAtMs;
     // Catch up after a pause (SIGSTOP, a long GC) so check-quorum sees the real elapsed time; bounded.
-    const ticks = Math.min(Math.max(1, Math.floor((now - this.lastTickAtMs) / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
+    const ticks = Math.min(Math.max(1, Math.floor(elapsedMs / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
     this.lastTickAtMs = now;
+    if (ticks === 1) return this.runTicks(1, now);
+    if (elapsedMs >= stallWarningTicks * this.timing.tickMs) this.options.logger.warn({ stalledMs: Math.round(elapsedMs - this.timing.tickMs), ticks, role: this.softState.role }, "event loop stalled: ticks ran late");
+    // The timer ran late: this process was blocked (load, GC, a slow fsync, SIGSTOP). Timers run
+    // before the I/O that queued up meanwhile, so catching up at once would time out the leader
+    // (a follower pre-votes, a leader fails check-quorum) while its heartbeats, or the followers'
+    // acks, sit unread in the socket: on a loaded machine that was most of the leadership churn
+    // (bench/churn.ts). So read first: the catch-up runs after that I/O, and only if no peer was
+    // heard from meanwhile. Heard-from peers are dated by the tick before the stall, so the lease
+    // (wall time, noteQuorumContact) still counts the stall against itself.
+    const heardBefore = this.peerMessagesReceived;
+    (this.options.defer ?? setImmediate)(() => {
+      if (this.closed) return;
+      this.runTicks(this.peerMessagesReceived > heardBefore ? 1 : ticks, now);
+    });
+  }
+
+  private runTicks(ticks: number, now: number): void {
     for (let tick = 0; tick < ticks; tick++) {
       this.core().tick();
       this.rememberTickTime(now);
