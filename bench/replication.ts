@@ -11,7 +11,7 @@
 //
 // Method.
 // 1. Writes/s through each system's public write path (vigil ClusterService/SetConfig, etcd
-//    KV/Put) of a 200-byte value, from one load-client process (bench/replication/load-client.ts)
+//    KV/Put) of a 19-byte value (clients.ts), from one load-client process (bench/replication/load-client.ts)
 //    holding 1 or 64 calls in flight on one channel to the leader. Rounds alternate the systems so
 //    both see the same machine load; the median round is reported with its p50/p99 latency, the
 //    client's CPU and the servers' CPU per write. 64 in flight through a follower is shown too.
@@ -34,7 +34,7 @@ import { measureOneFailover, type FailoverRun } from "./replication/failover.js"
 import { runLoad, type LoadMeasurement } from "./replication/load.js";
 import { measureLogCapacity, type CapacityResult } from "./replication/log-capacity.js";
 import { killAllChildren } from "./replication/processes.js";
-import { measureSqliteLimit, type SqliteLimit } from "./replication/sqlite-limit.js";
+import { measureSqliteLimit, sqliteRowBytes, type SqliteLimit } from "./replication/sqlite-limit.js";
 import { median, metric, percentile, round, type Metric } from "./replication/stats.js";
 
 const quick = process.argv.includes("--quick");
@@ -231,7 +231,7 @@ function capacityMetrics(measurements: Measurements): Record<string, Metric> {
   }
   const rate = median(capacity.rounds.map((entry) => entry.entriesPerSecond));
   const fsyncs = median(capacity.rounds.map((entry) => entry.fsyncsPerEntry));
-  const peerName = "better-sqlite3 WAL synchronous=FULL, 100 x 200-byte rows per transaction, same disk";
+  const peerName = `better-sqlite3 WAL synchronous=FULL, 100 x ${sqliteRowBytes}-byte rows per transaction, same disk`;
   const metrics: Record<string, Metric> = {
     "log.entriesPerSecond": metric({ value: rate, unit: "entries/s on 3 replicas", peer: limit, peerName, goal: ">= 0.5x the SQLite limit", met: rate >= 0.5 * limit }),
     "log.fsyncsPerEntry": metric({ value: fsyncs, unit: "fsyncs/entry (leader)", peer: 0.01, peerName: "100 rows per transaction", goal: contextGoal, met: true }),

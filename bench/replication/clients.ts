@@ -4,8 +4,10 @@
 //    committed and applied before it answers; a follower forwards it to the leader.
 //  - etcd:  etcdserverpb.KV/Put {key: "command.timeout", value} — committed and applied before it
 //    answers; a follower forwards it to the leader.
-// The value is the same 200-byte string on both sides: a positive number written with leading
-// zeros, which SetConfig accepts for command.timeout (Number("000…042") is 42).
+// The value is the same 19-byte string on both sides: the longest value SetConfig accepts for
+// command.timeout (config-keys.ts: at most 12 digits, a point and 6 digits, ≤ 604800 seconds),
+// a positive number of seconds with leading zeros, different for every write. (Until 2026-11-21
+// it was 200 bytes; SetConfig now refuses that, so figures from before are not comparable.)
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -16,11 +18,12 @@ export const systemNames = ["vigil", "etcd"] as const;
 export type SystemName = (typeof systemNames)[number];
 
 export const writeKey = "command.timeout";
-export const payloadBytes = 200;
+export const payloadBytes = 19;
 
-/** The 200-byte value of write number `sequence` (1-based, so always a positive number). */
+/** The 19-byte value of write number `sequence`: 1.000001 s up to 600,000.999999 s, never 0. */
 export function payloadValue(sequence: number): string {
-  return String(sequence + 1).padStart(payloadBytes, "0");
+  const whole = 1 + (Math.floor(sequence / 1_000_000) % 600_000);
+  return `${String(whole).padStart(12, "0")}.${String(sequence % 1_000_000).padStart(6, "0")}`;
 }
 
 /** Options of every client channel, both systems: reconnect quickly after a member restarts. */

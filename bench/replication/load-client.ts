@@ -1,5 +1,5 @@
 // The load client, run as its own Node process so its CPU time is its own: `inFlight` closed-loop
-// callers on ONE channel to ONE endpoint, each writing a fresh 200-byte value as soon as its
+// callers on ONE channel to ONE endpoint, each writing a fresh 19-byte value (clients.ts) as soon as its
 // previous write is acknowledged. The same code drives vigil (SetConfig) and etcd (KV.Put).
 // Protocol on stdout, one JSON object per line: {"event":"measuring"} when the warm-up ends,
 // then {"event":"done","result":{…}} (LoadResult).

@@ -140,12 +140,15 @@ interface InProcessLeader {
   server: grpc.Server;
   messages: MessageCounts;
   snapshots: SnapshotTimes;
+  transactions: { count(): number };
 }
 
 async function startInProcessReplica(cluster: VigilCluster, logger: Logger): Promise<InProcessLeader> {
   const member = cluster.members[0]!;
   mkdirSync(member.dataDir, { recursive: true });
   const db = openDatabase({ path: join(member.dataDir, "vigild.db") });
+  // Before the replica is built: it makes its transaction function once, at construction.
+  const transactions = countWriteTransactions(db);
   let replica: RaftReplica | null = null;
   const transport = new GrpcPeerTransport({
     replicaId: replicaId(member.id),
@@ -163,7 +166,7 @@ async function startInProcessReplica(cluster: VigilCluster, logger: Logger): Pro
   await new Promise<void>((resolve, reject) => server.bindAsync(member.clientAddress, grpc.ServerCredentials.createInsecure(), (error) => (error === null ? resolve() : reject(error))));
   const snapshots = timeSnapshots(replica);
   replica.start();
-  return { db, replica, server, messages, snapshots };
+  return { db, replica, server, messages, snapshots, transactions };
 }
 
 /**
@@ -270,7 +273,7 @@ export async function measureLogCapacity(options: CapacityOptions): Promise<Capa
     leader = await startInProcessReplica(cluster, options.logger ?? silentLogger());
     cluster.launchAll();
     await leadInProcess(cluster, leader.replica);
-    const context: RoundContext = { leader, cluster, transactions: countWriteTransactions(leader.db), options };
+    const context: RoundContext = { leader, cluster, transactions: leader.transactions, options };
     let sequence = 1;
     await proposeAll(leader.replica, options.warmUpEntries, options.window, sequence);
     sequence += options.warmUpEntries;

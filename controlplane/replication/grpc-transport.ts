@@ -50,6 +50,15 @@ export function snapshotImageProblem(image: Buffer): string | null {
 /** Outbound messages buffered per peer stream before new ones are dropped. */
 const streamBufferedMessagesMax = 4096;
 const proposeDeadlineMs = 10_000;
+/**
+ * Keepalive of peer channels. It only finds connections that died without a close (a host gone);
+ * failover never waits for it (a killed process closes its sockets, and a silent leader is found
+ * by the election timeout). Its timeout is a setTimeout that runs before the ping's ack is read,
+ * so it must outlast an event-loop stall: at 1 s, stalls of 1–2 s on a loaded machine tore down
+ * healthy channels, and a follower whose inbound stream from the leader closed pre-voted at once
+ * (bench/churn.ts: 7 teardowns and 4 such pre-votes in 60 s at load 22).
+ */
+export const peerKeepalive = { "grpc.keepalive_time_ms": 5_000, "grpc.keepalive_timeout_ms": 10_000 } as const;
 
 export interface TransportHandlers {
   /** A message from a peer, already validated. */
@@ -151,8 +160,7 @@ export class GrpcPeerTransport {
     }
     if (outbound === undefined) {
       const client = new this.PeerClient(address, this.options.credentials, {
-        "grpc.keepalive_time_ms": 2_000,
-        "grpc.keepalive_timeout_ms": 1_000,
+        ...peerKeepalive,
         "grpc.max_receive_message_length": 64 * 1024 * 1024,
         "grpc.max_send_message_length": 64 * 1024 * 1024,
         // Reconnect quickly after a peer restarts: failover time depends on it.

@@ -20,6 +20,7 @@ import type { AppliedNotice } from "../state/apply.js";
 import { StateMachine } from "../state/apply.js";
 import { decodeEntry, encodeEntry, type StateCommand } from "../state/commands.js";
 import type { Db } from "../state/store.js";
+import type { Statement } from "better-sqlite3";
 import type { TransportHandlers } from "./grpc-transport.js";
 import { LogClosedError, NotLeaderError, type LeadershipChange, type MemberStatus, type ReplicatedLog, type ReplicationStatus } from "./log.js";
 import { Raft } from "./raft.js";
@@ -95,11 +96,14 @@ interface AppliedWaiter {
   cancelTimeout: Cancel;
 }
 
+/** What applying each of the newest entries said, per generation (two are kept: 8,192–16,384 entries). */
 const recentNoticesMax = 8_192;
 /** Survivors of a dead leader campaign this far apart by rank (well above a loopback or LAN round trip). */
 const campaignStaggerMs = 150;
 const waitAppliedTimeoutMs = 10_000;
 const readTimeoutMs = 5_000;
+/** A tick this many intervals late is logged: the event loop was blocked (load, GC, a slow fsync). */
+const stallWarningTicks = 4;
 /** SQLite's code for synchronous=NORMAL (PRAGMA synchronous reads 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA). */
 const synchronousNormal = 1;
 
@@ -126,11 +130,20 @@ export class RaftReplica implements ReplicatedLog {
   private readonly proposals = new Map<number, ProposalWaiter>();
   private appliedWaiters: AppliedWaiter[] = [];
   private readonly readWaiters = new Map<string, { resolve(index: number): void; reject(error: Error): void }>();
-  private readonly recentNotices = new Map<number, { term: number; notices: AppliedNotice[] }>();
+  /**
+   * Notices of recently applied entries by index, for a follower's forwarded proposal to return.
+   * Bounded by swapping generations: evicting the oldest key one entry at a time
+   * (`keys().next()`) walks the holes a Map keeps for deleted keys, ~6 us per entry at this size
+   * (bench/replication profile: settleApplied was a follower's largest self time).
+   */
+  private recentNotices = new Map<number, { term: number; notices: AppliedNotice[] }>();
+  private olderNotices = new Map<number, { term: number; notices: AppliedNotice[] }>();
   private readonly appliedListeners = new Set<(notices: AppliedNotice[]) => void>();
   private readonly leadershipListeners = new Set<(change: LeadershipChange) => void>();
   private softState: SoftState = { role: Role.follower, leader: null };
   private lastTickAtMs = 0;
+  /** Messages received from peers so far: a late tick catches up only if none came meanwhile. */
+  private peerMessagesReceived = 0;
   private cancelTick: Cancel | null = null;
   private readyScheduled = false;
   private processing = false;
@@ -144,6 +157,9 @@ export class RaftReplica implements ReplicatedLog {
   private durableTermVote: { term: number; vote: ReplicaId | null } = { term: 0, vote: null };
   /** The database's configured synchronous level (2 = FULL in production), restored after a relaxed commit. */
   private readonly synchronousLevel: number;
+  private readonly relaxSynchronous: Statement;
+  private readonly restoreSynchronous: Statement;
+  private readonly inTransaction: (write: () => unknown) => unknown;
 
   constructor(private readonly options: RaftReplicaOptions) {
     this.db = options.db;
@@ -152,6 +168,10 @@ export class RaftReplica implements ReplicatedLog {
     this.storage = new SqliteRaftStorage(this.db);
     this.stateMachine = new StateMachine(this.db);
     this.synchronousLevel = this.db.pragma("synchronous", { simple: true }) as number;
+    // Prepared once: every Ready commits through these (better-sqlite3 compiles SQL on each prepare).
+    this.relaxSynchronous = this.db.prepare("PRAGMA synchronous = NORMAL");
+    this.restoreSynchronous = this.db.prepare(`PRAGMA synchronous = ${this.synchronousLevel}`);
+    this.inTransaction = this.db.transaction((write: () => unknown) => write());
   }
 
   /**
@@ -208,6 +228,7 @@ export class RaftReplica implements ReplicatedLog {
     if (appliedIndex > snapshot.metadata.index || (snapshot.metadata.index > 0 && snapshot.data.byteLength === 0)) this.takeSnapshot();
     transport.attach({
       onMessage: (message) => {
+        this.peerMessagesReceived += 1;
         const outcome = this.core().step(message);
         if (!outcome.accepted) this.options.logger.debug({ from: message.from, type: message.type, reason: outcome.reason }, outcome.detail);
         this.scheduleReady();
@@ -247,9 +268,27 @@ export class RaftReplica implements ReplicatedLog {
   private onTick(): void {
     if (this.closed) return;
     const now = this.options.clock.monotonicMs();
+    const elapsedMs = now - this.lastTickAtMs;
     // Catch up after a pause (SIGSTOP, a long GC) so check-quorum sees the real elapsed time; bounded.
-    const ticks = Math.min(Math.max(1, Math.floor((now - this.lastTickAtMs) / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
+    const ticks = Math.min(Math.max(1, Math.floor(elapsedMs / this.timing.tickMs)), this.timing.electionTimeoutTicks * 2);
     this.lastTickAtMs = now;
+    if (ticks === 1) return this.runTicks(1, now);
+    if (elapsedMs >= stallWarningTicks * this.timing.tickMs) this.options.logger.warn({ stalledMs: Math.round(elapsedMs - this.timing.tickMs), ticks, role: this.softState.role }, "event loop stalled: ticks ran late");
+    // The timer ran late: this process was blocked (load, GC, a slow fsync, SIGSTOP). Timers run
+    // before the I/O that queued up meanwhile, so catching up at once would time out the leader
+    // (a follower pre-votes, a leader fails check-quorum) while its heartbeats, or the followers'
+    // acks, sit unread in the socket: on a loaded machine that was most of the leadership churn
+    // (bench/churn.ts). So read first: the catch-up runs after that I/O, and only if no peer was
+    // heard from meanwhile. Heard-from peers are dated by the tick before the stall, so the lease
+    // (wall time, noteQuorumContact) still counts the stall against itself.
+    const heardBefore = this.peerMessagesReceived;
+    (this.options.defer ?? setImmediate)(() => {
+      if (this.closed) return;
+      this.runTicks(this.peerMessagesReceived > heardBefore ? 1 : ticks, now);
+    });
+  }
+
+  private runTicks(ticks: number, now: number): void {
     for (let tick = 0; tick < ticks; tick++) {
       this.core().tick();
       this.rememberTickTime(now);
@@ -396,11 +435,11 @@ export class RaftReplica implements ReplicatedLog {
    */
   private commit<T>(durable: boolean, write: () => T): T {
     const relaxed = !durable && this.synchronousLevel > synchronousNormal;
-    if (relaxed) this.db.pragma("synchronous = NORMAL");
+    if (relaxed) this.relaxSynchronous.run();
     try {
-      return this.db.transaction(write)();
+      return this.inTransaction(write) as T;
     } finally {
-      if (relaxed) this.db.pragma(`synchronous = ${this.synchronousLevel}`);
+      if (relaxed) this.restoreSynchronous.run();
     }
   }
 
@@ -424,7 +463,10 @@ export class RaftReplica implements ReplicatedLog {
     const all: AppliedNotice[] = [];
     for (const entry of applied) {
       this.recentNotices.set(entry.index, { term: entry.term, notices: entry.notices });
-      if (this.recentNotices.size > recentNoticesMax) this.recentNotices.delete(this.recentNotices.keys().next().value!);
+      if (this.recentNotices.size >= recentNoticesMax) {
+        this.olderNotices = this.recentNotices;
+        this.recentNotices = new Map();
+      }
       const waiter = this.proposals.get(entry.index);
       if (waiter !== undefined) {
         this.proposals.delete(entry.index);
@@ -561,7 +603,7 @@ export class RaftReplica implements ReplicatedLog {
       throw new NotLeaderError(`${this.leaderAddress() ?? "unknown"} (forwarding failed: ${errorMessage(error)})`);
     }
     await this.waitApplied(position.index);
-    const applied = this.recentNotices.get(position.index);
+    const applied = this.recentNotices.get(position.index) ?? this.olderNotices.get(position.index);
     if (applied !== undefined && applied.term !== position.term) throw new ProposalDroppedError(`entry ${position.index} was replaced before it reached this replica`);
     return applied?.notices ?? [];
   }

@@ -8,6 +8,7 @@
 // 4. The newest entries written are also kept in memory (bounded), so sending them to followers and
 //    applying them once committed does not read them back from SQLite (bench/replication profile:
 //    the read-back was ~6 % of a busy leader's and follower's CPU).
+import type Database from "better-sqlite3";
 import { assert } from "../../common/assert.js";
 import type { Db } from "../state/store.js";
 import type { RaftInitialState, RaftStorage } from "./raft-storage.js";
@@ -42,6 +43,10 @@ export class SqliteRaftStorage implements RaftStorage {
   /** The newest stored entries, contiguous and ending at lastIndex() (or empty), and their size. */
   private recent: Entry[] = [];
   private recentBytes = 0;
+  /** The statements of every Ready, prepared once (better-sqlite3 compiles SQL on each prepare). */
+  private readonly deleteFromStatement: Database.Statement<[LogIndex]>;
+  private readonly insertStatement: Database.Statement<[LogIndex, Term, number, Uint8Array]>;
+  private readonly hardStateStatement: Database.Statement<[Term, string, LogIndex]>;
 
   constructor(private readonly db: Db) {
     const row = db.prepare("SELECT idx, term, voters FROM raft_snapshot WHERE id = 1").get() as { idx: number; term: number; voters: string } | undefined;
@@ -50,6 +55,11 @@ export class SqliteRaftStorage implements RaftStorage {
     this.first = bounds.low ?? this.snapshotMetadata.index + 1;
     this.terms = (db.prepare("SELECT term FROM log_entries ORDER BY idx").all() as { term: number }[]).map((entry) => entry.term);
     assert(this.first >= 1, "the log starts at index 1 or later");
+    this.deleteFromStatement = db.prepare("DELETE FROM log_entries WHERE idx >= ?");
+    this.insertStatement = db.prepare("INSERT INTO log_entries (idx, term, type, data) VALUES (?, ?, ?, ?)");
+    this.hardStateStatement = db.prepare(
+      "INSERT INTO hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index",
+    );
   }
 
   /** True when nothing was ever stored: the replica must be bootstrapped or receive a snapshot. */
@@ -164,24 +174,20 @@ export class SqliteRaftStorage implements RaftStorage {
   persist(hardState: HardState | null, entries: readonly Entry[]): void {
     assert(this.db.inTransaction, "persist runs inside a transaction");
     if (entries.length > 0) this.appendEntries(entries);
-    if (hardState !== null) {
-      this.db
-        .prepare("INSERT INTO hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index")
-        .run(hardState.term, hardState.vote ?? "", hardState.commitIndex);
-    }
+    if (hardState !== null) this.hardStateStatement.run(hardState.term, hardState.vote ?? "", hardState.commitIndex);
   }
 
   private appendEntries(entries: readonly Entry[]): void {
     const firstNew = entries[0]!.index;
     assert(firstNew >= this.first, "entries never replace compacted ones");
     assert(firstNew <= this.lastIndex() + 1, "entries extend the log without a gap");
-    this.db.prepare("DELETE FROM log_entries WHERE idx >= ?").run(firstNew);
+    // Only a conflicting suffix is replaced; a leader's and an in-step follower's appends extend the log.
+    if (firstNew <= this.lastIndex()) this.deleteFromStatement.run(firstNew);
     const recentFirst = this.lastIndex() - this.recent.length + 1;
     this.terms.length = firstNew - this.first;
-    const insert = this.db.prepare("INSERT INTO log_entries (idx, term, type, data) VALUES (?, ?, ?, ?)");
     for (const entry of entries) {
       assert(entry.index === this.lastIndex() + 1, "entries are contiguous");
-      insert.run(entry.index, entry.term, kindCodes[entry.kind], entry.data);
+      this.insertStatement.run(entry.index, entry.term, kindCodes[entry.kind], entry.data);
       this.terms.push(entry.term);
     }
     this.rememberRecent(recentFirst, entries);

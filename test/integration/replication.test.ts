@@ -94,6 +94,46 @@ describe("replicated control plane, 3 processes", () => {
     await waitFor(async () => (await healthOf(survivor!.address)) === "NOT_SERVING" || undefined, { timeoutMs: 10_000, what: "the replica without a quorum to stop serving" });
   });
 
+  it("a follower stalled past the election timeout reads its leader's heartbeats before it times out: no pre-vote, no new term", async () => {
+    const cluster = new TestCluster();
+    after(() => cluster.stopAll());
+    await cluster.start(3);
+    const leader = await cluster.waitForLeader();
+    const stalled = cluster.replicas.find((replica) => replica.id !== leader)!;
+    const termBefore = (await cluster.status(cluster.replica(leader).address)).term;
+    const outputBefore = stalled.process!.output().length;
+    // A stall as an overloaded machine causes them (or a long GC): the process runs no code, its
+    // timers run late, its peers' messages queue in its sockets.
+    stalled.process!.child.kill("SIGSTOP");
+    const stalledAtMs = performance.now();
+    try {
+      // Stalled long enough that its election timer (10–19 ticks of 100 ms) would fire on resume
+      // if it caught up before reading: the leader has seen no answer for over an election timeout
+      // (plus a margin), and a 1 s keepalive timeout would have torn down its channel by now.
+      await waitFor(
+        async () => {
+          const status = await cluster.status(cluster.replica(leader).address);
+          return status.members.some((member) => member.id === stalled.id && !member.healthy) || undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: `the leader to see ${stalled.id} silent for an election timeout` },
+      );
+      // 2.5 s in all: past the longest randomized election timeout (1.9 s) and the old keepalive's
+      // 2 s + 1 s, short of the new keepalive time (5 s).
+      await waitFor(() => performance.now() - stalledAtMs >= 2_500, { timeoutMs: 5_000, what: "the stall to last 2.5 s" });
+    } finally {
+      stalled.process!.child.kill("SIGCONT");
+    }
+    await waitFor(async () => ((await cluster.status(stalled.address)).leader === leader) || undefined, { timeoutMs: 10_000, what: `${stalled.id} to answer with its leader after the stall` });
+    const output = stalled.process!.output().slice(outputBefore);
+    assert.match(output, /event loop stalled/, "the stall was seen as one");
+    assert.doesNotMatch(output, /=> pre-candidate|connection from the leader closed/, `${stalled.id} did not campaign after the stall`);
+    for (const replica of cluster.replicas) {
+      const status = await cluster.status(replica.address);
+      assert.equal(status.term, termBefore, `${replica.id} is still in term ${termBefore}`);
+      assert.equal(status.leader, leader, `${replica.id} still follows ${leader}`);
+    }
+  });
+
   it("survives kill -9 of the leader and catches the restarted replica up through a snapshot", async () => {
     const cluster = new TestCluster(["--snapshot-entries", "40", "--retained-entries", "10"]);
     after(() => cluster.stopAll());
