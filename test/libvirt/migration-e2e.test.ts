@@ -39,6 +39,7 @@ import {
   type RunningProcess,
   type Vigild,
 } from "../support/processes.js";
+import type { Job } from "../../controlplane/cli/wire.js";
 import { waitFor } from "../support/wait.js";
 import { qemuDomainXml } from "./domain-xml.js";
 import { holdLabTestsLock, locateLab, type LabEnvironment } from "./lab.js";
@@ -67,23 +68,8 @@ interface VmView {
   activeJob: string;
 }
 
-interface JobView {
-  id: string;
-  kind: string;
-  vm: string;
-  host: string;
-  target: string;
-  state: string;
-  phase: string;
-  error: string;
-  processedBytes: number;
-  remainingBytes: number;
-  totalBytes: number;
-  downtimeMs: number;
-  startedMs: number;
-  finishedMs: number;
-  steps: JobView[];
-}
+/** `vigilctl -o json job show` prints the decoded Job, field for field (output.jobJson). */
+type JobView = Job;
 
 interface StartedCommand {
   process: RunningProcess;

@@ -4,29 +4,14 @@
 // in-flight migration alone; flush/unflush supersede each other and steps end on their results.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
-import { StateMachine } from "../../controlplane/state/apply.js";
 import type { StateCommand } from "../../controlplane/state/commands.js";
-import { openDatabase } from "../../controlplane/state/store.js";
-import { temporaryDirectory } from "../support/processes.js";
+import { stateMachineHarness } from "../support/state-machine.js";
 
 const uuid = "11111111-2222-3333-4444-555555555555";
 const domain = (state: string, reason = "booted") => ({ name: "web1", uuid, state, reason, vcpus: 1, memoryBytes: 64 << 20, persistent: true });
 
 function harness() {
-  const directory = temporaryDirectory("migration-apply");
-  const db = openDatabase({ path: `${directory.path}/state.db`, synchronous: "OFF" });
-  const machine = new StateMachine(db);
-  let index = 0;
-  const apply = (command: StateCommand, term = 2, atMs = 1_000 * (index + 1)) =>
-    db.transaction(() => {
-      index += 1;
-      machine.applyEntry(index, { atMs, term, replicaId: "cp1", command });
-      machine.setAppliedIndex(index);
-    })();
-  let seq = 0;
-  const events = (hostId: string, ...bodies: Omit<AgentEvent__Output, "seq" | "atMs" | "recovered">[]) =>
-    apply({ kind: "AgentEvents", hostId, events: bodies.map((body) => ({ seq: ++seq, atMs: 0, recovered: false, ...body }) as AgentEvent__Output) });
+  const { machine, apply, events, close } = stateMachineHarness("migration-apply");
   for (const hostId of ["h1", "h2", "h3"]) apply({ kind: "HostHello", hostId, bootId: "b", agentVersion: "t", migrationUri: `qemu+tcp://${hostId}/system`, cpus: 1, memoryBytes: 1 });
   events("h1", { body: "inventory", inventory: { domains: [domain("running")] } });
   const request = (jobId = "j1", extra: Partial<Extract<StateCommand, { kind: "MigrationRequested" }>> = {}) =>
@@ -35,7 +20,7 @@ function harness() {
   const job = (id = "j1") => machine.reader.job(id)!;
   const trace = () => machine.reader.skipTraceOf(uuid);
   const messages = () => machine.reader.listEvents({ limit: 1000 }).map((event) => event.message);
-  return { machine, apply, events, request, vm, job, trace, messages, close: () => (db.close(), directory.remove()) };
+  return { machine, apply, events, request, vm, job, trace, messages, close };
 }
 
 describe("migration state", () => {

@@ -1,29 +1,13 @@
 // Proves the replicated skip-trace set on a real SQLite file: entries owned by the issuing term, orphaned (stamped) when the primary changes, cleared by their result (continue-trace, orphans too) and expired only once orphaned; an HA restart moves ownership with its entry.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
-import { StateMachine } from "../../controlplane/state/apply.js";
-import type { StateCommand } from "../../controlplane/state/commands.js";
-import { openDatabase } from "../../controlplane/state/store.js";
-import { temporaryDirectory } from "../support/processes.js";
+import { stateMachineHarness } from "../support/state-machine.js";
 
 const uuid = "11111111-2222-3333-4444-555555555555";
 const domain = (state: string) => ({ name: "web1", uuid, state, reason: "booted", vcpus: 1, memoryBytes: 64 << 20, persistent: true });
 
 function harness() {
-  const directory = temporaryDirectory("skip-trace");
-  const db = openDatabase({ path: `${directory.path}/state.db`, synchronous: "OFF" });
-  const machine = new StateMachine(db);
-  let index = 0;
-  const apply = (command: StateCommand, term = 2, atMs = 1_000 * (index + 1)) =>
-    db.transaction(() => {
-      index += 1;
-      machine.applyEntry(index, { atMs, term, replicaId: "cp1", command });
-      machine.setAppliedIndex(index);
-    })();
-  let seq = 0;
-  const events = (hostId: string, ...bodies: Omit<AgentEvent__Output, "seq" | "atMs" | "recovered">[]) =>
-    apply({ kind: "AgentEvents", hostId, events: bodies.map((body) => ({ seq: ++seq, atMs: 0, recovered: false, ...body }) as AgentEvent__Output) });
+  const { machine, apply, events, close } = stateMachineHarness("skip-trace");
   apply({ kind: "HostHello", hostId: "h1", bootId: "b", agentVersion: "t", migrationUri: "", cpus: 1, memoryBytes: 1 });
   apply({ kind: "HostHello", hostId: "h2", bootId: "b", agentVersion: "t", migrationUri: "", cpus: 1, memoryBytes: 1 });
   events("h1", { body: "inventory", inventory: { domains: [domain("shutoff")] } });
@@ -31,7 +15,7 @@ function harness() {
     events(hostId, { body: "commandResult", commandResult: { commandId, term: 2, outcome: outcome as "COMMAND_OUTCOME_SUCCEEDED", error: outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "" : "boom", domain: domain(outcome === "COMMAND_OUTCOME_SUCCEEDED" ? "running" : "shutoff"), domainAbsent: false } });
   };
   const entry = () => machine.reader.skipTraceOf(uuid);
-  return { machine, apply, result, entry, close: () => (db.close(), directory.remove()) };
+  return { machine, apply, result, entry, close };
 }
 
 describe("skip-trace", () => {
