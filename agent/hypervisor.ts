@@ -40,7 +40,7 @@ export interface Hypervisor {
   /** The block job on `disk`, or null when none runs. */
   getBlockJobInfo(uuid: string, disk: string): Promise<BlockJobInfo | null>;
   /** The domain job (migration) running now. */
-  getJobStats(uuid: string): Promise<DomainJob>;
+  getJobStats(uuid: string, options?: { completed?: boolean }): Promise<DomainJob>;
   /** Live (or, with `offline`, definition-only) peer-to-peer migration; resolves when libvirt's call returns. */
   migrateDomain(uuid: string, options: MigrationOptions): Promise<void>;
   /** Aborts the domain job (migration) running now (virDomainAbortJob). */

@@ -128,6 +128,7 @@ export class MigrationRunner {
     });
 
     const ended = await this.untilReturnedOrTimedOut(migration, timeoutMs, log);
+    if (ended !== "timed-out" && ended.kind === "returned") await this.journalCompletedProgress(job, log);
     const after = await this.call(hypervisor.lookupDomain(domain.uuid)).then(
       (found) => ({ domain: found }),
       (error: unknown) => ({ domain: undefined, error: errorMessage(error) }),
@@ -224,6 +225,23 @@ export class MigrationRunner {
         resolve(outcome.kind === "failed" && migration.abortReason === "timeout" ? "timed-out" : outcome);
       });
     });
+  }
+
+  /**
+   * The finished migration's own figures (VIR_DOMAIN_JOB_STATS_COMPLETED): its measured downtime and
+   * data moved. A short migration ends before the first progress read, so without this the control
+   * plane would show no data and 0 ms downtime. Best effort, bounded: the result does not wait on it.
+   */
+  private async journalCompletedProgress(job: JobRecord, log: Logger): Promise<void> {
+    const { journal, hypervisor, clock } = this.options;
+    try {
+      const progress = progressOf(job, await this.call(hypervisor.getJobStats(job.vmUuid, { completed: true })));
+      if (progress === null || this.stopped) return;
+      journal.append({ jobProgress: progress }, clock.nowMs());
+      this.options.onJournaled();
+    } catch (error) {
+      log.debug({ err: errorMessage(error) }, "the completed migration's statistics were not read");
+    }
   }
 
   /** Reads job stats every interval (one read at a time) and journals JobProgress when they changed. */
