@@ -46,6 +46,13 @@ export function flushVms(reader: StateReader): FlushVm[] {
   }));
 }
 
+/** A non-final migration, shutdown or start that moves a VM onto or off `orchestration`'s host and is not its own step. */
+function inFlightTouching(reader: StateReader, orchestration: JobRecord): JobRecord | undefined {
+  return reader
+    .activeJobs()
+    .find((job) => job.parent !== orchestration.id && job.kind !== "flush" && job.kind !== "unflush" && (job.host === orchestration.host || job.target === orchestration.host));
+}
+
 export class FlushDuty implements DutyListener {
   private readonly ticker: DutyTicker;
 
@@ -79,8 +86,19 @@ export class FlushDuty implements DutyListener {
     const hosts = this.placementHosts();
     for (const job of orchestrations) {
       if (!isCurrent()) return;
+      // A step of another orchestration (a superseded flush or unflush) or an operator's migration
+      // may still be moving a VM onto or off this host: plan only once it has ended, from the facts
+      // it leaves (the scope is worked out then, not taken from when this orchestration was asked
+      // for), or a flush would call a host flushed while a VM lands on it.
+      const foreign = job.cancelRequested ? undefined : inFlightTouching(reader, job);
+      if (foreign !== undefined) {
+        const vm = reader.vmByUuid(foreign.vmUuid);
+        const reason = `waiting for ${foreign.kind} job ${foreign.id} (vm ${vm?.name ?? foreign.vmUuid}, ${foreign.host} -> ${foreign.target || foreign.host}) to end`;
+        await this.perform(job, { kind: "wait", childJobId: foreign.id, vmUuid: foreign.vmUuid, vm: vm?.name ?? foreign.vmUuid, reason });
+        continue;
+      }
       const step = planFlushStep({
-        orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: job.scope },
+        orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: null },
         vms,
         children: reader.childJobs(job.id).map((child) => ({ id: child.id, vmUuid: child.vmUuid, kind: child.kind as ChildKind, state: child.state, target: child.target, error: child.error, deadlineMs: child.deadlineMs })),
         hosts,
