@@ -136,6 +136,11 @@ export class FaultProxy {
   private readonly server: Server;
   private readonly modes = new Map<string, LinkMode>();
   private readonly connections = new Set<ProxiedConnection>();
+  /**
+   * Every socket this proxy holds open, on both sides. A connection leaves `connections` when one
+   * end closes cleanly, while the other end may stay half-open; server.close() waits for it.
+   */
+  private readonly sockets = new Set<Socket>();
   private target: { host: string; port: number } | null = null;
   private listenPort = 0;
   readonly counts: ProxyCounts = { accepted: 0, dropped: 0, reset: 0 };
@@ -205,11 +210,20 @@ export class FaultProxy {
   async close(): Promise<void> {
     for (const connection of this.connections) connection.reset();
     this.connections.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) if (!socket.destroyed) socket.resetAndDestroy();
+    this.sockets.clear();
+    await closed;
+  }
+
+  private hold(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
   }
 
   private accept(downstream: Socket): void {
     downstream.on("error", () => undefined);
+    this.hold(downstream);
     const source = this.options.identify(downstream);
     const mode = this.mode(source);
     if (this.target === null || mode.kind === "drop-new") {
@@ -221,6 +235,7 @@ export class FaultProxy {
     this.acceptedBySource.set(source, (this.acceptedBySource.get(source) ?? 0) + 1);
     const upstream = connect({ host: this.target.host, port: this.target.port });
     upstream.on("error", () => undefined);
+    this.hold(upstream);
     const connection = new ProxiedConnection(source, downstream, upstream, mode);
     this.connections.add(connection);
     // An end that closed cleanly has already passed its FIN on (Pipe); one that broke breaks the other.
