@@ -9,8 +9,6 @@ import { failedPrecondition, invalidArgument, notFound, unary, unimplemented } f
 const confirmableLiveness: ReadonlySet<string> = new Set(["dead", "fencing", "fence-failed"]);
 import { fullJobView, hostView } from "./views.js";
 import { leaderOnly } from "./leader-forwarding.js";
-import { flushVms } from "../primary/flush-duty.js";
-import { orchestrationScope } from "../primary/flush-planner.js";
 
 function requireHostId(id: string): string {
   const problem = hostIdProblem(id);
@@ -29,9 +27,7 @@ export function hostServiceHandlers(context: ControlPlaneContext): HostServiceHa
   };
   const startFlush = async (hostId: string, flush: "flush" | "unflush") => {
     const jobId = context.dispatcher.newCommandId();
-    // The VMs it takes on are fixed now, in order: one arriving later is not taken on (flush-planner.ts).
-    const scope = orchestrationScope(flush, hostId, flushVms(reader));
-    await log.propose({ kind: "FlushRequested", jobId, flush, hostId, scope });
+    await log.propose({ kind: "FlushRequested", jobId, flush, hostId });
     const job = reader.job(jobId);
     if (job === undefined) throw failedPrecondition(`${flush} of host ${hostId} was not recorded`);
     return fullJobView(reader, job);

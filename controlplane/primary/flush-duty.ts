@@ -25,7 +25,7 @@ const stepResultMarginMs = 30_000;
 export type FlushDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "clock" | "timers" | "logger" | "config">;
 
 /** Every VM as the flush planner sees it, from committed state. */
-export function flushVms(reader: StateReader): FlushVm[] {
+function flushVms(reader: StateReader): FlushVm[] {
   const traced = reader.skipTrace();
   const jobs = new Map<string, ReturnType<StateReader["unresolvedJobs"]>>();
   for (const job of reader.unresolvedJobs()) jobs.set(job.vmUuid, [...(jobs.get(job.vmUuid) ?? []), job]);

@@ -109,13 +109,13 @@ export class OrchestrationApplier {
 
   private insertJob(
     context: OrchestrationApplyContext,
-    job: Pick<JobRecord, "id" | "kind" | "vmUuid" | "host" | "target" | "state" | "phase" | "error" | "mode" | "forceLive" | "parent" | "originState"> & { commandId?: string; deadlineMs?: number; scope?: string[] },
+    job: Pick<JobRecord, "id" | "kind" | "vmUuid" | "host" | "target" | "state" | "phase" | "error" | "mode" | "forceLive" | "parent" | "originState"> & { commandId?: string; deadlineMs?: number },
   ): void {
     const final = finalJobStates.has(job.state);
     this.statement(
-      `INSERT INTO jobs (id, kind, vm_uuid, host, target, state, phase, error, mode, force_live, parent, origin_state, command_id, command_term, deadline_ms, scope, started_ms, updated_ms, finished_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(job.id, job.kind, job.vmUuid, job.host, job.target, job.state, job.phase, job.error, job.mode, job.forceLive ? 1 : 0, job.parent, job.originState, job.commandId ?? "", job.commandId ? context.term : 0, job.deadlineMs ?? 0, JSON.stringify(job.scope ?? []), context.atMs, context.atMs, final ? context.atMs : 0);
+      `INSERT INTO jobs (id, kind, vm_uuid, host, target, state, phase, error, mode, force_live, parent, origin_state, command_id, command_term, deadline_ms, started_ms, updated_ms, finished_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(job.id, job.kind, job.vmUuid, job.host, job.target, job.state, job.phase, job.error, job.mode, job.forceLive ? 1 : 0, job.parent, job.originState, job.commandId ?? "", job.commandId ? context.term : 0, job.deadlineMs ?? 0, context.atMs, context.atMs, final ? context.atMs : 0);
   }
 
   /** The agent's committed result of a flush step's command ends that step (shutdown or start). */
@@ -292,7 +292,7 @@ export class OrchestrationApplier {
     }
     const state = command.flush === "flush" ? "flushing" : "ready";
     this.statement("UPDATE hosts SET state = ? WHERE id = ?").run(state, host.id);
-    this.insertJob(context, { id: command.jobId, kind: command.flush, vmUuid: "", host: host.id, target: "", state: "running", phase: command.flush === "flush" ? "draining" : "bringing VMs back", error: "", mode: "", forceLive: false, parent: "", originState: "", scope: command.scope });
+    this.insertJob(context, { id: command.jobId, kind: command.flush, vmUuid: "", host: host.id, target: "", state: "running", phase: command.flush === "flush" ? "draining" : "bringing VMs back", error: "", mode: "", forceLive: false, parent: "", originState: "" });
     context.event({ kind: "host", host: host.id, job: command.jobId, message: `host ${host.id}: ${command.flush} ${command.jobId} started: ${host.state} => ${state}` });
   }
 

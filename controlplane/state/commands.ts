@@ -118,7 +118,8 @@ export type StateCommand =
   /** An operator cancels a job: a pending migration ends at once, a running one gets AbortJob (its outcome is still adjudicated), a flush starts no new step. */
   | { kind: "JobCancelRequested"; jobId: string; reason: string }
   /** A flush or unflush of `hostId` starts; one already running on that host is canceled. */
-  | { kind: "FlushRequested"; jobId: string; flush: "flush" | "unflush"; hostId: string; /** The VMs it takes on, in order (flush-planner.ts orchestrationScope). */ scope: string[] }
+  /** The VMs it takes on are worked out when it plans (flush-duty.ts), not fixed here: a VM may still be landing on the host. */
+  | { kind: "FlushRequested"; jobId: string; flush: "flush" | "unflush"; hostId: string }
   /**
    * A flush's step that is not a migration: `shutdown` parks a VM with no valid target (desired
    * stopped, autorestart pending); `start` starts a parked VM at unflush. The VM is skip-traced for

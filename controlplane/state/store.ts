@@ -125,8 +125,6 @@ export interface JobRecord {
   startedMs: number;
   updatedMs: number;
   finishedMs: number;
-  /** A flush's or unflush's VMs, in the order it takes them on. */
-  scope: string[];
 }
 
 interface JobRow {
@@ -158,7 +156,6 @@ interface JobRow {
   started_ms: number;
   updated_ms: number;
   finished_ms: number;
-  scope: string;
 }
 
 function jobFromRow(row: JobRow): JobRecord {
@@ -193,7 +190,6 @@ function jobFromRow(row: JobRow): JobRecord {
     startedMs: row.started_ms,
     updatedMs: row.updated_ms,
     finishedMs: row.finished_ms,
-    scope: stringList(row.scope, `job ${row.id} scope`),
   };
 }
 

@@ -165,10 +165,10 @@ describe("migration state", () => {
 
   it("a flush supersedes the host's running unflush; a shutdown step parks the VM and ends on its result", () => {
     const { apply, events, vm, job, trace, machine, close } = harness();
-    apply({ kind: "FlushRequested", jobId: "u1", flush: "unflush", hostId: "h1", scope: [] });
-    apply({ kind: "FlushRequested", jobId: "f1", flush: "flush", hostId: "h1", scope: [uuid] });
+    apply({ kind: "FlushRequested", jobId: "u1", flush: "unflush", hostId: "h1" });
+    apply({ kind: "FlushRequested", jobId: "f1", flush: "flush", hostId: "h1" });
     assert.deepEqual([job("u1").state, job("u1").error], ["canceled", "superseded by flush f1"]);
-    assert.deepEqual([job("f1").state, job("f1").scope, machine.reader.host("h1")?.state], ["running", [uuid], "flushing"]);
+    assert.deepEqual([job("f1").state, machine.reader.host("h1")?.state], ["running", "flushing"]);
     apply({ kind: "FlushVmStep", jobId: "f1", stepId: "s1", step: "shutdown", vmUuid: uuid, commandId: "c9", deadlineMs: 1e9, markAutorestart: true, reason: "no valid target" });
     assert.deepEqual({ desired: vm().desiredState, ha: vm().haState, lastHost: vm().lastHost }, { desired: "stopped", ha: "pending", lastHost: "h1" });
     assert.deepEqual([job("s1").state, job("s1").parent, trace()?.operation], ["running", "f1", "shutdown"]);

@@ -13,7 +13,7 @@ function job(overrides: Partial<JobRecord> = {}): JobRecord {
   return {
     id: "j1", kind: "migrate", vmUuid: "u1", host: "h1", target: "h2", state: "running", phase: "", error: "", mode: "live", forceLive: false, parent: "", originState: "running",
     fallbackStage: "", commandId: "c1", commandTerm: 2, processedBytes: 0, remainingBytes: 0, totalBytes: 0, downtimeMs: 0, adjudicationTrigger: "", adjudicationStartedMs: 0,
-    nextRecheckMs: 0, recheckCount: 0, cancelRequested: false, deadlineMs: 100_000, startedMs: 0, updatedMs: 0, finishedMs: 0, scope: [], ...overrides,
+    nextRecheckMs: 0, recheckCount: 0, cancelRequested: false, deadlineMs: 100_000, startedMs: 0, updatedMs: 0, finishedMs: 0, ...overrides,
   };
 }
 
