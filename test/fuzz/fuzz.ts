@@ -249,7 +249,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
             break;
           }
         } else {
-          report.findings.push(`${where}: refused with ${name} (${outcome.details}) but the commit index moved ${committed} -> ${nowCommitted}`);
+          // The primary's duties commit on their own too (liveness, the steps of an accepted flush or
+          // migration): a refused call is judged by the state it could have changed, not the index alone.
+          const nowDigest = await stateDigest(clients, observer).catch((error: Error) => `unreadable: ${error.message}`);
+          if (nowDigest !== digest) report.findings.push(`${where}: refused with ${name} (${outcome.details}) but the state changed as the commit index moved ${committed} -> ${nowCommitted}:\n  before ${digest}\n  after  ${nowDigest}`);
         }
         committed = nowCommitted;
       }
