@@ -191,7 +191,7 @@ export class CorruptEntryError extends Error {
 export function parseForwardedCommand(bytes: Uint8Array): StateCommand {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    parsed = JSON.parse(textOf(bytes));
   } catch (error) {
     throw new CorruptEntryError(`forwarded command is not JSON: ${(error as Error).message}`);
   }
@@ -204,11 +204,16 @@ export function encodeEntry(payload: EntryPayload): Uint8Array {
   return Buffer.from(JSON.stringify(payload), "utf8");
 }
 
+/** The UTF-8 text of `bytes`, read in place: Buffer.from(bytes) would copy them first. */
+function textOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+}
+
 /** Decodes and checks the envelope; the command's own fields were validated before proposing. */
 export function decodeEntry(bytes: Uint8Array): EntryPayload {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(bytes).toString("utf8"));
+    parsed = JSON.parse(textOf(bytes));
   } catch (error) {
     throw new CorruptEntryError(`log entry is not JSON: ${(error as Error).message}`);
   }
