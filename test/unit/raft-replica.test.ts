@@ -1,7 +1,8 @@
 // Proves the Raft-backed log as one voter on a real SQLite file: proposals made together share a
 // transaction (group commit), applied_index advances with them, and every start raises the term.
 // As three voters over loopback: a leader's appends leave before its own write of them, and it
-// never counts entries it has not written (Raft thesis §10.2.1).
+// never counts entries it has not written (Raft thesis §10.2.1); a follower acknowledges an append
+// before it applies what an earlier one committed.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -119,17 +120,23 @@ function lastWrittenIndex(db: Db): number {
 }
 
 describe("Raft-backed log, three voters over loopback", () => {
-  it("a leader sends its appends before writing them, and commits nothing it has not written", async () => {
+  it("a leader sends its appends before writing them and commits nothing it has not written; followers acknowledge before applying", async () => {
     const directory = temporaryDirectory("raft-replica-3");
     const replicas = await openLoopbackCluster(directory.path);
     after(() => closeLoopbackCluster(replicas).then(() => directory.remove()));
     // Observe every leader's transport: what it sends, and its commit index after each peer message.
     const sentAhead: number[] = [];
     const committedUnwritten: string[] = [];
+    let acknowledgedBeforeApplying = 0;
     for (const member of replicas) {
       const send = member.transport.send.bind(member.transport);
       member.transport.send = (messages: readonly Message[]) => {
         for (const message of messages) {
+          // A follower's acknowledgement leaves before it applies what an earlier append committed.
+          if (message.type === MessageType.appendResponse && !message.reject) {
+            const self = member.replica.status().members.find((entry) => entry.id === member.id)!;
+            if (member.replica.stateMachine.reader.appliedIndex() < self.commitIndex) acknowledgedBeforeApplying += 1;
+          }
           if (message.type !== MessageType.append || message.entries.length === 0) continue;
           const last = message.entries.at(-1)!.index;
           if (last > lastWrittenIndex(member.db)) sentAhead.push(last);
@@ -160,6 +167,7 @@ describe("Raft-backed log, three voters over loopback", () => {
     assert.equal(leader.replica.stateMachine.reader.config().get("keepalive.interval"), "320", "applied in proposal order");
     assert.ok(sentAhead.length > 0, "appends left the leader before its own write of their entries");
     assert.deepEqual(committedUnwritten, [], "the leader never counted entries it had not written");
+    assert.ok(acknowledgedBeforeApplying > 0, "followers acknowledged appends before applying the entries committed with them");
     // Followers hold every committed entry too: they applied the same state.
     await waitFor(() => replicas.every((member) => member.replica.stateMachine.reader.config().get("keepalive.interval") === "320"), { timeoutMs: 10_000, what: "every replica to apply the last write" });
   });
