@@ -14,7 +14,8 @@
 //    KV/Put) of a 19-byte value (clients.ts), from one load-client process (bench/replication/load-client.ts)
 //    holding 1 or 64 calls in flight on one channel to the leader. Rounds alternate the systems so
 //    both see the same machine load; the median round is reported with its p50/p99 latency, the
-//    client's CPU and the servers' CPU per write. 64 in flight through a follower is shown too.
+//    client's CPU and the servers' CPU per write. 64 in flight through a follower is shown too, and
+//    64 in flight against ONE vigild (the same API path without replication), for context.
 // 2. Failover: a client writes continuously (an attempt every 5 ms, 500 ms deadlines, next endpoint
 //    on failure); the leader gets kill -9; failover = kill to the ack of the first write sent after
 //    it. 5 runs per system, alternating; the killed member is restarted in between.
@@ -61,7 +62,8 @@ const vigildNodeOptions = profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}
 interface LoadRoundKey {
   system: SystemName;
   inFlight: number;
-  via: "leader" | "follower";
+  /** "single": a one-replica vigild, the same write path without replication (context for the goal). */
+  via: "leader" | "follower" | "single";
 }
 
 interface Measurements {
@@ -98,7 +100,7 @@ async function checkWritePaths(vigil: VigilCluster, etcd: EtcdCluster): Promise<
 
 async function loadRound(cluster: BenchCluster, key: LoadRoundKey): Promise<LoadMeasurement> {
   const leader = await cluster.waitForLeader();
-  const endpoint = key.via === "leader" ? leader : (leader + 1) % cluster.members.length;
+  const endpoint = key.via === "follower" ? (leader + 1) % cluster.members.length : leader;
   const result = await runLoad(
     { system: key.system, endpoint: cluster.endpoints()[endpoint]!, inFlight: key.inFlight, warmUpMs: settings.loadWarmUpMs, durationMs: settings.loadDurationMs, deadlineMs: settings.loadDeadlineMs },
     cluster.pids(),
@@ -107,7 +109,7 @@ async function loadRound(cluster: BenchCluster, key: LoadRoundKey): Promise<Load
   return result;
 }
 
-async function measureLoad(clusters: Record<SystemName, BenchCluster>, measurements: Measurements): Promise<void> {
+async function measureLoad(clusters: Record<SystemName, BenchCluster>, single: VigilCluster, measurements: Measurements): Promise<void> {
   for (let round = 0; round < settings.loadRounds; round += 1) {
     // Alternate which system goes first, so neither always runs right after the other's load.
     const order: SystemName[] = round % 2 === 0 ? ["vigil", "etcd"] : ["etcd", "vigil"];
@@ -116,6 +118,10 @@ async function measureLoad(clusters: Record<SystemName, BenchCluster>, measureme
         const key: LoadRoundKey = { system, inFlight, via: "leader" };
         measurements.load.push({ key, round, result: await loadRound(clusters[system], key) });
       }
+      if (inFlight !== 64) continue;
+      // The same write path on one vigild: what the API path alone allows in this round.
+      const key: LoadRoundKey = { system: "vigil", inFlight, via: "single" };
+      measurements.load.push({ key, round, result: await loadRound(single, key) });
     }
   }
   for (const system of ["vigil", "etcd"] as const) {
@@ -148,21 +154,24 @@ function entryBytesOf(databasePath: string): number {
 
 async function measureAgainstEtcd(measurements: Measurements): Promise<void> {
   const vigil = await VigilCluster.create({ nodeOptions: vigildNodeOptions });
+  const single = await VigilCluster.create({ size: 1 });
   const etcd = await EtcdCluster.create();
   try {
     vigil.launchAll();
+    single.launchAll();
     etcd.launchAll();
-    await Promise.all([vigil.waitForLeader(30_000), etcd.waitForLeader(30_000)]);
+    await Promise.all([vigil.waitForLeader(30_000), single.waitForLeader(30_000), etcd.waitForLeader(30_000)]);
     await checkWritePaths(vigil, etcd);
     const clusters = { vigil, etcd };
     log("writes/s through the public write paths");
-    await measureLoad(clusters, measurements);
+    await measureLoad(clusters, single, measurements);
+    await single.stop();
     log("failover after kill -9 of the leader");
     await measureFailovers(clusters, measurements);
     await vigil.stop({ keepData: true });
     measurements.vigilEntryBytes = entryBytesOf(join(vigil.members[0]!.dataDir, "vigild.db"));
   } finally {
-    await Promise.all([vigil.stop(), etcd.stop()]);
+    await Promise.all([vigil.stop(), single.stop(), etcd.stop()]);
   }
 }
 
@@ -207,6 +216,11 @@ function loadMetrics(measurements: Measurements): Record<string, Metric> {
   const peerName = "etcd 3.4 KV.Put through a follower, 64 in flight";
   metrics["writes.inflight64.viaFollower.writesPerSecond"] = metric({ value: ours.writesPerSecond, unit: "writes/s", peer: peer.writesPerSecond, peerName, goal: contextGoal, met: true });
   metrics["writes.inflight64.viaFollower.latencyP50"] = metric({ value: ours.latencyP50Ms, unit: "ms", peer: peer.latencyP50Ms, peerName, goal: contextGoal, met: true });
+  const single = medianRound(measurements, { system: "vigil", inFlight: 64, via: "single" });
+  const etcd = medianRound(measurements, { system: "etcd", inFlight: 64, via: "leader" });
+  const singleName = "etcd 3.4 KV.Put, 3 members, 64 in flight (vigil: ONE vigild, no replication)";
+  metrics["writes.inflight64.singleReplica.writesPerSecond"] = metric({ value: single.writesPerSecond, unit: "writes/s", peer: etcd.writesPerSecond, peerName: singleName, goal: contextGoal, met: true });
+  metrics["writes.inflight64.singleReplica.latencyP50"] = metric({ value: single.latencyP50Ms, unit: "ms", peer: etcd.latencyP50Ms, peerName: singleName, goal: contextGoal, met: true });
   return metrics;
 }
 

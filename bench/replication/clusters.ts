@@ -30,6 +30,8 @@ export interface ClusterOptions {
   extraArgs?: readonly string[];
   /** Extra Node options of every member process (for example --cpu-prof). */
   nodeOptions?: readonly string[];
+  /** Members of a vigil cluster: 3 unless given (1 measures the write path without replication). */
+  size?: number;
 }
 
 export abstract class BenchCluster {
@@ -129,7 +131,7 @@ export class VigilCluster extends BenchCluster {
 
   static async create(options: ClusterOptions = {}): Promise<VigilCluster> {
     const cluster = new VigilCluster(options);
-    const ports = await freePorts(3);
+    const ports = await freePorts(options.size ?? 3);
     for (const [position, port] of ports.entries()) {
       const id = `cp${position + 1}`;
       cluster.members.push({ id, clientAddress: `127.0.0.1:${port}`, dataDir: join(cluster.directory.path, id), process: null, inProcess: options.inProcessMembers?.includes(position) === true });
