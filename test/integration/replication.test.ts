@@ -1,5 +1,6 @@
 // Proves the replicated control plane with 3 real vigild processes on loopback: kill -9 and SIGSTOP
-// of the leader, catch-up through a snapshot, every acknowledged write kept on every replica.
+// of the leader, kill -9 of all three, catch-up through a snapshot, every acknowledged write kept on
+// every replica.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -22,22 +23,27 @@ function dutyLines(output: string): DutyLog[] {
     .map((line) => JSON.parse(line) as DutyLog);
 }
 
-/** Writes config values until `stop()` is called; returns every value whose write was acknowledged. */
-function writeContinuously(cluster: TestCluster) {
+/**
+ * Writes config values from `writers` concurrent loops until `stop()` is called; returns every value
+ * whose write was acknowledged.
+ */
+function writeContinuously(cluster: TestCluster, writers = 1) {
   const acknowledged: number[] = [];
   let value = 0;
   let stopped = false;
-  const done = (async () => {
+  const loop = async () => {
     while (!stopped) {
       value += 1;
+      const mine = value;
       try {
-        await cluster.setConfig("command.timeout", String(value));
-        acknowledged.push(value);
+        await cluster.setConfig("command.timeout", String(mine));
+        acknowledged.push(mine);
       } catch {
         // Unacknowledged: it may or may not have committed; only acknowledged writes are checked.
       }
     }
-  })();
+  };
+  const done = Promise.all(Array.from({ length: writers }, loop));
   return {
     acknowledged,
     count: () => acknowledged.length,
@@ -156,6 +162,22 @@ describe("replicated control plane, 3 processes", () => {
       what: "the restarted replica to install a snapshot (its log position was compacted away)",
     });
     const acknowledged = await writer.stop();
+    await assertAllPresent(cluster, acknowledged);
+  });
+
+  it("keeps every acknowledged write through kill -9 of all three replicas under concurrent writes", async () => {
+    const cluster = new TestCluster();
+    after(() => cluster.stopAll());
+    await cluster.start(3);
+    // Many writes in flight: the leader's Readies send their appends before its own fsync.
+    const writer = writeContinuously(cluster, 16);
+    await waitFor(() => writer.count() >= 200, { timeoutMs: 30_000, what: "200 writes before the fault" });
+    const replicas = cluster.running();
+    for (const replica of replicas) replica.process!.child.kill("SIGKILL");
+    const acknowledged = await writer.stop();
+    for (const replica of replicas) await replica.process!.exited;
+    for (const replica of replicas) cluster.launch(replica);
+    await cluster.waitForLeader({ timeoutMs: 30_000 });
     await assertAllPresent(cluster, acknowledged);
   });
 
