@@ -183,7 +183,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       refuseWhileMigrating(context, vm);
       const blocker = vmBlocker({ skipTrace: reader.skipTraceOf(vm.uuid), jobBlocker: unresolvedJobBlocker(reader.vmJobs(vm.uuid)) });
       if (blocker !== null) throw failedPrecondition(`vm ${vm.name} is ${blocker}`);
-      const hosts = migrationHosts(reader.listHosts(), reader.listVms(), context.sessions);
+      const hosts = migrationHosts(reader.listHosts(), reader.provisionedByHost(), context.sessions);
       const sourceHost = hosts.find((host) => host.id === source);
       const sourceIssue = sourceHost === undefined ? `source ${source} is not known` : sourceProblem(sourceHost);
       if (sourceIssue !== null) throw failedPrecondition(`vm ${vm.name}: ${sourceIssue}`);

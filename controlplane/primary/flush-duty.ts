@@ -113,7 +113,7 @@ export class FlushDuty implements DutyListener {
   /** Placement hosts that can receive a migration: ready and with a migration URI. */
   private placementHosts(): PlacementHost[] {
     const { reader, sessions } = this.context;
-    return migrationHosts(reader.listHosts(), reader.listVms(), sessions).map((host) =>
+    return migrationHosts(reader.listHosts(), reader.provisionedByHost(), sessions).map((host) =>
       host.ready && host.migrationUri === "" ? { ...host, ready: false, notReadyReason: "no migration URI" } : host,
     );
   }

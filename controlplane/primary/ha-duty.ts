@@ -3,11 +3,22 @@
 // the pure decisions (liveness.ts, restart-planner.ts), and performs their effects: committed
 // StateCommands, fence-device calls and start commands. It runs only while the duty gate says
 // this replica is the primary; a new primary starts from empty memory (counters reset).
+//
+// Restarts are refilled as they end, not only on the tick: when a restart this duty started
+// ends (its start's committed result, or the command failing), the restart step runs again
+// after haReplanDelayMs. So with ha.maxConcurrentRestarts N a freed slot is used at once, and
+// the reaction to a dead host is bounded by the restarts themselves, not by ticks of 500 ms.
+//  1. A re-plan is coalesced: at most one is pending; results that end together share it.
+//  2. It never runs re-entrantly: while a tick or another re-plan runs, it waits for that one
+//     to end, then runs (what ended meanwhile may not be in what that one read).
+//  3. It is bounded: one per haReplanDelayMs at most, and only a restart's end asks for one.
+//  4. A step's effects are proposed together (one group commit, not one fsync per restart);
+//     each restart's start goes out as soon as its own ownership move is committed.
 import type { Cancel } from "../../common/env.js";
 import { errorMessage } from "../../common/errors.js";
 import type { ClusterConfig, ControlPlaneContext } from "../context.js";
 import type { HaState, Liveness, RestartPolicy, Selector } from "../state/commands.js";
-import type { HostRecord, StateReader, VmRecord } from "../state/store.js";
+import type { HostProvisioned, HostRecord, StateReader, VmRecord } from "../state/store.js";
 import type { SessionRegistry } from "./sessions.js";
 import type { DutyListener } from "./duty-gate.js";
 import type { FenceDevice, FenceMethods } from "./fence-device.js";
@@ -18,6 +29,8 @@ import { sendTraced } from "./traced-command.js";
 
 /** How often the duty looks at liveness, skip-trace and restarts. */
 export const haTickIntervalMs = 500;
+/** How long after a restart ends the restart step runs again: the results that end together share one re-plan. */
+export const haReplanDelayMs = 10;
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
 export type HaDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "primary" | "clock" | "timers" | "logger" | "config">;
@@ -27,6 +40,10 @@ export class HaDuty implements DutyListener {
   private running = false;
   private busy = false;
   private cancelTick: Cancel | null = null;
+  /** The pending re-plan's timer (rule 1), or null. */
+  private cancelReplan: Cancel | null = null;
+  /** A restart ended while a step was running: re-plan once it has ended (rule 2). */
+  private replanAfterBusy = false;
   private memory: LivenessMemory = emptyLivenessMemory();
   private dutiesStartedAtMs = 0;
   /** Latest keepalive seen per host while this replica is primary (in memory only, DESIGN §4). */
@@ -56,6 +73,9 @@ export class HaDuty implements DutyListener {
     this.running = false;
     this.cancelTick?.();
     this.cancelTick = null;
+    this.cancelReplan?.();
+    this.cancelReplan = null;
+    this.replanAfterBusy = false;
     this.context.logger.info({ reason }, "HA duty stopped");
   }
 
@@ -77,17 +97,44 @@ export class HaDuty implements DutyListener {
   }
 
   private async tick(generation: number): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
+    await this.exclusive(generation, async () => {
       await this.livenessStep(generation);
       if (generation !== this.generation) return;
       await this.expireOrphans(generation);
       if (generation !== this.generation) return;
       await this.restartStep(generation);
+    });
+  }
+
+  /** Runs `step` unless another step runs (the tick skips then; a re-plan waits for it: rule 2). */
+  private async exclusive(generation: number, step: () => Promise<void>): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      await step();
     } finally {
       this.busy = false;
+      if (this.replanAfterBusy && generation === this.generation) {
+        this.replanAfterBusy = false;
+        this.requestReplan(generation);
+      }
     }
+  }
+
+  /** A restart of this duty ended: run the restart step again soon (rules 1-3). */
+  private requestReplan(generation: number): void {
+    if (generation !== this.generation || this.cancelReplan !== null) return;
+    this.cancelReplan = this.context.timers.after(haReplanDelayMs, () => {
+      this.cancelReplan = null;
+      if (generation !== this.generation) return;
+      if (this.busy) {
+        this.replanAfterBusy = true;
+        return;
+      }
+      this.exclusive(generation, () => this.restartStep(generation)).catch((error: unknown) =>
+        this.context.logger.warn({ err: errorMessage(error) }, "HA re-plan failed; retrying next tick"),
+      );
+    });
   }
 
   // -- liveness and fencing ----------------------------------------------------------------------
@@ -203,13 +250,14 @@ export class HaDuty implements DutyListener {
 
   private async restartStep(generation: number): Promise<void> {
     const effects = planRestartStep(this.context.reader, this.context.sessions, this.context.config(), this.context.clock.nowMs());
-    for (const effect of effects) {
-      if (generation !== this.generation) return;
-      await this.performRestart(effect);
-    }
+    if (effects.length === 0 || generation !== this.generation) return;
+    // Proposed together, in the planner's order (rule 4): the log orders them as proposed.
+    const outcomes = await Promise.allSettled(effects.map((effect) => this.performRestart(generation, effect)));
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
   }
 
-  private async performRestart(effect: PlannerEffect): Promise<void> {
+  private async performRestart(generation: number, effect: PlannerEffect): Promise<void> {
     const { log, dispatcher, logger } = this.context;
     if (effect.kind === "ha-state") {
       await log.propose({ kind: "VmHaState", vmUuid: effect.vmUuid, haState: effect.haState, reason: effect.reason });
@@ -219,22 +267,28 @@ export class HaDuty implements DutyListener {
     // Ownership moves (and the VM enters skip-trace) in one committed entry before the start goes out.
     await log.propose({ kind: "VmRestartPlanned", vmUuid: effect.vmUuid, fromHost: effect.fromHost, toHost: effect.toHost, commandId, reason: effect.reason });
     logger.info({ vm: effect.vm, host: effect.toHost, from: effect.fromHost }, `HA restart: ${effect.reason}`);
-    sendTraced(this.context, { vmUuid: effect.vmUuid, host: effect.toHost, action: { start: { vmUuid: effect.vmUuid } }, timeoutMs: this.context.config().commandTimeoutMs, commandId }).catch(
-      (error: unknown) => logger.warn({ vm: effect.vm, host: effect.toHost, err: errorMessage(error) }, "HA start not confirmed"),
-    );
+    sendTraced(this.context, { vmUuid: effect.vmUuid, host: effect.toHost, action: { start: { vmUuid: effect.vmUuid } }, timeoutMs: this.context.config().commandTimeoutMs, commandId })
+      .catch((error: unknown) => logger.warn({ vm: effect.vm, host: effect.toHost, err: errorMessage(error) }, "HA start not confirmed"))
+      // Its slot is free (or the VM needs planning again): refill it now, not at the next tick.
+      .finally(() => this.requestReplan(generation));
   }
 }
 
 /**
- * The restart step's decision over every committed VM and host (planRestarts with this primary's
- * sessions): what the duty evaluates each tick, and what `bench -- scale` times as the sync cycle.
+ * The restart step's decision (planRestarts with this primary's sessions): what the duty evaluates
+ * each tick, and what `bench -- scale` times as the sync cycle. It reads only what the planner can
+ * act on (StateReader.vmsNeedingHa) and the hosts' provisioned sums in one query: the planner's
+ * decisions equal those over every VM (test/unit/restart-step-read.test.ts proves it), and a
+ * cluster with nothing to restart costs one indexed query that finds nothing, however many VMs run.
  */
 export function planRestartStep(reader: StateReader, sessions: Pick<SessionRegistry, "get">, config: ClusterConfig, nowMs: number): PlannerEffect[] {
-  const vms = reader.listVms();
+  const vms = reader.vmsNeedingHa();
+  // The planner decides only about the VMs it is given: with none, there is nothing to decide.
+  if (vms.length === 0) return [];
   return planRestarts({
     nowMs,
     vms: vms.map(plannerVm),
-    hosts: plannerHosts(reader.listHosts(), vms, sessions),
+    hosts: plannerHosts(reader.listHosts(), reader.provisionedByHost(), sessions),
     skipTrace: reader.skipTrace(),
     jobBlockers: jobBlockersByVm(reader.unresolvedJobs()),
     maxConcurrentRestarts: config.haMaxConcurrentRestarts,
@@ -242,18 +296,21 @@ export function planRestartStep(reader: StateReader, sessions: Pick<SessionRegis
   });
 }
 
-export function plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[], sessions: Pick<SessionRegistry, "get">): PlannerHost[] {
-  // One pass over the VMs, not one per host: hosts x VMs is 2e9 steps at 10,000 hosts of 20 VMs.
-  const ownedByHost = new Map<string, VmRecord[]>();
+/** What each host's VMs take, from a list of VMs: StateReader.provisionedByHost's sums, computed in memory. */
+export function provisionedOf(vms: readonly VmRecord[]): Map<string, HostProvisioned> {
+  const provisioned = new Map<string, HostProvisioned>();
   for (const vm of vms) {
     if (vm.host === null || !(aliveStates.has(vm.state) || vm.haState === "restarting")) continue;
-    const owned = ownedByHost.get(vm.host);
-    if (owned === undefined) ownedByHost.set(vm.host, [vm]);
-    else owned.push(vm);
+    const sums = provisioned.get(vm.host) ?? { memoryBytes: 0, vcpus: 0, vmCount: 0 };
+    provisioned.set(vm.host, { memoryBytes: sums.memoryBytes + vm.memoryBytes, vcpus: sums.vcpus + vm.vcpus, vmCount: sums.vmCount + 1 });
   }
+  return provisioned;
+}
+
+export function plannerHosts(hosts: readonly HostRecord[], provisioned: ReadonlyMap<string, HostProvisioned>, sessions: Pick<SessionRegistry, "get">): PlannerHost[] {
   return hosts.map((host) => {
     const session = sessions.get(host.id);
-    const owned = ownedByHost.get(host.id) ?? [];
+    const owned = provisioned.get(host.id);
     const notReadyReason =
       host.liveness !== "alive" ? host.liveness : session === undefined ? "not connected" : host.maintenance ? "in maintenance" : host.state !== "ready" ? host.state : "";
     return {
@@ -263,9 +320,9 @@ export function plannerHosts(hosts: readonly HostRecord[], vms: readonly VmRecor
       notReadyReason,
       memoryBytes: host.memoryBytes,
       freeMemoryBytes: session?.stats?.freeMemoryBytes ? session.stats.freeMemoryBytes : null,
-      provisionedMemoryBytes: owned.reduce((sum, vm) => sum + vm.memoryBytes, 0),
-      provisionedVcpus: owned.reduce((sum, vm) => sum + vm.vcpus, 0),
-      vmCount: owned.length,
+      provisionedMemoryBytes: owned?.memoryBytes ?? 0,
+      provisionedVcpus: owned?.vcpus ?? 0,
+      vmCount: owned?.vmCount ?? 0,
       load: session?.stats?.load ?? 0,
     };
   });

@@ -167,7 +167,7 @@ export class MigrationDuty implements DutyListener {
   /** Why a pending migration cannot start now (checked again: the request was accepted a while ago), or null. */
   private startProblem(job: JobRecord): string | null {
     const { reader, sessions } = this.context;
-    const hosts = migrationHosts(reader.listHosts(), reader.listVms(), sessions);
+    const hosts = migrationHosts(reader.listHosts(), reader.provisionedByHost(), sessions);
     const source = hosts.find((host) => host.id === job.host);
     if (source === undefined) return `source ${job.host} is not known`;
     const problem = sourceProblem(source);
@@ -216,7 +216,7 @@ export class MigrationDuty implements DutyListener {
     });
     const sourceJob = reader.vmJob(job.host, job.id);
     const vm = reader.vmByUuid(job.vmUuid);
-    const target = migrationHosts(reader.listHosts(), reader.listVms(), sessions).find((host) => host.id === job.target);
+    const target = migrationHosts(reader.listHosts(), reader.provisionedByHost(), sessions).find((host) => host.id === job.target);
     const next = actOnVerdict(job, verdict, reports, {
       fallbackAllowed: vm?.migrationFallback ?? false,
       targetProblem: target === undefined ? `target ${job.target} is not known` : targetProblem(target),

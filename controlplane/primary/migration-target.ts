@@ -4,7 +4,7 @@
 //  1. A VM never migrates to the host it runs on.
 //  2. A target needs a migration URI (the agent's --migration-uri): the source dials it.
 //  3. Without an explicit target, placement.ts chooses by the VM's limit, selector and capacity.
-import type { HostRecord, VmRecord } from "../state/store.js";
+import type { HostProvisioned, HostRecord } from "../state/store.js";
 import { plannerHosts } from "./ha-duty.js";
 import { placeVm, type Placement, type PlacementHost, type PlacementVm } from "./placement.js";
 import type { SessionRegistry } from "./sessions.js";
@@ -39,7 +39,7 @@ export function chooseMigrationTarget(vm: PlacementVm, source: string, hosts: re
 }
 
 /** The placement hosts with each host's migration URI, from committed records and this primary's sessions. */
-export function migrationHosts(hosts: readonly HostRecord[], vms: readonly VmRecord[], sessions: Pick<SessionRegistry, "get">): MigrationHost[] {
+export function migrationHosts(hosts: readonly HostRecord[], provisioned: ReadonlyMap<string, HostProvisioned>, sessions: Pick<SessionRegistry, "get">): MigrationHost[] {
   const uris = new Map(hosts.map((host) => [host.id, host.migrationUri]));
-  return plannerHosts(hosts, vms, sessions).map((host) => ({ ...host, migrationUri: uris.get(host.id) ?? "" }));
+  return plannerHosts(hosts, provisioned, sessions).map((host) => ({ ...host, migrationUri: uris.get(host.id) ?? "" }));
 }

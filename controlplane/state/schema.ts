@@ -157,6 +157,13 @@ const migrations: readonly string[] = [
   CREATE INDEX jobs_by_parent ON jobs (parent);
   CREATE INDEX jobs_by_state ON jobs (state);
   `,
+  // 5: the HA duty's per-tick read (issue 12): only the VMs HA may act on, through partial
+  // indexes that hold just them (StateReader.vmsNeedingHa). The WHERE clauses must stay exactly
+  // those of the query, or SQLite cannot use the indexes and scans every VM again.
+  `
+  CREATE INDEX vms_needing_ha ON vms (name, uuid) WHERE state NOT IN ('running', 'paused', 'blocked', 'pmsuspended') OR ha_state <> '';
+  CREATE INDEX hosts_not_alive ON hosts (id) WHERE liveness <> 'alive';
+  `,
 ];
 
 export const schemaVersion = migrations.length;

@@ -65,6 +65,13 @@ export interface VmRecord {
   migrationFallback: boolean;
 }
 
+/** The resources of the VMs a host runs, or is restarting (StateReader.provisionedByHost). */
+export interface HostProvisioned {
+  memoryBytes: number;
+  vcpus: number;
+  vmCount: number;
+}
+
 /** The fields of a VM that an agent's reports change. */
 export type ReportedVm = Pick<VmRecord, "uuid" | "name" | "host" | "state" | "reason" | "vcpus" | "memoryBytes">;
 /** A job an agent journaled for a VM (DESIGN §9), as the control plane last heard of it. */
@@ -404,6 +411,12 @@ function vmFromRow(row: VmRow): VmRecord {
   };
 }
 
+/** StateReader.vmsNeedingHa's query; exported so a test can check SQLite still plans it through the partial indexes. */
+export const vmsNeedingHaSql = `SELECT * FROM vms WHERE (state NOT IN ('running', 'paused', 'blocked', 'pmsuspended') OR ha_state <> '')
+  UNION
+  SELECT * FROM vms WHERE host IN (SELECT id FROM hosts WHERE liveness <> 'alive')
+  ORDER BY name, uuid`;
+
 /**
  * Prepared statements by SQL text: preparing costs far more than running a
  * simple statement, and apply runs the same few statements for every event.
@@ -478,6 +491,31 @@ export class StateReader {
     const rows = this.statement("SELECT * FROM vms WHERE uuid = ? OR name = ? ORDER BY uuid")
       .all(nameOrUuid.toLowerCase(), nameOrUuid) as VmRow[];
     return rows.map(vmFromRow);
+  }
+
+  /**
+   * The VMs the HA planner may act on (restart-planner.ts), ordered as listVms orders them: those
+   * not reported alive, those with an HA state (pending, restarting, failed), and every VM of a
+   * host that is not alive. Any other VM runs on a live host with nothing pending, so the planner
+   * would leave it alone: reading only these keeps the primary's tick independent of how many
+   * VMs run. Partial indexes of schema step 5 hold just these rows; keep the clauses identical.
+   */
+  vmsNeedingHa(): VmRecord[] {
+    return (this.statement(vmsNeedingHaSql).all() as VmRow[]).map(vmFromRow);
+  }
+
+  /**
+   * What each host's VMs take, as placement counts it (placement.ts "provisioned"): VMs reported
+   * alive there, and VMs being restarted there (their start is on its way). Hosts without such
+   * VMs are absent.
+   */
+  provisionedByHost(): Map<string, HostProvisioned> {
+    const rows = this.statement(
+      `SELECT host, SUM(memory_bytes) AS memoryBytes, SUM(vcpus) AS vcpus, COUNT(*) AS vmCount FROM vms
+       WHERE host IS NOT NULL AND (state IN ('running', 'paused', 'blocked', 'pmsuspended') OR ha_state = 'restarting')
+       GROUP BY host`,
+    ).all() as ({ host: string } & HostProvisioned)[];
+    return new Map(rows.map((row) => [row.host, { memoryBytes: row.memoryBytes, vcpus: row.vcpus, vmCount: row.vmCount }]));
   }
 
   vmCountByHost(): Map<string, number> {
