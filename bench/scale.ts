@@ -159,6 +159,7 @@ function syncCycleMetrics(syncCycle: SyncCycleResult): Record<string, Metric> {
   const cycleFor200k = (syncCycle.cycleCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms);
   return {
     "scale.syncCycleCpu": metric({ value: cycleFor200k, unit: `ms CPU per sync cycle over 200,000 VMs (${syncCycle.measured}${syncCycle.vms === goalVmsPerCycle ? "" : `; measured over ${syncCycle.vms} VMs, scaled`})`, peer: null, peerName: "", goal: "≤ 1 s CPU for 200,000 VMs", met: cycleFor200k <= 1_000 }),
+    "scale.syncCycleRestartingCpu": metric({ value: (syncCycle.restartingCycleCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms), unit: `ms CPU per sync cycle over 200,000 VMs with one host of ${settings.vmsPerAgent} VMs fenced (every host and the hosts' provisioned sums read, ${syncCycle.restartingCycleEffects} restarts planned)${syncCycle.vms === goalVmsPerCycle ? "" : "; scaled"}`, peer: null, peerName: "", goal: "≤ 1 s CPU for 200,000 VMs", met: (syncCycle.restartingCycleCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms) <= 1_000 }),
     "scale.discoveryCpu": metric({ value: (syncCycle.discoveryCpuMs * goalVmsPerCycle) / Math.max(1, syncCycle.vms), unit: "ms CPU to apply a first full inventory of 200,000 VMs (every VM new; in-process, scaled)", peer: null, peerName: "", goal: contextGoal, met: true }),
   };
 }

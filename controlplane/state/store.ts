@@ -412,7 +412,7 @@ function vmFromRow(row: VmRow): VmRecord {
 }
 
 /** StateReader.vmsNeedingHa's query; exported so a test can check SQLite still plans it through the partial indexes. */
-export const vmsNeedingHaSql = `SELECT * FROM vms WHERE (state NOT IN ('running', 'paused', 'blocked', 'pmsuspended') OR ha_state <> '')
+export const vmsNeedingHaSql = `SELECT * FROM vms WHERE ((state <> 'running' AND state <> 'paused' AND state <> 'blocked' AND state <> 'pmsuspended') OR ha_state <> '')
   UNION
   SELECT * FROM vms WHERE host IN (SELECT id FROM hosts WHERE liveness <> 'alive')
   ORDER BY name, uuid`;
