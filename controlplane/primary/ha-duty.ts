@@ -30,7 +30,7 @@ import { sendTraced } from "./traced-command.js";
 /** How often the duty looks at liveness, skip-trace and restarts. */
 export const haTickIntervalMs = 500;
 /** How long after a restart ends the restart step runs again: the results that end together share one re-plan. */
-export const haReplanDelayMs = 10;
+export const haReplanDelayMs = 1;
 const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
 export type HaDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "primary" | "clock" | "timers" | "logger" | "config">;
