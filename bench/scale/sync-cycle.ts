@@ -39,6 +39,8 @@ export interface SyncCycleResult {
   restartingCycleWallMs: number;
   /** Effects that cycle decided (ha.maxConcurrentRestarts restarts). */
   restartingCycleEffects: number;
+  /** CPU of reading every host (StateReader.listHosts), warm (median): the HA duty's liveness step does it every tick. */
+  hostsReadCpuMs: number;
 }
 
 /** One simulated host's inventory, as the gateway proposes it (the decoded wire shape). */
@@ -140,6 +142,12 @@ export function measureSyncCycle(hosts: number, vmsPerHost: number): SyncCycleRe
       return { first: cycles[0]!, warm: cycles.slice(1).sort((a, b) => a.cpuMs - b.cpuMs)[Math.floor(warmCycles / 2)]! };
     };
     const steady = timeCycles();
+    const hostsReads = Array.from({ length: 1 + warmCycles }, () => {
+      const readStart = cpuMs();
+      reader.listHosts();
+      return cpuMs() - readStart;
+    });
+    const hostsReadCpuMs = hostsReads.slice(1).sort((a, b) => a - b)[Math.floor(warmCycles / 2)]!;
     // One host fenced: its VMs are shut off by the fence and wait for HA (nothing is committed, so every cycle plans the same).
     applyAll(cluster, [{ kind: "HostLiveness", hostId: "bench-h0", liveness: "fenced", missedKeepalives: 6, reason: "bench: fence confirmed" }]);
     const restarting = timeCycles();
@@ -154,6 +162,7 @@ export function measureSyncCycle(hosts: number, vmsPerHost: number): SyncCycleRe
       restartingCycleCpuMs: restarting.warm.cpuMs,
       restartingCycleWallMs: restarting.warm.wallMs,
       restartingCycleEffects: restarting.first.effects,
+      hostsReadCpuMs,
     };
   } finally {
     db.close();

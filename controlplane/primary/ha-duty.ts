@@ -9,8 +9,9 @@
 // after haReplanDelayMs. So with ha.maxConcurrentRestarts N a freed slot is used at once, and
 // the reaction to a dead host is bounded by the restarts themselves, not by ticks of 500 ms.
 //  1. A re-plan is coalesced: at most one is pending; results that end together share it.
-//  2. It never runs re-entrantly: while a tick or another re-plan runs, it waits for that one
-//     to end, then runs (what ended meanwhile may not be in what that one read).
+//  2. Steps never overlap: a re-plan that comes while a tick or another re-plan runs waits for
+//     it to end, then runs (what ended meanwhile may not be in what that one read); a tick that
+//     comes while a re-plan runs follows it at once (liveness is never skipped for a re-plan).
 //  3. It is bounded: one per haReplanDelayMs at most, and only a restart's end asks for one.
 //  4. A step's effects are proposed together (one group commit, not one fsync per restart);
 //     each restart's start goes out as soon as its own ownership move is committed.
@@ -44,6 +45,8 @@ export class HaDuty implements DutyListener {
   private cancelReplan: Cancel | null = null;
   /** A restart ended while a step was running: re-plan once it has ended (rule 2). */
   private replanAfterBusy = false;
+  /** The tick came while a re-plan was running: tick once it has ended (rule 2). */
+  private tickAfterBusy = false;
   private memory: LivenessMemory = emptyLivenessMemory();
   private dutiesStartedAtMs = 0;
   /** Latest keepalive seen per host while this replica is primary (in memory only, DESIGN §4). */
@@ -76,6 +79,7 @@ export class HaDuty implements DutyListener {
     this.cancelReplan?.();
     this.cancelReplan = null;
     this.replanAfterBusy = false;
+    this.tickAfterBusy = false;
     this.context.logger.info({ reason }, "HA duty stopped");
   }
 
@@ -86,38 +90,51 @@ export class HaDuty implements DutyListener {
 
   private schedule(): void {
     const generation = this.generation;
-    this.cancelTick = this.context.timers.after(haTickIntervalMs, () => {
-      if (generation !== this.generation) return;
-      this.tick(generation)
-        .catch((error: unknown) => this.context.logger.warn({ err: errorMessage(error) }, "HA duty step failed; retrying next tick"))
-        .finally(() => {
-          if (generation === this.generation) this.schedule();
-        });
-    });
+    this.cancelTick = this.context.timers.after(haTickIntervalMs, () => this.runTick(generation));
   }
 
-  private async tick(generation: number): Promise<void> {
-    await this.exclusive(generation, async () => {
+  private runTick(generation: number): void {
+    if (generation !== this.generation) return;
+    // A re-plan runs: the tick follows it at once, not a whole interval later (rule 2).
+    if (this.busy) {
+      this.tickAfterBusy = true;
+      return;
+    }
+    this.exclusive(async () => {
       await this.livenessStep(generation);
       if (generation !== this.generation) return;
       await this.expireOrphans(generation);
       if (generation !== this.generation) return;
       await this.restartStep(generation);
-    });
+    })
+      .catch((error: unknown) => this.context.logger.warn({ err: errorMessage(error) }, "HA duty step failed; retrying next tick"))
+      .finally(() => {
+        if (generation === this.generation) this.schedule();
+      });
   }
 
-  /** Runs `step` unless another step runs (the tick skips then; a re-plan waits for it: rule 2). */
-  private async exclusive(generation: number, step: () => Promise<void>): Promise<void> {
-    if (this.busy) return;
+  /** Runs `step` while no other step runs; callers check `busy` first (rule 2). */
+  private async exclusive(step: () => Promise<void>): Promise<void> {
     this.busy = true;
     try {
       await step();
     } finally {
       this.busy = false;
-      if (this.replanAfterBusy && generation === this.generation) {
-        this.replanAfterBusy = false;
-        this.requestReplan(generation);
-      }
+      this.afterBusy();
+    }
+  }
+
+  /** What waited for the step that just ended: a tick (its restart step covers a re-plan too), or a re-plan. */
+  private afterBusy(): void {
+    if (!this.running) return;
+    const generation = this.generation;
+    if (this.tickAfterBusy) {
+      this.tickAfterBusy = false;
+      this.replanAfterBusy = false;
+      this.runTick(generation);
+    } else if (this.replanAfterBusy) {
+      this.replanAfterBusy = false;
+      this.requestReplan(generation);
     }
   }
 
@@ -131,7 +148,7 @@ export class HaDuty implements DutyListener {
         this.replanAfterBusy = true;
         return;
       }
-      this.exclusive(generation, () => this.restartStep(generation)).catch((error: unknown) =>
+      this.exclusive(() => this.restartStep(generation)).catch((error: unknown) =>
         this.context.logger.warn({ err: errorMessage(error) }, "HA re-plan failed; retrying next tick"),
       );
     });

@@ -310,26 +310,29 @@ export function openDatabase(options: OpenOptions): Db {
   return db;
 }
 
-interface HostRow {
-  id: string;
-  state: string;
-  boot_id: string;
-  agent_version: string;
-  migration_uri: string;
-  applied_seq: number;
-  events_applied: number;
-  maintenance: number;
-  cpus: number;
-  memory_bytes: number;
-  registered_ms: number;
-  liveness: string;
-  liveness_reason: string;
-  liveness_since_ms: number;
-  missed_keepalives: number;
-  fence_attempts: number;
-  self_fence_mode: string;
-  self_fence_timeout_ms: number;
-}
+/** The columns every host read selects, in the order hostFromRow reads them (arrays, as for VMs below). */
+const hostColumns =
+  "id, state, boot_id, agent_version, migration_uri, applied_seq, events_applied, maintenance, cpus, memory_bytes, registered_ms, liveness, liveness_reason, liveness_since_ms, missed_keepalives, fence_attempts, self_fence_mode, self_fence_timeout_ms";
+type HostRow = [
+  id: string,
+  state: string,
+  bootId: string,
+  agentVersion: string,
+  migrationUri: string,
+  appliedSeq: number,
+  eventsApplied: number,
+  maintenance: number,
+  cpus: number,
+  memoryBytes: number,
+  registeredMs: number,
+  liveness: string,
+  livenessReason: string,
+  livenessSinceMs: number,
+  missedKeepalives: number,
+  fenceAttempts: number,
+  selfFenceMode: string,
+  selfFenceTimeoutMs: number,
+];
 
 /**
  * The columns every VM read selects, in the order vmFromRow reads them. Read as arrays
@@ -362,25 +365,26 @@ type VmRow = [
 ];
 
 function hostFromRow(row: HostRow): HostRecord {
+  const [id, state, bootId, agentVersion, migrationUri, appliedSeq, eventsApplied, maintenance, cpus, memoryBytes, registeredMs, liveness, livenessReason, livenessSinceMs, missedKeepalives, fenceAttempts, selfFenceMode, selfFenceTimeoutMs] = row;
   return {
-    id: row.id,
-    state: row.state,
-    bootId: row.boot_id,
-    agentVersion: row.agent_version,
-    migrationUri: row.migration_uri,
-    appliedSeq: row.applied_seq,
-    eventsApplied: row.events_applied,
-    maintenance: row.maintenance !== 0,
-    cpus: row.cpus,
-    memoryBytes: row.memory_bytes,
-    registeredMs: row.registered_ms,
-    liveness: row.liveness,
-    livenessReason: row.liveness_reason,
-    livenessSinceMs: row.liveness_since_ms,
-    missedKeepalives: row.missed_keepalives,
-    fenceAttempts: row.fence_attempts,
-    selfFenceMode: row.self_fence_mode,
-    selfFenceTimeoutMs: row.self_fence_timeout_ms,
+    id,
+    state,
+    bootId,
+    agentVersion,
+    migrationUri,
+    appliedSeq,
+    eventsApplied,
+    maintenance: maintenance !== 0,
+    cpus,
+    memoryBytes,
+    registeredMs,
+    liveness,
+    livenessReason,
+    livenessSinceMs,
+    missedKeepalives,
+    fenceAttempts,
+    selfFenceMode,
+    selfFenceTimeoutMs,
   };
 }
 
@@ -474,11 +478,12 @@ export class StateReader {
   }
 
   listHosts(): HostRecord[] {
-    return (this.statement("SELECT * FROM hosts ORDER BY id").all() as HostRow[]).map(hostFromRow);
+    // The liveness step reads every host every tick: 10,000 hosts as arrays cost a third of what they did as objects.
+    return (this.statement(`SELECT ${hostColumns} FROM hosts ORDER BY id`).raw(true).all() as HostRow[]).map(hostFromRow);
   }
 
   host(id: string): HostRecord | undefined {
-    const row = this.statement("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
+    const row = this.statement(`SELECT ${hostColumns} FROM hosts WHERE id = ?`).raw(true).get(id) as HostRow | undefined;
     return row === undefined ? undefined : hostFromRow(row);
   }
 
