@@ -25,7 +25,7 @@ import type { DutyListener } from "./duty-gate.js";
 import type { FenceDevice, FenceMethods } from "./fence-device.js";
 import { jobBlockersByVm } from "./job-blocker.js";
 import { afterFenceAttempt, decideLiveness, emptyLivenessMemory, fenceAttemptSettled, type HostFacts, type LivenessConfig, type LivenessEffect, type LivenessMemory } from "./liveness.js";
-import { planRestarts, type PlannerEffect, type PlannerHost, type PlannerVm } from "./restart-planner.js";
+import { planRestartsBounded, type PlannerEffect, type PlannerHost, type PlannerVm } from "./restart-planner.js";
 import { sendTraced } from "./traced-command.js";
 
 /** How often the duty looks at liveness, skip-trace and restarts. */
@@ -291,26 +291,49 @@ export class HaDuty implements DutyListener {
   }
 }
 
+/** The restart step's first page of waiting VMs: a freed slot needs only the first few in line. */
+export const restartPageMinimum = 64;
+
 /**
  * The restart step's decision (planRestarts with this primary's sessions): what the duty evaluates
- * each tick, and what `bench -- scale` times as the sync cycle. It reads only what the planner can
- * act on (StateReader.vmsNeedingHa) and the hosts' provisioned sums in one query: the planner's
- * decisions equal those over every VM (test/unit/restart-step-read.test.ts proves it), and a
- * cluster with nothing to restart costs one indexed query that finds nothing, however many VMs run.
+ * each tick and after a restart ends, and what `bench -- scale` times as the sync cycle. It reads
+ * only what the planner can act on (StateReader.vmsNeedingHa), in the planner's order a page at a
+ * time until the concurrency bound stops the planner (restart-planner.ts rule 7), and the hosts'
+ * provisioned sums in one query: the decisions equal those over every VM
+ * (test/unit/restart-step-read.test.ts proves it). A cluster with nothing to restart costs one
+ * indexed query that finds nothing, however many VMs run; 1,000 VMs waiting for 4 slots cost a
+ * page of 64, not 1,000 rows, each time a slot frees.
  */
-export function planRestartStep(reader: StateReader, sessions: Pick<SessionRegistry, "get">, config: ClusterConfig, nowMs: number): PlannerEffect[] {
-  const vms = reader.vmsNeedingHa();
+export function planRestartStep(
+  reader: StateReader,
+  sessions: Pick<SessionRegistry, "get">,
+  config: ClusterConfig,
+  nowMs: number,
+  firstPage = Math.max(restartPageMinimum, 4 * config.haMaxConcurrentRestarts),
+): PlannerEffect[] {
+  let limit = firstPage;
+  let page = reader.vmsNeedingHa(limit);
   // The planner decides only about the VMs it is given: with none, there is nothing to decide.
-  if (vms.length === 0) return [];
-  return planRestarts({
+  if (page.length === 0) return [];
+  const input = {
     nowMs,
-    vms: vms.map(plannerVm),
     hosts: plannerHosts(reader.listHosts(), reader.provisionedByHost(), sessions),
     skipTrace: reader.skipTrace(),
     jobBlockers: jobBlockersByVm(reader.unresolvedJobs()),
     maxConcurrentRestarts: config.haMaxConcurrentRestarts,
     restartWindowMs: config.haRestartWindowMs,
-  });
+  };
+  // Every VM whose HA state the planner clears, wherever it stands in line.
+  const back = reader.vmsBackWithHaState();
+  for (;;) {
+    const inPage = new Set(page.map((vm) => vm.uuid));
+    const vms = [...page, ...back.filter((vm) => !inPage.has(vm.uuid))].map(plannerVm);
+    const plan = planRestartsBounded({ ...input, vms });
+    // Stopped by the bound inside the page, or the page holds every waiting VM: the rest cannot change the decisions.
+    if (plan.stoppedAt !== null || page.length < limit) return plan.effects;
+    limit *= 4;
+    page = reader.vmsNeedingHa(limit);
+  }
 }
 
 /** What each host's VMs take, from a list of VMs: StateReader.provisionedByHost's sums, computed in memory. */

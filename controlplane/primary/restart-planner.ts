@@ -7,13 +7,17 @@
 //  2. Restart `always` also restarts, on its own live host, a VM that crashed or shut off while
 //     meant to run; `never` is left alone.
 //  3. A VM that may not be touched now (vm-blockers.ts: skip-traced, orphaned) is left alone.
-//  4. Restarts go in priority order (higher first, then name), at most `maxConcurrentRestarts` in
-//     flight, and at most `maxRestarts` per VM within `restartWindowMs`; beyond it the VM is
-//     marked failed with the reason.
+//  4. Restarts go in priority order (higher first, then name, then uuid, compared as SQLite's
+//     BINARY collation compares them, so a reader can hand over the VMs in this order a page at a
+//     time), at most `maxConcurrentRestarts` in flight, and at most `maxRestarts` per VM within
+//     `restartWindowMs`; beyond it the VM is marked failed with the reason.
 //  5. With no valid target a VM becomes autorestart-pending with the reason (or failed when its
 //     autorestart is off); it starts once a host of its limit is ready.
 //  6. A restart whose result never came (its skip-trace entry expired or its command was never
 //     delivered) is retried on the host that now owns the VM, never moved.
+//  7. The decisions do not depend on the order of `vms`, and once the bound of rule 4 stops the
+//     loop, no VM after the stopping one (in rule 4's order) changes them: planRestartsBounded
+//     says where it stopped, so the HA duty reads VMs in pages until it does.
 import type { HaState, RestartPolicy, Selector } from "../state/commands.js";
 import { placeVm, reserve, type PlacementHost } from "./placement.js";
 import { vmBlocker, type TracedOperation } from "./vm-blockers.js";
@@ -82,11 +86,31 @@ function candidate(vm: PlannerVm, hostsById: ReadonlyMap<string, PlannerHost>): 
   return null;
 }
 
+/** Code-unit order: for the ASCII of VM names and UUIDs, the order of SQLite's BINARY collation (rule 4). */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Rule 4's order: priority (higher first), then name, then uuid. */
+export function restartOrder(a: PlannerVm, b: PlannerVm): number {
+  return b.priority - a.priority || compareText(a.name, b.name) || compareText(a.uuid, b.uuid);
+}
+
 export function planRestarts(input: PlannerInput): PlannerEffect[] {
+  return planRestartsBounded(input).effects;
+}
+
+/**
+ * planRestarts, and whether the concurrency bound stopped it (rule 7): then no VM after
+ * `stoppedAt` in restartOrder could change the decisions, and a caller that passed only a
+ * prefix of that order has decided what the whole would.
+ */
+export function planRestartsBounded(input: PlannerInput): { effects: PlannerEffect[]; stoppedAt: PlannerVm | null } {
   const effects: PlannerEffect[] = [];
   const hostsById = new Map(input.hosts.map((host) => [host.id, host]));
   // A VM reported alive again needs no HA any more.
-  for (const vm of input.vms) {
+  const byName = [...input.vms].sort((a, b) => compareText(a.name, b.name) || compareText(a.uuid, b.uuid));
+  for (const vm of byName) {
     if ((vm.haState === "pending" || vm.haState === "restarting") && aliveStates.has(vm.state) && !input.skipTrace.has(vm.uuid)) {
       effects.push({ kind: "ha-state", vmUuid: vm.uuid, vm: vm.name, haState: "", reason: `running on ${vm.host}` });
     }
@@ -94,7 +118,7 @@ export function planRestarts(input: PlannerInput): PlannerEffect[] {
   const candidates = input.vms
     .map((vm) => candidate(vm, hostsById))
     .filter((entry): entry is Candidate => entry !== null && vmBlocker({ skipTrace: input.skipTrace.get(entry.vm.uuid), jobBlocker: input.jobBlockers.get(entry.vm.uuid) }) === null)
-    .sort((a, b) => b.vm.priority - a.vm.priority || a.vm.name.localeCompare(b.vm.name));
+    .sort((a, b) => restartOrder(a.vm, b.vm));
   let inFlight = [...input.skipTrace.values()].filter((entry) => entry.operation === "ha-restart").length;
   let hosts: PlacementHost[] = [...input.hosts];
   for (const { vm, move, reason } of candidates) {
@@ -104,7 +128,7 @@ export function planRestarts(input: PlannerInput): PlannerEffect[] {
       effects.push({ kind: "ha-state", vmUuid: vm.uuid, vm: vm.name, haState: "failed", reason: why });
       continue;
     }
-    if (inFlight >= input.maxConcurrentRestarts) break;
+    if (inFlight >= input.maxConcurrentRestarts) return { effects, stoppedAt: vm };
     const target = move ? placeVm(vm, hosts) : { host: vm.host! };
     if (target.host === null) {
       const noTarget = "reason" in target ? target.reason : "no target";
@@ -116,5 +140,5 @@ export function planRestarts(input: PlannerInput): PlannerEffect[] {
     hosts = reserve(hosts, target.host, vm);
     inFlight += 1;
   }
-  return effects;
+  return { effects, stoppedAt: null };
 }

@@ -431,10 +431,11 @@ function vmFromRow(row: VmRow): VmRecord {
 /** StateReader.vmsNeedingHa's query; exported so a test can check SQLite still plans it through the partial indexes. */
 const needsHaClause = "((state <> 'running' AND state <> 'paused' AND state <> 'blocked' AND state <> 'pmsuspended') OR ha_state <> '')";
 // UNION ALL with the second part excluding the first's rows: no temporary b-tree to remove duplicates (a third of the read's cost).
+// Ordered as the planner takes them (restart-planner.ts restartOrder), as the partial index holds them: a page stops early.
 export const vmsNeedingHaSql = `SELECT ${vmColumns} FROM vms WHERE ${needsHaClause}
   UNION ALL
   SELECT ${vmColumns} FROM vms WHERE host IN (SELECT id FROM hosts WHERE liveness <> 'alive') AND NOT ${needsHaClause}
-  ORDER BY name, uuid`;
+  ORDER BY priority DESC, name, uuid LIMIT ?`;
 
 /**
  * Prepared statements by SQL text: preparing costs far more than running a
@@ -488,7 +489,7 @@ export class StateReader {
   }
 
   /** VMs read through `sql`, which selects vmColumns. */
-  private vmRows(sql: string, ...parameters: string[]): VmRecord[] {
+  private vmRows(sql: string, ...parameters: (string | number)[]): VmRecord[] {
     return (this.statement(sql).raw(true).all(...parameters) as VmRow[]).map(vmFromRow);
   }
 
@@ -514,15 +515,24 @@ export class StateReader {
   }
 
   /**
-   * The VMs the HA planner may act on (restart-planner.ts), ordered as listVms orders them: those
-   * not reported alive, those with an HA state (pending, restarting, failed), and every VM of a
-   * host that is not alive. Any other VM runs on a live host with nothing pending, so the planner
-   * would leave it alone: reading only these keeps the primary's tick independent of how many
-   * VMs run. Partial indexes of schema step 5 hold just these rows; keep the clauses identical.
+   * The VMs the HA planner may act on (restart-planner.ts), the first `limit` (all when -1) in the
+   * order it takes them (priority, name, uuid): those not reported alive, those with an HA state
+   * (pending, restarting, failed), and every VM of a host that is not alive. Any other VM runs on
+   * a live host with nothing pending, so the planner would leave it alone: reading only these
+   * keeps the primary's tick independent of how many VMs run. Partial indexes of schema step 5
+   * hold just these rows; keep the clauses identical.
    */
-  vmsNeedingHa(): VmRecord[] {
-    return this.vmRows(vmsNeedingHaSql);
+  vmsNeedingHa(limit = -1): VmRecord[] {
+    return this.vmRows(vmsNeedingHaSql, limit);
   }
+
+  /** The VMs reported alive again while HA still holds a state for them (pending, restarting): the planner clears it. */
+  vmsBackWithHaState(): VmRecord[] {
+    return this.vmRows(
+      `SELECT ${vmColumns} FROM vms WHERE ${needsHaClause} AND ha_state IN ('pending', 'restarting') AND state IN ('running', 'paused', 'blocked', 'pmsuspended')`,
+    );
+  }
+
 
   /**
    * What each host's VMs take, as placement counts it (placement.ts "provisioned"): VMs reported
