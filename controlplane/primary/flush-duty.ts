@@ -8,7 +8,7 @@
 import { errorMessage } from "../../common/errors.js";
 import type { ControlPlaneContext } from "../context.js";
 import type { HaState, Selector } from "../state/commands.js";
-import type { JobRecord, StateReader } from "../state/store.js";
+import type { JobRecord, StateReader, VmRecord } from "../state/store.js";
 import type { DutyListener } from "./duty-gate.js";
 import { DutyTicker } from "./duty-ticker.js";
 import { planFlushStep, type ChildKind, type FlushStep, type FlushVm } from "./flush-planner.js";
@@ -24,12 +24,21 @@ const stepResultMarginMs = 30_000;
 
 export type FlushDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "clock" | "timers" | "logger" | "config">;
 
-/** Every VM as the flush planner sees it, from committed state. */
-function flushVms(reader: StateReader): FlushVm[] {
+/**
+ * The VMs `orchestrations` concern (owned by or last on their hosts, or named by their children)
+ * as the flush planner sees them, from committed state: not every VM of the cluster each tick.
+ */
+export function flushVms(reader: StateReader, orchestrations: readonly JobRecord[]): FlushVm[] {
+  const childVms = orchestrations.flatMap((job) => reader.childJobs(job.id).map((child) => child.vmUuid));
+  return asFlushVms(reader, reader.vmsConcerning(orchestrations.map((job) => job.host), childVms));
+}
+
+/** `vms` as the flush planner sees them: with what keeps each off limits (skip-trace, unknown jobs). */
+export function asFlushVms(reader: StateReader, vms: readonly VmRecord[]): FlushVm[] {
   const traced = reader.skipTrace();
   const jobs = new Map<string, ReturnType<StateReader["unresolvedJobs"]>>();
   for (const job of reader.unresolvedJobs()) jobs.set(job.vmUuid, [...(jobs.get(job.vmUuid) ?? []), job]);
-  return reader.listVms().map((vm) => ({
+  return vms.map((vm) => ({
     uuid: vm.uuid,
     name: vm.name,
     host: vm.host,
@@ -82,7 +91,7 @@ export class FlushDuty implements DutyListener {
       }
     }
     if (orchestrations.length === 0) return;
-    const vms = flushVms(reader);
+    const vms = flushVms(reader, orchestrations);
     const hosts = this.placementHosts();
     for (const job of orchestrations) {
       if (!isCurrent()) return;
