@@ -1,40 +1,25 @@
 // Proves the flush duty's narrowed read loses nothing: on a real SQLite state, the flush planner's step from the VMs a flush or unflush concerns (StateReader.vmsConcerning) equals its step from every VM, for flushes, unflushes and children whose VM moved elsewhere.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
 import { asFlushVms, flushVms } from "../../controlplane/primary/flush-duty.js";
 import { planFlushStep, type ChildKind, type FlushVm } from "../../controlplane/primary/flush-planner.js";
 import type { PlacementHost } from "../../controlplane/primary/placement.js";
-import { StateMachine } from "../../controlplane/state/apply.js";
 import type { StateCommand } from "../../controlplane/state/commands.js";
-import { openDatabase, type JobRecord, type StateReader } from "../../controlplane/state/store.js";
-import { temporaryDirectory } from "../support/processes.js";
+import type { JobRecord, StateReader } from "../../controlplane/state/store.js";
+import { stateMachineHarness } from "../support/state-machine.js";
 
 const GiB = 2 ** 30;
 
 function cluster() {
-  const directory = temporaryDirectory("flush-read");
-  const db = openDatabase({ path: `${directory.path}/state.db`, synchronous: "OFF" });
-  const machine = new StateMachine(db);
-  let index = 0;
-  const seqs = new Map<string, number>();
-  const apply = (command: StateCommand) =>
-    db.transaction(() => {
-      index += 1;
-      machine.applyEntry(index, { atMs: 1_700_000_000_000 + index, term: 2, replicaId: "cp1", command });
-      machine.setAppliedIndex(index);
-    })();
+  const harness = stateMachineHarness("flush-read");
   let vms = 0;
   const report = (hostId: string, name: string, state: string) => {
-    const seq = (seqs.get(hostId) ?? 0) + 1;
-    seqs.set(hostId, seq);
     vms += 1;
     const uuid = `00000000-0000-4000-8000-${String(vms).padStart(12, "0")}`;
-    const event = { seq, atMs: 0, recovered: false, body: "lifecycle", lifecycle: { domain: { name, uuid, state, reason: "booted", vcpus: 2, memoryBytes: GiB, persistent: true }, event: "x", detail: "" } } as AgentEvent__Output;
-    apply({ kind: "AgentEvents", hostId, events: [event] });
+    harness.events(hostId, { body: "lifecycle", lifecycle: { domain: { name, uuid, state, reason: "booted", vcpus: 2, memoryBytes: GiB, persistent: true }, event: "x", detail: "" } });
     return uuid;
   };
-  return { db, reader: machine.reader, apply, report, close: () => (db.close(), directory.remove()) };
+  return { db: harness.machine.db, reader: harness.machine.reader, apply: (command: StateCommand) => harness.apply(command), report, close: harness.close };
 }
 
 function hosts(reader: StateReader): PlacementHost[] {
@@ -44,7 +29,7 @@ function hosts(reader: StateReader): PlacementHost[] {
 /** The planner's step for `job` from `vms`, with its children and the hosts as the duty reads them. */
 function step(reader: StateReader, job: JobRecord, vms: readonly FlushVm[]) {
   const children = reader.childJobs(job.id).map((child) => ({ id: child.id, vmUuid: child.vmUuid, kind: child.kind as ChildKind, state: child.state, target: child.target, error: child.error, deadlineMs: child.deadlineMs }));
-  return planFlushStep({ orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: null }, vms, children, hosts: hosts(reader), nowMs: 1_700_000_100_000 });
+  return planFlushStep({ orchestration: { jobId: job.id, kind: job.kind as "flush" | "unflush", host: job.host, cancelRequested: job.cancelRequested, vmUuids: null }, vms, children, hosts: hosts(reader), nowMs: 1_000_000 });
 }
 
 describe("the flush duty's narrowed read", () => {

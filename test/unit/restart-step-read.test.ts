@@ -1,49 +1,30 @@
 // Proves the HA duty's targeted read loses nothing: on a real SQLite state holding every kind of VM and host, the planner's decisions from StateReader.vmsNeedingHa and provisionedByHost (planRestartStep) equal its decisions from every VM, and the read goes through the partial indexes.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
 import { clusterConfig } from "../../controlplane/context.js";
 import { planRestartStep, plannerHosts, plannerVm, provisionedOf } from "../../controlplane/primary/ha-duty.js";
 import { jobBlockersByVm } from "../../controlplane/primary/job-blocker.js";
 import { planRestarts, type PlannerEffect } from "../../controlplane/primary/restart-planner.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
-import { StateMachine } from "../../controlplane/state/apply.js";
 import type { StateCommand, VmPolicy } from "../../controlplane/state/commands.js";
-import { openDatabase, vmsNeedingHaSql, type StateReader } from "../../controlplane/state/store.js";
-import { temporaryDirectory } from "../support/processes.js";
+import { vmsNeedingHaSql, type StateReader } from "../../controlplane/state/store.js";
+import { stateMachineHarness } from "../support/state-machine.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-const startMs = 1_700_000_000_000;
 
-/** A cluster state built through apply (the replicas' own path), with a clock one second per entry. */
+/** The planner's clock: after every entry the tests apply (1 s each, from 1 s), within the restart window of all of them. */
+const nowMs = 1_000_000;
+
+/** A cluster state built through apply (the replicas' own path). */
 function cluster() {
-  const directory = temporaryDirectory("restart-step-read");
-  const db = openDatabase({ path: `${directory.path}/state.db`, synchronous: "OFF" });
-  const machine = new StateMachine(db);
-  let index = 0;
-  const seqs = new Map<string, number>();
-  const apply = (command: StateCommand) =>
-    db.transaction(() => {
-      index += 1;
-      machine.applyEntry(index, { atMs: startMs + index * 1_000, term: 2, replicaId: "cp1", command });
-      machine.setAppliedIndex(index);
-    })();
+  const harness = stateMachineHarness("restart-step-read");
+  const apply = (command: StateCommand) => harness.apply(command);
   const host = (hostId: string, memoryBytes = 64 * GiB) => apply({ kind: "HostHello", hostId, bootId: "b", agentVersion: "t", migrationUri: "", cpus: 16, memoryBytes });
-  const report = (hostId: string, name: string, state: string, reason = "booted", memoryBytes = 512 * MiB) => {
-    const seq = (seqs.get(hostId) ?? 0) + 1;
-    seqs.set(hostId, seq);
-    const event: AgentEvent__Output = {
-      seq,
-      atMs: 0,
-      recovered: false,
-      body: "lifecycle",
-      lifecycle: { domain: { name, uuid: uuidOf(name), state, reason, vcpus: 2, memoryBytes, persistent: true }, event: "x", detail: reason },
-    } as AgentEvent__Output;
-    apply({ kind: "AgentEvents", hostId, events: [event] });
-  };
+  const report = (hostId: string, name: string, state: string, reason = "booted", memoryBytes = 512 * MiB) =>
+    harness.events(hostId, { body: "lifecycle", lifecycle: { domain: { name, uuid: uuidOf(name), state, reason, vcpus: 2, memoryBytes, persistent: true }, event: "x", detail: reason } });
   const policy = (name: string, changes: Partial<VmPolicy>) => apply({ kind: "SetVmPolicy", vmUuid: uuidOf(name), policy: changes });
-  return { db, machine, apply, host, report, policy, nowMs: () => startMs + (index + 1) * 1_000, close: () => (db.close(), directory.remove()) };
+  return { db: harness.machine.db, machine: harness.machine, apply, host, report, policy, nowMs: () => nowMs, close: harness.close };
 }
 
 let uuids = 0;
@@ -63,7 +44,7 @@ function sessionsFor(hostIds: readonly string[]): SessionRegistry {
   const sessions = new SessionRegistry();
   for (const hostId of hostIds) {
     const stats = { cpus: 16, memoryBytes: 64 * GiB, freeMemoryBytes: 40 * GiB, memoryProvisionedBytes: 0, load: hostId.length % 3, vcpusProvisioned: 0, vmCount: 0 };
-    sessions.put({ hostId, bootId: "b", sessionId: "s", via: null, connectedAtMs: startMs, lastHeartbeatMs: startMs, stats, send: () => {}, close: () => {} });
+    sessions.put({ hostId, bootId: "b", sessionId: "s", via: null, connectedAtMs: 0, lastHeartbeatMs: 0, stats, send: () => {}, close: () => {} });
   }
   return sessions;
 }
