@@ -7,9 +7,9 @@
 //  2. Restart `always` also restarts, on its own live host, a VM that crashed or shut off while
 //     meant to run; `never` is left alone.
 //  3. A VM that may not be touched now (vm-blockers.ts: skip-traced, orphaned) is left alone.
-//  4. Restarts go in priority order (higher first, then name, then uuid, compared as SQLite's
-//     BINARY collation compares them, so a reader can hand over the VMs in this order a page at a
-//     time), at most `maxConcurrentRestarts` in flight, and at most `maxRestarts` per VM within
+//  4. Restarts go in priority order (higher first, then name, then uuid, in code-point order as
+//     SQLite's BINARY collation compares them, so a reader can hand over the VMs in this order a
+//     page at a time), at most `maxConcurrentRestarts` in flight, and at most `maxRestarts` per VM within
 //     `restartWindowMs`; beyond it the VM is marked failed with the reason.
 //  5. With no valid target a VM becomes autorestart-pending with the reason (or failed when its
 //     autorestart is off); it starts once a host of its limit is ready.
@@ -86,9 +86,23 @@ function candidate(vm: PlannerVm, hostsById: ReadonlyMap<string, PlannerHost>): 
   return null;
 }
 
-/** Code-unit order: for the ASCII of VM names and UUIDs, the order of SQLite's BINARY collation (rule 4). */
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/**
+ * Code-point order: the order of SQLite's BINARY collation over UTF-8 text (rule 4). JavaScript's
+ * `<` compares UTF-16 code units, which puts code points above U+FFFF (surrogate pairs) below
+ * U+E000-U+FFFF; UTF-8 bytes, like code points, put them above.
+ */
+export function compareText(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index += 1) {
+    const unitA = a.charCodeAt(index);
+    const unitB = b.charCodeAt(index);
+    if (unitA === unitB) continue;
+    const surrogateA = unitA >= 0xd800 && unitA <= 0xdfff;
+    const surrogateB = unitB >= 0xd800 && unitB <= 0xdfff;
+    if (surrogateA !== surrogateB) return surrogateA ? 1 : -1;
+    return unitA - unitB;
+  }
+  return a.length - b.length;
 }
 
 /** Rule 4's order: priority (higher first), then name, then uuid. */

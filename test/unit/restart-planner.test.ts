@@ -1,7 +1,7 @@
 // Proves the HA restart planner: only fenced hosts' VMs move, priority order, bounded concurrency, skip-trace blocks, pending with a reason, max restarts, and `always` on a live host.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { planRestarts, type PlannerHost, type PlannerInput, type PlannerVm } from "../../controlplane/primary/restart-planner.js";
+import { compareText, planRestarts, restartOrder, type PlannerHost, type PlannerInput, type PlannerVm } from "../../controlplane/primary/restart-planner.js";
 import { vmBlocker } from "../../controlplane/primary/vm-blockers.js";
 
 const GiB = 1024 ** 3;
@@ -32,6 +32,13 @@ describe("restart planner", () => {
   it("restarts a fenced host's VMs by priority, on the best host, leaving `never` and stopped VMs alone", () => {
     const vms = [vm("a-low", { priority: 1 }), vm("b-high", { priority: 9, limit: ["h2"] }), vm("c-never", { restart: "never" }), vm("d-off", { state: "shutoff", desiredState: "stopped" })];
     assert.deepEqual(restarts(planRestarts(input(vms, "fenced"))), ["b-high->h2", "a-low->h3"]);
+  });
+
+  it("orders equal priorities by name then uuid in code-point order, as SQLite's BINARY collation does (the duty reads pages in that order)", () => {
+    const names = ["web-b", "Web-a", "web-a", "web-\u{1F600}", "web-\uFFFD", "web"];
+    assert.deepEqual([...names].sort(compareText), ["Web-a", "web", "web-a", "web-b", "web-\uFFFD", "web-\u{1F600}"]);
+    const twins = [vm("same", { uuid: "uuid-2" }), vm("same", { uuid: "uuid-1" }), vm("low", { priority: -1 })];
+    assert.deepEqual([...twins].sort(restartOrder).map((entry) => `${entry.name}/${entry.uuid}`), ["same/uuid-1", "same/uuid-2", "low/uuid-low"]);
   });
 
   it("bounds the restarts in flight", () => {

@@ -4,7 +4,7 @@ import { after, describe, it } from "node:test";
 import { clusterConfig } from "../../controlplane/context.js";
 import { planRestartStep, plannerHosts, plannerVm, provisionedOf } from "../../controlplane/primary/ha-duty.js";
 import { jobBlockersByVm } from "../../controlplane/primary/job-blocker.js";
-import { planRestarts, type PlannerEffect } from "../../controlplane/primary/restart-planner.js";
+import { compareText, planRestarts, type PlannerEffect } from "../../controlplane/primary/restart-planner.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
 import type { StateCommand, VmPolicy } from "../../controlplane/state/commands.js";
 import { vmsNeedingHaSql, type StateReader } from "../../controlplane/state/store.js";
@@ -187,6 +187,13 @@ describe("the HA duty's targeted read", () => {
     assert.doesNotMatch(plan(vmsNeedingHaSql).split("RIGHT")[0]!, /TEMP B-TREE/, "the waiting VMs come in the planner's order from the index: a page stops early");
     assert.match(plan(vmsNeedingHaSql), /USING INDEX hosts_not_alive/);
     assert.doesNotMatch(plan(vmsNeedingHaSql), /SCAN vms( |$)(?!USING)/);
+  });
+
+  it("pages in the planner's order: SQLite orders names as restartOrder does, astral characters included", () => {
+    const { state } = everyKind();
+    const names = ["web-b", "Web-a", "web-a", "web-\u{1F600}", "web-\uFFFD", "web", "web-\u00e9"];
+    const sqlite = (state.db.prepare("SELECT value FROM json_each(?) ORDER BY value").all(JSON.stringify(names)) as { value: string }[]).map((row) => row.value);
+    assert.deepEqual(sqlite, [...names].sort(compareText));
   });
 
   it("decides nothing, reading no VM, when every VM runs where it should", () => {
