@@ -1,5 +1,6 @@
 // Proves each fault-proxy mode on a real loopback echo server (pass, latency, blackhole then heal,
-// drop-new, reset), and that the proxy names the process that opened a connection.
+// drop-new, reset), that the proxy names the process that opened a connection, and that its close
+// ends even while a source holds a half-open connection (a chaos run once hung there).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -156,5 +157,37 @@ describe("fault proxy", () => {
     const name = await waitFor(() => connectingProcess(socket.remotePort!, socket.localPort!, new Map([[process.pid, "test"], [childPid, "child"]])) ?? undefined, { timeoutMs: 5_000, what: "the connecting process" });
     assert.equal(name, "child");
     socket.destroy();
+  });
+
+  it("closes while a source still holds a half-open connection whose target end has closed", async () => {
+    let targetSide: Socket | null = null;
+    const target = createServer((socket) => {
+      targetSide = socket;
+      socket.on("error", () => undefined);
+      socket.pipe(socket, { end: false });
+    });
+    await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));
+    after(() => target.close());
+    const halfOpen = new FaultProxy({ name: "half-open", identify: () => "a" });
+    await halfOpen.listen();
+    halfOpen.setTarget(`127.0.0.1:${(target.address() as { port: number }).port}`);
+    // The source keeps its side open after the target's FIN, as a stopped or busy process would.
+    const source = connect({ host: "127.0.0.1", port: Number(halfOpen.address.split(":")[1]), allowHalfOpen: true });
+    let received = "";
+    let ended = false;
+    let closed = false;
+    source.on("error", () => undefined);
+    source.on("data", (chunk: Buffer) => (received += chunk.toString()));
+    source.on("end", () => (ended = true));
+    source.on("close", () => (closed = true));
+    after(() => source.destroy());
+    source.write("x");
+    await waitFor(() => received === "x" && targetSide !== null, { timeoutMs: 5_000, what: "the echo through the proxy" });
+    targetSide!.end();
+    await waitFor(() => ended, { timeoutMs: 5_000, what: "the target's FIN to reach the source" });
+    // The proxy no longer tracks the connection (its target end closed cleanly), but still holds the source's socket.
+    await halfOpen.close(3_000);
+    // The proxy's end is gone (not merely forgotten): the source's writes are refused.
+    await waitFor(() => closed || void source.write("y"), { timeoutMs: 5_000, intervalMs: 100, what: "the source's connection to be closed by the proxy" });
   });
 });

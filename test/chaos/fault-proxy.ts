@@ -11,6 +11,8 @@
 //  - latency: every chunk is delivered `delayMs` late, in order.
 // `reset(source)` is an action, not a mode: it resets the link's existing connections (RST).
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { within } from "../../agent/disk-sync.js";
+import { systemTimers } from "../../common/env.js";
 
 export type LinkMode = { kind: "pass" } | { kind: "drop-new" } | { kind: "blackhole" } | { kind: "blackhole-return" } | { kind: "latency"; delayMs: number };
 
@@ -207,13 +209,20 @@ export class FaultProxy {
     return [...this.modes.entries()].map(([source, mode]) => `${source}->${this.name} ${describeMode(mode)}`);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops listening and resets every socket it holds. Resolves once the server has closed; rejects
+   * after `boundMs` saying how many connections still hold it (a teardown must end regardless).
+   */
+  async close(boundMs = 5_000): Promise<void> {
     for (const connection of this.connections) connection.reset();
     this.connections.clear();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) if (!socket.destroyed) socket.resetAndDestroy();
     this.sockets.clear();
-    await closed;
+    await within(closed, boundMs, systemTimers, `fault proxy ${this.name}'s close`).catch(async (error: Error) => {
+      const open = await new Promise<number>((resolve) => this.server.getConnections((_, count) => resolve(count)));
+      throw new Error(`${error.message} (${open} accepted connections still open)`);
+    });
   }
 
   private hold(socket: Socket): void {
