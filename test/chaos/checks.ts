@@ -3,6 +3,7 @@
 // Each returns violations as sentences; an empty list means the property held.
 import Database from "better-sqlite3";
 import { StateReader, type ClusterEventRecord } from "../../controlplane/state/store.js";
+import type { CallRecord } from "./history.js";
 import type { LeaderObservation } from "./workload.js";
 
 export type EventRow = ClusterEventRecord;
@@ -139,4 +140,54 @@ export function agentTermsNeverGoBack(hostId: string, admitted: readonly { comma
     highest = Math.max(highest, command.term);
   }
   return violations;
+}
+
+/** What one replica said about one host's events once the agents had drained and stopped. */
+export interface ReplicaEventView {
+  replica: string;
+  /** The host's applied_seq and count of applied events there, or null when the replica never answered. */
+  applied: { appliedSeq: number; eventsApplied: number } | null;
+}
+
+/**
+ * DESIGN §10.3 for one agent, after its outbox drained: every sequence number it journaled is
+ * applied exactly once on every replica, and nothing it saw acknowledged (the highest
+ * last_acked_seq sampled from its journal during the run) is missing anywhere.
+ */
+export function eventsAppliedExactlyOnce(hostId: string, journal: { lastSeq: number; highestAcked: number }, views: readonly ReplicaEventView[]): string[] {
+  const violations: string[] = [];
+  const { lastSeq, highestAcked } = journal;
+  if (highestAcked > lastSeq) violations.push(`${hostId}: acknowledged seq ${highestAcked} is beyond its journal's last seq ${lastSeq}`);
+  for (const { replica, applied } of views) {
+    if (applied === null) {
+      violations.push(`${replica} never answered how many of ${hostId}'s ${lastSeq} events it applied (acknowledged up to ${highestAcked})`);
+      continue;
+    }
+    const { appliedSeq, eventsApplied } = applied;
+    if (appliedSeq < highestAcked) violations.push(`${replica}: ${hostId} applied_seq ${appliedSeq} is below the acknowledged seq ${highestAcked}: acknowledged events are lost`);
+    else if (appliedSeq < lastSeq) violations.push(`${replica}: ${hostId} applied_seq ${appliedSeq}, but the drained agent journaled ${lastSeq}`);
+    else if (appliedSeq > lastSeq) violations.push(`${replica}: ${hostId} applied_seq ${appliedSeq}, but the agent journaled only ${lastSeq}`);
+    if (eventsApplied !== appliedSeq) violations.push(`${replica}: ${hostId} has ${eventsApplied} events applied for ${appliedSeq} sequence numbers (${eventsApplied < appliedSeq ? "lost" : "applied twice"})`);
+  }
+  return violations;
+}
+
+/** How many overdue calls are named one by one; the rest are counted. */
+const overdueCallsNamed = 20;
+
+/** DESIGN §10.6 for the clients: every call ended, and within its bound (its deadline plus slack). */
+export function callsEndedWithinBounds(records: readonly CallRecord[]): string[] {
+  const overdue = records.filter((record) => record.endMs === null || record.endMs - record.startMs > record.boundMs);
+  const violations = overdue
+    .slice(0, overdueCallsNamed)
+    .map((record) => `call #${record.id} ${record.client} ${record.kind} via ${record.via} to ${record.replica} ${record.endMs === null ? "never ended" : `took ${(record.endMs - record.startMs).toFixed(0)} ms`}, bound ${record.boundMs} ms`);
+  if (overdue.length > overdueCallsNamed) violations.push(`... and ${overdue.length - overdueCallsNamed} more overdue calls`);
+  return violations;
+}
+
+/** DESIGN §10.6 for the harness's own waits: each convergence after healing ended within its bound. */
+export function convergencesWithinBound(convergences: readonly { what: string; tookMs: number | null }[], boundMs: number): string[] {
+  return convergences
+    .filter(({ tookMs }) => tookMs === null || tookMs > boundMs)
+    .map(({ what, tookMs }) => `${what}: ${tookMs === null ? "did not converge" : `converged after ${(tookMs / 1000).toFixed(1)} s`}, bound ${boundMs / 1000} s`);
 }

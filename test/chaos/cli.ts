@@ -43,6 +43,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   process.stdout.write(`chaos seed ${seed}, ${options.durationMs / 1000} s of faults in ${options.windowMs / 1000} s windows, ${hosts} agents\n`);
+  // `kill -USR2 PID` prints what keeps this process alive (a run that does not end is a harness bug).
+  process.on("SIGUSR2", () => process.stdout.write(`active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`));
   const result = await runChaos(options);
   process.stdout.write(`\n--- summary (seed ${seed}) ---\n${result.summary.join("\n")}\n`);
   if (result.violations.length > 0) {

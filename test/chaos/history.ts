@@ -71,11 +71,6 @@ export class History {
     return operations;
   }
 
-  /** Calls that ended after their bound, or never ended. */
-  overdue(): CallRecord[] {
-    return this.records.filter((record) => record.endMs === null || record.endMs - record.startMs > record.boundMs);
-  }
-
   /** The most frequent reasons calls failed or stayed indeterminate, numbers masked, with counts. */
   commonFailures(limit: number): string[] {
     const reasons = new Map<string, number>();

@@ -11,16 +11,17 @@
 //     (d) every client call ended within its bound, every convergence within its bound.
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { seededRng } from "../../common/env.js";
+import { within } from "../../agent/disk-sync.js";
+import { seededRng, systemTimers } from "../../common/env.js";
 import { findConfigKey } from "../../controlplane/state/config-keys.js";
 import { stopProcess, temporaryDirectory } from "../support/processes.js";
 import { waitFor } from "../support/wait.js";
-import { agentsNeverShareAVm, agentTermsNeverGoBack, eventLogsAgree, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, readAdmittedTerms, readEventLog, type EventRow } from "./checks.js";
+import { agentsNeverShareAVm, agentTermsNeverGoBack, callsEndedWithinBounds, convergencesWithinBound, eventLogsAgree, eventsAppliedExactlyOnce, neverRunningTwice, oneLeaderPerTerm, oneTakeoverPerTerm, readAdmittedTerms, readEventLog, type EventRow, type ReplicaEventView } from "./checks.js";
 import { History, wallMs } from "./history.js";
 import { checkRegisterHistory, describeVerdicts } from "./linearizability.js";
 import { describeFault, faultWindow, type ScheduledFault } from "./schedule.js";
 import { registerKeys, Workload } from "./workload.js";
-import { ChaosWorld, readJournalSeqs, type Heal } from "./world.js";
+import { ChaosWorld, firstLine, readJournalSeqs, type Heal } from "./world.js";
 
 export interface ChaosOptions {
   seed: number;
@@ -65,6 +66,8 @@ export interface ChaosHooks {
 const commandTimeoutS = 15;
 /** Bound on draining every agent's outbox once the cluster is quiet. */
 const drainBoundMs = 60_000;
+/** Bound on a replica applying a drained agent's last event. */
+const applyBoundMs = 20_000;
 
 export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): Promise<ChaosResult> {
   const directory = temporaryDirectory("chaos");
@@ -88,7 +91,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     workload.start();
     sampler = setInterval(() => sampleAcks(world, maxAcked), 500);
 
-    const convergeTimesMs: number[] = [];
+    const convergences: { what: string; tookMs: number | null }[] = [];
     let faultCount = 0;
     for (let window = 0; window * options.windowMs < options.durationMs; window++) {
       const faults = faultWindow(options.seed, window, topology, { windowMs: options.windowMs, meanGapMs: options.meanGapMs });
@@ -98,27 +101,36 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       world.healEverything();
       try {
         const { tookMs, waitedFor } = await world.converge(options.convergeBoundMs);
-        convergeTimesMs.push(tookMs);
+        convergences.push({ what: `window ${window}`, tookMs });
         options.log(`window ${window}: healed, converged in ${(tookMs / 1000).toFixed(1)} s${waitedFor === "" ? "" : ` (first waited for ${waitedFor})`}`);
       } catch (error) {
-        violations.push(`(d) window ${window}: ${(error as Error).message}`);
+        convergences.push({ what: `window ${window} (${(error as Error).message})`, tookMs: null });
         break;
       }
     }
+    options.log("stopping the clients");
     await workload.stop();
     const leaders = workload.leaders;
     workload = null;
     clearInterval(sampler);
     sampler = null;
-    summary.push(`faults: ${faultCount} in ${Math.ceil(options.durationMs / options.windowMs)} windows of ${options.windowMs / 1000} s; convergence after healing ${convergeTimesMs.map((ms) => `${(ms / 1000).toFixed(1)}`).join(", ")} s (bound ${options.convergeBoundMs / 1000} s)`);
-    if (violations.length === 0) {
-      await world.converge(options.convergeBoundMs).catch((error: Error) => violations.push(`(d) final convergence: ${error.message}`));
+    const converged = convergences.flatMap(({ tookMs }) => (tookMs === null ? [] : [`${(tookMs / 1000).toFixed(1)}`]));
+    summary.push(`faults: ${faultCount} in ${Math.ceil(options.durationMs / options.windowMs)} windows of ${options.windowMs / 1000} s; convergence after healing ${converged.join(", ")} s (bound ${options.convergeBoundMs / 1000} s)`);
+    if (convergences.every(({ tookMs }) => tookMs !== null)) {
+      options.log("final convergence");
+      await world.converge(options.convergeBoundMs).then(
+        ({ tookMs }) => convergences.push({ what: "final convergence", tookMs }),
+        (error: Error) => convergences.push({ what: `final convergence (${error.message})`, tookMs: null }),
+      );
     }
+    violations.push(...convergencesWithinBound(convergences, options.convergeBoundMs).map((text) => `(d) ${text}`));
+    options.log("draining the agents' outboxes and checking their events");
     violations.push(...(await checkEvents(world, maxAcked, summary)));
     violations.push(...checkHistory(history, summary, startedMs));
     violations.push(...oneLeaderPerTerm(leaders).map((text) => `(c) ${text}`));
     violations.push(...checkAttribution(world, summary));
-    await stopReplicas(world);
+    options.log("stopping the replicas");
+    violations.push(...(await stopReplicas(world)));
     violations.push(...checkEventLogs(world, summary));
   } catch (error) {
     violations.push(`the run itself failed: ${(error as Error).stack ?? String(error)}`);
@@ -133,33 +145,46 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     writeFileSync(join(logsDirectory, "history.json"), JSON.stringify({ seed: options.seed, calls: history.all(), violations }, null, 1));
     options.log(`process logs and data dirs kept in ${logsDirectory}`);
   }
+  options.log("stopping every process and proxy");
   await world.stop().catch((error: Error) => violations.push(`stopping the processes failed: ${error.message}`));
   directory.remove();
   summary.push(`run took ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
   return { seed: options.seed, violations, summary, logsDirectory };
 }
 
+/** Bound on a fault still being applied when its window ends (a kill -9 awaiting the exit, a transfer its answer). */
+const applyingBoundMs = 15_000;
+
 async function runWindow(world: ChaosWorld, faults: readonly ScheduledFault[], options: ChaosOptions): Promise<void> {
   const timers: NodeJS.Timeout[] = [];
+  const applying = new Set<Promise<void>>();
+  let over = false;
   const windowStartMs = performance.now();
   for (const scheduled of faults) {
     timers.push(
       setTimeout(() => {
         const lateMs = performance.now() - windowStartMs - scheduled.atMs;
         options.log(`  +${(scheduled.atMs / 1000).toFixed(1)} s ${describeFault(scheduled.fault)}${lateMs > 1_000 ? ` (${(lateMs / 1000).toFixed(1)} s late)` : ""}`);
-        void world.apply(scheduled.fault).then(
+        const applied = world.apply(scheduled.fault).then(
           (heal: Heal) => {
+            // Past the window's end, healEverything undoes the fault; a timer set now would outlive the window.
+            if (over) return;
             const durationMs = "downMs" in scheduled.fault ? scheduled.fault.downMs : "durationMs" in scheduled.fault ? scheduled.fault.durationMs : 0;
             timers.push(setTimeout(heal, durationMs));
           },
           (error: Error) => options.log(`  fault failed to apply: ${error.message}`),
         );
+        applying.add(applied);
+        void applied.finally(() => applying.delete(applied));
       }, scheduled.atMs),
     );
   }
   // The window's own length is the workload's pacing, not a synchronisation.
   await new Promise((resolve) => setTimeout(resolve, options.windowMs));
+  over = true;
   for (const timer of timers) clearTimeout(timer);
+  // A fault still being applied must be in force (a killed replica marked down) before the heal, or it would outlive it.
+  await within(Promise.all(applying), applyingBoundMs, systemTimers, `the faults still being applied at the window's end`).catch((error: Error) => options.log(`  ${error.message}`));
 }
 
 function sampleAcks(world: ChaosWorld, maxAcked: Map<string, number>): void {
@@ -183,25 +208,26 @@ async function checkEvents(world: ChaosWorld, maxAcked: Map<string, number>, sum
     }, { timeoutMs: drainBoundMs, what: `${agent.hostId}'s outbox to drain` }).catch((error: Error) => violations.push(`(d) ${error.message}`));
   }
   sampleAcks(world, maxAcked);
-  await world.stopAgents();
+  await world.stopAgents().catch((error: Error) => violations.push(`(d) ${error.message}`));
   const totals: string[] = [];
   for (const agent of world.agents) {
     const { lastSeq } = readJournalSeqs(agent.stateDir);
     totals.push(`${agent.hostId} ${lastSeq}`);
-    if ((maxAcked.get(agent.hostId) ?? 0) > lastSeq) violations.push(`(b) ${agent.hostId}: acknowledged seq ${maxAcked.get(agent.hostId)} is beyond its journal's last seq ${lastSeq}`);
+    const views: ReplicaEventView[] = [];
     for (const replica of world.cluster.replicas) {
-      const host = await waitFor(async () => {
-        const hosts = await world.hosts(replica.address);
-        const found = hosts.hosts.find((candidate) => candidate.id === agent.hostId);
-        return found !== undefined && found.appliedSeq >= lastSeq ? found : undefined;
-      }, { timeoutMs: 20_000, what: `${replica.id} to apply all ${lastSeq} events of ${agent.hostId}` }).catch((error: Error) => {
-        violations.push(`(b) ${error.message} (acknowledged up to ${maxAcked.get(agent.hostId) ?? 0}: an acknowledged event is lost if that is beyond what it applied)`);
-        return null;
-      });
-      if (host === null) continue;
-      if (host.appliedSeq !== lastSeq) violations.push(`(b) ${replica.id}: ${agent.hostId} applied_seq ${host.appliedSeq}, but the agent journaled only ${lastSeq}`);
-      if (host.eventsApplied !== host.appliedSeq) violations.push(`(b) ${replica.id}: ${agent.hostId} has ${host.eventsApplied} events applied for ${host.appliedSeq} sequence numbers (lost or applied twice)`);
+      let applied: ReplicaEventView["applied"] = null;
+      // Bounded: a replica that stays behind is reported below with what it applied last.
+      await waitFor(
+        async () => {
+          const found = (await world.hosts(replica.address)).hosts.find((candidate) => candidate.id === agent.hostId);
+          if (found !== undefined) applied = { appliedSeq: found.appliedSeq, eventsApplied: found.eventsApplied };
+          return found !== undefined && found.appliedSeq >= lastSeq;
+        },
+        { timeoutMs: applyBoundMs, what: `${replica.id} to apply all ${lastSeq} events of ${agent.hostId}` },
+      ).catch((error: Error) => violations.push(`(d) ${error.message}`));
+      views.push({ replica: replica.id, applied });
     }
+    violations.push(...eventsAppliedExactlyOnce(agent.hostId, { lastSeq, highestAcked: maxAcked.get(agent.hostId) ?? 0 }, views).map((text) => `(b) ${text}`));
   }
   summary.push(`agent events journaled and applied exactly once on every replica: ${totals.join(", ")}`);
   const admitted = world.agents.map((agent) => ({ hostId: agent.hostId, commands: readAdmittedTerms(join(agent.stateDir, "journal.db")) }));
@@ -222,11 +248,7 @@ function checkHistory(history: History, summary: string[], startedMs: number): s
   summary.push(
     `linearizability: ${verdicts.map((verdict) => `${verdict.key} ${verdict.linearizable ? "ok" : verdict.undecided ? "UNDECIDED" : "VIOLATED"} (${verdict.operations} operations, ${verdict.steps} steps)`).join("; ")}, checked in ${((performance.now() - checkStartMs) / 1000).toFixed(1)} s`,
   );
-  const overdue = history.overdue();
-  for (const record of overdue.slice(0, 20)) {
-    violations.push(`(d) call #${record.id} ${record.client} ${record.kind} via ${record.via} to ${record.replica} took ${record.endMs === null ? "forever" : `${(record.endMs - record.startMs).toFixed(0)} ms`}, bound ${record.boundMs} ms`);
-  }
-  if (overdue.length > 20) violations.push(`(d) ... and ${overdue.length - 20} more overdue calls`);
+  violations.push(...callsEndedWithinBounds(history.all()).map((text) => `(d) ${text}`));
   const counts = history.counts();
   summary.push(`calls: ${Object.keys(counts).sort().map((name) => `${name} ${counts[name]}`).join(", ")}`);
   summary.push(`why calls had no definite answer (most frequent): ${history.commonFailures(5).join("; ")}`);
@@ -236,12 +258,15 @@ function checkHistory(history: History, summary: string[], startedMs: number): s
 /** The registers' values before the run: the config keys' defaults (nothing writes them before). */
 const initialRegisterValues = new Map<string, string>(registerKeys.map((key) => [key, findConfigKey(key)!.defaultValue]));
 
-async function stopReplicas(world: ChaosWorld): Promise<void> {
+/** SIGTERM to every replica, each bounded (one that does not stop in time is killed); returns who did not stop. */
+async function stopReplicas(world: ChaosWorld): Promise<string[]> {
+  const violations: string[] = [];
   for (const replica of world.cluster.replicas) {
     if (replica.process === null) continue;
     replica.process.child.kill("SIGCONT");
-    await stopProcess(replica.process);
+    await stopProcess(replica.process).catch((error: Error) => violations.push(`(d) ${firstLine(error.message)}`));
   }
+  return violations;
 }
 
 /** (c) over the replicas' event logs, read from their SQLite files once they have stopped. */

@@ -45,6 +45,11 @@ export interface JournalSeqs {
 /** A heal action: undoes one fault. */
 export type Heal = () => void;
 
+/** An error's first line (stopProcess appends the process's last output, kept in the logs anyway). */
+export function firstLine(text: string): string {
+  return text.split("\n", 1)[0]!;
+}
+
 export function readJournalSeqs(stateDir: string): JournalSeqs {
   const db = new Database(`${stateDir}/journal.db`, { readonly: true, fileMustExist: true });
   try {
@@ -320,20 +325,31 @@ export class ChaosWorld {
     return directory;
   }
 
+  /** SIGTERM to every running agent, each bounded; one that did not stop in time was killed, and the rejection names it. */
   async stopAgents(): Promise<void> {
+    const failures: string[] = [];
     for (const agent of this.agents) {
       this.resumeAgent(agent);
       if (agent.down) continue;
-      await stopProcess(agent.process).catch(() => agent.process.child.kill("SIGKILL"));
+      await stopProcess(agent.process).catch((error: Error) => failures.push(firstLine(error.message)));
     }
+    if (failures.length > 0) throw new Error(failures.join("; "));
   }
 
+  /**
+   * Stops every agent, replica and proxy. Each step is bounded (a process that ignores SIGTERM is
+   * killed, a proxy that does not close is reported) and runs even when an earlier one failed;
+   * rejects naming what failed.
+   */
   async stop(): Promise<void> {
     for (const client of this.hostClient.values()) client.close();
     this.hostClient.clear();
-    await this.stopAgents();
+    const failures: string[] = [];
+    const attempt = (step: Promise<unknown>) => step.catch((error: Error) => void failures.push(error.message));
+    await attempt(this.stopAgents());
     for (const id of [...this.pausedReplicas]) this.resumeReplica(id);
-    await this.cluster.stopAll();
-    for (const proxy of this.proxies.values()) await proxy.close();
+    await attempt(this.cluster.stopAll());
+    await Promise.all([...this.proxies.values()].map((proxy) => attempt(proxy.close())));
+    if (failures.length > 0) throw new Error(failures.join("; "));
   }
 }
