@@ -109,7 +109,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       }
     }
     options.log("stopping the clients");
-    await workload.stop();
+    await workload.stop().catch((error: Error) => violations.push(`(d) ${error.message}`));
     const leaders = workload.leaders;
     workload = null;
     clearInterval(sampler);

@@ -3,7 +3,8 @@
 // calls) is the workload, not synchronisation.
 import { spawn } from "node:child_process";
 import * as grpc from "@grpc/grpc-js";
-import type { Rng } from "../../common/env.js";
+import { within } from "../../agent/disk-sync.js";
+import { systemTimers, type Rng } from "../../common/env.js";
 import type { ClusterServiceClient } from "../../common/generated/vigil/v1/ClusterService.js";
 import type { VmServiceClient } from "../../common/generated/vigil/v1/VmService.js";
 import { clientConstructor } from "../../common/proto.js";
@@ -20,6 +21,8 @@ export const statusDeadlineMs = 2_000;
 export const callSlackMs = 5_000;
 /** vigilctl's own --timeout-ms; its VM calls wait for vigild's answer, bounded by command.timeout. */
 const vigilctlTimeoutMs = 8_000;
+/** Bound on the calls in flight when the clients stop: above the longest call's own (a vigilctl VM call is killed after 65 s). */
+const stopBoundMs = 90_000;
 
 export interface ReplicaEndpoint {
   id: string;
@@ -66,6 +69,8 @@ function errorText(error: unknown): string {
 export class Workload {
   private running = false;
   private readonly loops: Promise<void>[] = [];
+  /** The clients in a call right now, to name them if stopping overruns its bound. */
+  private readonly calling = new Set<string>();
   private readonly clients = new Map<string, Clients>();
   private readonly writeCounters = new Map<string, number>();
   readonly leaders: LeaderObservation[] = [];
@@ -87,19 +92,29 @@ export class Workload {
     this.loops.push(this.loop("ctl", 100, 600, (client) => this.vigilctlCall(client)));
   }
 
-  /** Stops issuing calls and waits for those in flight (each is bounded by its deadline). */
+  /**
+   * Stops issuing calls and waits for those in flight (each bounded by its deadline, all by
+   * stopBoundMs); rejects naming the clients still in a call. The gRPC clients close either way.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all(this.loops);
-    for (const clients of this.clients.values()) {
-      clients.cluster.close();
-      clients.vm.close();
+    try {
+      await within(Promise.all(this.loops), stopBoundMs, systemTimers, "the clients' calls in flight").catch((error: Error) => {
+        throw new Error(`${error.message} (still calling: ${[...this.calling].join(", ")})`);
+      });
+    } finally {
+      for (const clients of this.clients.values()) {
+        clients.cluster.close();
+        clients.vm.close();
+      }
     }
   }
 
   private async loop(client: string, thinkMinMs: number, thinkMaxMs: number, call: (client: string) => Promise<void>): Promise<void> {
     while (this.running) {
+      this.calling.add(client);
       await call(client);
+      this.calling.delete(client);
       const thinkMs = thinkMinMs + this.options.rng.next() * (thinkMaxMs - thinkMinMs);
       await new Promise((resolve) => setTimeout(resolve, thinkMs));
     }
