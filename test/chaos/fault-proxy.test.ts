@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { waitFor } from "../support/wait.js";
 import { FaultProxy } from "./fault-proxy.js";
-import { connectingProcess } from "./socket-owner.js";
+import { connectingProcess, orphanedConnection } from "./socket-owner.js";
 
 function echoServer(): Promise<{ server: Server; sockets: Set<Socket>; address: string }> {
   const sockets = new Set<Socket>();
@@ -156,6 +156,26 @@ describe("fault proxy", () => {
     const socket = await accepted;
     const name = await waitFor(() => connectingProcess(socket.remotePort!, socket.localPort!, new Map([[process.pid, "test"], [childPid, "child"]])) ?? undefined, { timeoutMs: 5_000, what: "the connecting process" });
     assert.equal(name, "child");
+    socket.destroy();
+  });
+
+  it("calls a connection orphaned once its opener is gone, and names no one for a process outside the candidates", async () => {
+    const accepted: Socket[] = [];
+    const server = createServer((socket) => {
+      socket.on("error", () => undefined);
+      accepted.push(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    after(() => server.close());
+    const port = (server.address() as { port: number }).port;
+    const opener = connect({ host: "127.0.0.1", port });
+    opener.on("error", () => undefined);
+    await waitFor(() => accepted.length === 1, { timeoutMs: 5_000, what: "the connection to be accepted" });
+    const socket = accepted[0]!;
+    assert.equal(connectingProcess(socket.remotePort!, socket.localPort!, new Map([[process.pid + 1_000_000, "elsewhere"]])), null);
+    assert.equal(connectingProcess(socket.remotePort!, socket.localPort!, new Map([[process.pid, "test"]])), "test");
+    opener.destroy();
+    await waitFor(() => connectingProcess(socket.remotePort!, socket.localPort!, new Map([[process.pid, "test"]])) === orphanedConnection, { timeoutMs: 5_000, what: "the opener's end to be orphaned" });
     socket.destroy();
   });
 

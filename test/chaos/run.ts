@@ -290,6 +290,7 @@ function checkEventLogs(world: ChaosWorld, summary: string[]): string[] {
 /**
  * The harness itself: only replicas and agents connect through the proxies, so a connection named
  * "client" means the proxy could not tell who opened it, and that link's faults would not apply.
+ * An orphaned one (its opener closed it or died before the proxy looked) carries nothing to fault.
  */
 function checkAttribution(world: ChaosWorld, summary: string[]): string[] {
   const lines: string[] = [];

@@ -42,12 +42,20 @@ export function processHoldsSocket(pid: number, inode: string): boolean {
 }
 
 /**
+ * What connectingProcess says when no process holds the connecting end any more: it closed, or
+ * its process died (a kill -9 between connect and accept), before the connection was looked at.
+ */
+export const orphanedConnection = "(orphaned)";
+
+/**
  * The name of the candidate process that connected from `clientPort` to `serverPort` on loopback,
- * or null when none of them holds that socket.
+ * orphanedConnection when no process holds that end any more, or null when a process outside the
+ * candidates holds it.
  */
 export function connectingProcess(clientPort: number, serverPort: number, candidates: ReadonlyMap<number, string>): string | null {
   const inode = loopbackSocketInode(clientPort, serverPort);
-  if (inode === null || inode === "0") return null;
+  // The kernel lists a closed socket until it is gone with inode 0 (no file holds it).
+  if (inode === null || inode === "0") return orphanedConnection;
   for (const [pid, name] of candidates) {
     if (processHoldsSocket(pid, inode)) return name;
   }

@@ -119,7 +119,10 @@ export class ChaosWorld {
     return startAgent({ hostId: slot.hostId, controlPlane: slot.controlPlane, stateDir: slot.stateDir, libvirtUri: slot.libvirtUri });
   }
 
-  /** The process behind a connection to a proxy; the test's own clients are "client". */
+  /**
+   * The process behind a connection to a proxy: a replica or agent, orphanedConnection when its
+   * opener is gone (a killed incarnation's sockets die with it), else "client".
+   */
   private identify(socket: Socket): string {
     const candidates = new Map<number, string>();
     for (const replica of this.cluster.replicas) if (replica.process?.child.pid !== undefined) candidates.set(replica.process.child.pid, replica.id);
