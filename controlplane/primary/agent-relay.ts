@@ -50,6 +50,22 @@ export interface AgentRelayOptions {
 const leaderCheckIntervalMs = 100;
 const relayDeadlineMs = 5_000;
 
+export type RelayedPresenceAction = "remove" | "touch" | "replace" | "ignore";
+
+/**
+ * What the leader does with follower `from`'s word about an agent (pure). A follower speaks only
+ * for the session it relayed: its disconnect removes that one and no other, a keepalive of the
+ * same boot touches it, and a connect replaces whatever the leader had, a local stream too (the
+ * agent speaks on one stream at a time: it has moved). If that claim was stale (a follower coming
+ * out of a stall), the agent's next keepalive on the leader's stream puts that stream back
+ * (SessionRegistry.touch).
+ */
+export function relayedPresenceAction(existing: Pick<AgentSession, "via" | "bootId"> | undefined, from: string, update: Pick<AgentPresenceUpdate__Output, "connected" | "bootId">): RelayedPresenceAction {
+  if (!update.connected) return existing?.via === from ? "remove" : "ignore";
+  if (existing !== undefined && existing.via === from && existing.bootId === update.bootId) return "touch";
+  return "replace";
+}
+
 export class AgentRelay implements RelayHandlers {
   private presence: { leader: string; stream: PresenceStream } | null = null;
   private cancelCheck: Cancel | null = null;
@@ -131,15 +147,19 @@ export class AgentRelay implements RelayHandlers {
     const { sessions, clock, log } = this.options;
     if (!log.isLeader()) return;
     const existing = sessions.get(update.hostId);
-    if (!update.connected) {
-      if (existing?.via === from) sessions.remove(existing);
-      return;
+    switch (relayedPresenceAction(existing, from, update)) {
+      case "remove":
+        if (existing !== undefined) sessions.remove(existing);
+        return;
+      case "touch":
+        if (existing !== undefined) sessions.touch(existing, clock.nowMs(), update.stats);
+        return;
+      case "replace":
+        sessions.put(this.remoteSession(from, update));
+        return;
+      case "ignore":
+        return;
     }
-    if (existing !== undefined && existing.via === from && existing.bootId === update.bootId) {
-      sessions.touch(existing, clock.nowMs(), update.stats);
-      return;
-    }
-    sessions.put(this.remoteSession(from, update));
   }
 
   onPresenceClosed(from: string): void {

@@ -47,11 +47,21 @@ export class SessionRegistry {
     return previous;
   }
 
-  /** A keepalive arrived for `session`. */
+  /**
+   * A keepalive arrived for `session`. The agent speaks on one stream at a time, so a keepalive on
+   * an open local stream that a relayed session displaced (or whose relayed stand-in was then
+   * removed) proves the relayed word stale: the local stream is current again. Chaos seed 2: a
+   * follower out of a 5 s stall relayed a stream it had not yet seen end, then its end, after the
+   * agent had reconnected to the leader; with no session left, the connected agent was declared
+   * dead. A closed stream never calls this, and a local stream replaced by a newer local one is
+   * closed by the gateway.
+   */
   touch(session: AgentSession, atMs: number, stats: HostStats__Output | null): void {
     session.lastHeartbeatMs = atMs;
     session.stats = stats ?? session.stats;
-    if (this.sessions.get(session.hostId) === session) this.emit({ kind: "heartbeat", session });
+    const current = this.sessions.get(session.hostId);
+    if (current === session) this.emit({ kind: "heartbeat", session });
+    else if (session.via === null && (current === undefined || current.via !== null)) this.put(session);
   }
 
   /** Removes `session` only if it is still the current one for its host. */
