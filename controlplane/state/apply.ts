@@ -33,9 +33,9 @@ interface ApplyContext {
   payload: EntryPayload;
   notices: AppliedNotice[];
   /**
-   * VMs of an agent-events entry known, when the entry began, to have no unresolved job: a sighting
-   * of one of them cannot concern a job (the entry can add jobs only of its own host, which a
-   * sighting ignores), so its per-VM job query is skipped.
+   * VMs a host's events report, known before they applied to have no unresolved job: a sighting of
+   * one of them cannot concern a job (the host's events add jobs only of that host, which a sighting
+   * ignores), so its per-VM job query is skipped. Set per host's events by reportedVms.
    */
   vmsWithoutUnresolvedJobs?: ReadonlySet<string>;
 }
@@ -106,6 +106,9 @@ export class StateMachine {
         return this.applyHostHello(context, command);
       case "AgentEvents":
         return this.applyAgentEvents(context, command.hostId, command.events);
+      case "AgentEventBatches":
+        for (const batch of command.hosts) this.applyAgentEvents(context, batch.hostId, batch.events);
+        return;
       case "PrimaryTakeover":
         return this.applyPrimaryTakeover(context, command.term, command.replicaId);
       case "PrimaryRelinquish":
@@ -323,6 +326,7 @@ export class StateMachine {
       if (domain) uuids.add(domain.uuid.toLowerCase());
     }
     const rows: VmRows = new Map();
+    context.vmsWithoutUnresolvedJobs = undefined;
     if (uuids.size === 0) return rows;
     for (const uuid of uuids) rows.set(uuid, null);
     const uuidsJson = JSON.stringify([...uuids]);
