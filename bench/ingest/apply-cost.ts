@@ -2,8 +2,9 @@
 // ingest benchmark's events (the same hosts, VMs and alternating running/paused reports as
 // simulated-agent.ts) from entries of a given size, on a real SQLite file with synchronous=FULL
 // (each entry batch commits as a Ready would). What every replica pays per event, without the
-// network or Raft; load on the machine disturbs CPU time less than wall time.
-//   node dist/bench/ingest/apply-cost.js [EVENTS_PER_ENTRY=32] [ENTRIES_PER_COMMIT=8] [ROUNDS=200]
+// network or Raft; load on the machine disturbs CPU time less than wall time. Each entry is what the
+// gateway proposes (AgentEventBatches): HOSTS_PER_ENTRY hosts' streams with EVENTS_PER_HOST each.
+//   node dist/bench/ingest/apply-cost.js [EVENTS_PER_HOST=64] [HOSTS_PER_ENTRY=16] [ENTRIES_PER_COMMIT=2] [ROUNDS=100]
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -13,9 +14,10 @@ import { decodeEntry, encodeEntry, type StateCommand } from "../../controlplane/
 import { openDatabase } from "../../controlplane/state/store.js";
 import { simulatedDomain, simulatedHostCapacity, simulatedHostId } from "./simulated-agent.js";
 
-const eventsPerEntry = Number(process.argv[2] ?? 32);
-const entriesPerCommit = Number(process.argv[3] ?? 8);
-const rounds = Number(process.argv[4] ?? 200);
+const eventsPerHost = Number(process.argv[2] ?? 64);
+const hostsPerEntry = Number(process.argv[3] ?? 16);
+const entriesPerCommit = Number(process.argv[4] ?? 2);
+const rounds = Number(process.argv[5] ?? 100);
 const hosts = 200;
 const vmsPerHost = 50;
 
@@ -43,28 +45,28 @@ for (let host = 0; host < hosts; host++) {
   commit([{ kind: "AgentEvents", hostId, events: [event(host, { body: "inventory", inventory: { domains } } as never)] }]);
 }
 
-/** One entry of `host`: its next lifecycle events, as SimulatedAgent.emit makes them. */
-function lifecycleEntry(host: number): StateCommand {
-  const events = Array.from({ length: eventsPerEntry }, () => {
+/** `host`'s next lifecycle events, as SimulatedAgent.emit makes them. */
+function lifecycleEvents(host: number): { hostId: string; events: AgentEvent__Output[] } {
+  const events = Array.from({ length: eventsPerHost }, () => {
     const vm = nextVm[host]! % vmsPerHost;
     const running = Math.floor(nextVm[host]! / vmsPerHost) % 2 === 1;
     nextVm[host]! += 1;
     return event(host, { body: "lifecycle", lifecycle: { domain: simulatedDomain(host, vm, running), event: running ? "resumed" : "suspended", detail: running ? "unpaused" : "paused" } } as never);
   });
-  return { kind: "AgentEvents", hostId: simulatedHostId(host), events };
+  return { hostId: simulatedHostId(host), events };
 }
 
 let host = 0;
 const started = process.cpuUsage();
 const wallStarted = performance.now();
 for (let round = 0; round < rounds; round++) {
-  commit(Array.from({ length: entriesPerCommit }, () => lifecycleEntry(host++ % hosts)));
+  commit(Array.from({ length: entriesPerCommit }, () => ({ kind: "AgentEventBatches", hosts: Array.from({ length: hostsPerEntry }, () => lifecycleEvents(host++ % hosts)) })));
 }
 const cpu = process.cpuUsage(started);
-const events = rounds * entriesPerCommit * eventsPerEntry;
+const events = rounds * entriesPerCommit * hostsPerEntry * eventsPerHost;
 const cpuUs = cpu.user + cpu.system;
 process.stdout.write(
-  `${JSON.stringify({ eventsPerEntry, entriesPerCommit, events, cpuUsPerEvent: Math.round((cpuUs / events) * 100) / 100, wallUsPerEvent: Math.round(((performance.now() - wallStarted) * 1000 * 100) / events) / 100, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100) })}\n`,
+  `${JSON.stringify({ eventsPerHost, hostsPerEntry, entriesPerCommit, events, cpuUsPerEvent: Math.round((cpuUs / events) * 100) / 100, wallUsPerEvent: Math.round(((performance.now() - wallStarted) * 1000 * 100) / events) / 100, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100) })}\n`,
 );
 db.close();
 rmSync(directory, { recursive: true, force: true });

@@ -154,7 +154,19 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
   await new Promise((resolve) => process.stdin.once("data", resolve));
 
   const tickMs = 10;
-  const perTick = request.ratePerAgent === 0 ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.round((request.ratePerAgent * tickMs) / 1000));
+  // Paced: each agent's events due by now, carried over in fractions, so the offered rate is the
+  // rate asked for (a whole number per 10 ms tick offered 20,000/s for 25,000/s) even when the
+  // timer runs late.
+  let owedPerAgent = 0;
+  let lastPump = performance.now();
+  const dueThisTick = (now: number): number => {
+    if (request.ratePerAgent === 0) return Number.MAX_SAFE_INTEGER;
+    owedPerAgent += (request.ratePerAgent * (now - lastPump)) / 1000;
+    lastPump = now;
+    const due = Math.floor(owedPerAgent);
+    owedPerAgent -= due;
+    return due;
+  };
   const started = performance.now();
   pumping = true;
   let measureStart = 0;
@@ -167,7 +179,8 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
         measureStart = performance.now();
       }
       if (elapsed >= request.warmupMs + request.measureMs) return resolve();
-      if (sendEvents) for (const agent of agents) agent.emit(perTick);
+      const due = dueThisTick(performance.now());
+      if (sendEvents && due > 0) for (const agent of agents) agent.emit(due);
       setTimeout(pump, tickMs);
     };
     pump();
