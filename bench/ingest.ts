@@ -40,6 +40,8 @@ interface Phase {
   latencyP99Ms: number;
   /** CPU (user + system) of each server process over the whole phase, per event acknowledged in it, in microseconds. */
   serverCpuUsPerEvent: number[];
+  /** Agent streams that failed (a leader change on a loaded machine) and were opened again, resending. */
+  reconnects: number;
   errors: string[];
 }
 
@@ -67,6 +69,7 @@ async function runPhase(cluster: BenchCluster, system: "vigil" | "etcd", ratePer
       warmupMs: settings.warmupMs,
       measureMs: settings.measureMs,
       runId: `${system}-${phaseIndex}-${Date.now()}`,
+      resendOnReconnect: true,
     }),
   );
   let connected = 0;
@@ -87,6 +90,7 @@ async function runPhase(cluster: BenchCluster, system: "vigil" | "etcd", ratePer
       latencyP50Ms: percentile(latencies, 0.5),
       latencyP99Ms: percentile(latencies, 0.99),
       serverCpuUsPerEvent: cpuMs.map((ms) => round((ms * 1000) / Math.max(1, ackedWholePhase), 1)),
+      reconnects: results.reduce((sum, result) => sum + result.reconnects, 0),
       errors: results.flatMap((result) => result.errors).slice(0, 5),
     },
   };
@@ -145,7 +149,7 @@ async function runSystem(system: "vigil" | "etcd"): Promise<SystemRun> {
 /** The figures beside etcd's; with `--vigil-only` (no etcd run) every peer is null and the ratio goal unmet. */
 function report(vigil: SystemRun, etcdRun: SystemRun | null): Record<string, Metric> {
   const peerName = etcdRun === null ? "etcd not run (--vigil-only)" : "etcd 3.4 (same events, one put each)";
-  const none: Phase = { eventsPerSecond: Number.NaN, latencyP50Ms: Number.NaN, latencyP99Ms: Number.NaN, serverCpuUsPerEvent: [], errors: [] };
+  const none: Phase = { eventsPerSecond: Number.NaN, latencyP50Ms: Number.NaN, latencyP99Ms: Number.NaN, serverCpuUsPerEvent: [], reconnects: 0, errors: [] };
   const etcd = etcdRun ?? { throughput: none, paced: none, memoryPerAgentBytes: 0, connected: 0, leader: -1 };
   const rateRatio = vigil.throughput.eventsPerSecond / etcd.throughput.eventsPerSecond;
   return {
@@ -174,7 +178,7 @@ async function main(): Promise<void> {
   process.stdout.write(["# ingest", "", `${settings.agents} agents × ${settings.vmsPerAgent} VMs, window ${settings.windowEvents}, 3 replicas each side.`, "", "| metric | vigil | etcd | ratio | goal | met |", "|---|---|---|---|---|---|", ...rows, ""].join("\n"));
   const errors = { vigil: [...vigil.paced.errors, ...vigil.throughput.errors], etcd: etcd === null ? [] : [...etcd.paced.errors, ...etcd.throughput.errors] };
   if (errors.vigil.length > 0 || errors.etcd.length > 0) process.stdout.write(`errors: ${JSON.stringify(errors)}\n`);
-  process.stdout.write(`vigil CPU per event (us, by replica; leader ${vigil.leader}): paced ${vigil.paced.serverCpuUsPerEvent.join(" / ")}, window-limited ${vigil.throughput.serverCpuUsPerEvent.join(" / ")}\n`);
+  process.stdout.write(`vigil CPU per event (us, by replica; leader ${vigil.leader}): paced ${vigil.paced.serverCpuUsPerEvent.join(" / ")}, window-limited ${vigil.throughput.serverCpuUsPerEvent.join(" / ")}; streams reopened: paced ${vigil.paced.reconnects}, window-limited ${vigil.throughput.reconnects}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -4,7 +4,9 @@
 // (each entry batch commits as a Ready would). What every replica pays per event, without the
 // network or Raft; load on the machine disturbs CPU time less than wall time. Each entry is what the
 // gateway proposes (AgentEventBatches): HOSTS_PER_ENTRY hosts' streams with EVENTS_PER_HOST each.
-//   node dist/bench/ingest/apply-cost.js [EVENTS_PER_HOST=64] [HOSTS_PER_ENTRY=16] [ENTRIES_PER_COMMIT=2] [ROUNDS=100]
+// `--entry-per-host` proposes each host's events as its own AgentEvents entry instead (what the
+// gateway did before one entry carried many streams' events), for a before/after comparison.
+//   node dist/bench/ingest/apply-cost.js [EVENTS_PER_HOST=64] [HOSTS_PER_ENTRY=16] [ENTRIES_PER_COMMIT=2] [ROUNDS=100] [--entry-per-host]
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -14,10 +16,8 @@ import { decodeEntry, encodeEntry, type StateCommand } from "../../controlplane/
 import { openDatabase } from "../../controlplane/state/store.js";
 import { simulatedDomain, simulatedHostCapacity, simulatedHostId } from "./simulated-agent.js";
 
-const eventsPerHost = Number(process.argv[2] ?? 64);
-const hostsPerEntry = Number(process.argv[3] ?? 16);
-const entriesPerCommit = Number(process.argv[4] ?? 2);
-const rounds = Number(process.argv[5] ?? 100);
+const entryPerHost = process.argv.includes("--entry-per-host");
+const [eventsPerHost = 64, hostsPerEntry = 16, entriesPerCommit = 2, rounds = 100] = process.argv.slice(2).filter((arg) => !arg.startsWith("--")).map(Number);
 const hosts = 200;
 const vmsPerHost = 50;
 
@@ -60,13 +60,14 @@ let host = 0;
 const started = process.cpuUsage();
 const wallStarted = performance.now();
 for (let round = 0; round < rounds; round++) {
-  commit(Array.from({ length: entriesPerCommit }, () => ({ kind: "AgentEventBatches", hosts: Array.from({ length: hostsPerEntry }, () => lifecycleEvents(host++ % hosts)) })));
+  const entries = Array.from({ length: entriesPerCommit }, () => Array.from({ length: hostsPerEntry }, () => lifecycleEvents(host++ % hosts)));
+  commit(entryPerHost ? entries.flat().map((batch): StateCommand => ({ kind: "AgentEvents", ...batch })) : entries.map((batches) => ({ kind: "AgentEventBatches", hosts: batches }) as unknown as StateCommand));
 }
 const cpu = process.cpuUsage(started);
 const events = rounds * entriesPerCommit * hostsPerEntry * eventsPerHost;
 const cpuUs = cpu.user + cpu.system;
 process.stdout.write(
-  `${JSON.stringify({ eventsPerHost, hostsPerEntry, entriesPerCommit, events, cpuUsPerEvent: Math.round((cpuUs / events) * 100) / 100, wallUsPerEvent: Math.round(((performance.now() - wallStarted) * 1000 * 100) / events) / 100, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100) })}\n`,
+  `${JSON.stringify({ entryPerHost, eventsPerHost, hostsPerEntry, entriesPerCommit, events, cpuUsPerEvent: Math.round((cpuUs / events) * 100) / 100, wallUsPerEvent: Math.round(((performance.now() - wallStarted) * 1000 * 100) / events) / 100, loadAverage: os.loadavg().map((value) => Math.round(value * 100) / 100) })}\n`,
 );
 db.close();
 rmSync(directory, { recursive: true, force: true });

@@ -40,6 +40,8 @@ export interface SwarmResult {
   latenciesMs: number[];
   errors: string[];
   heartbeatsSent: number;
+  /** Streams opened again after a failure (resendOnReconnect). */
+  reconnects: number;
 }
 
 interface EtcdKv extends grpc.Client {
@@ -190,7 +192,8 @@ async function runSwarm(request: SwarmRequest): Promise<SwarmResult> {
   pumping = false;
   for (const agent of agents) agent.close();
   for (const channel of channels) channel.close();
-  return { connected, ackedEvents, ackedEventsWholePhase, measuredMs, latenciesMs, errors, heartbeatsSent };
+  const reconnects = agents.reduce((sum, agent) => sum + (agent instanceof SimulatedAgent ? agent.reconnects : 0), 0);
+  return { connected, ackedEvents, ackedEventsWholePhase, measuredMs, latenciesMs, errors, heartbeatsSent, reconnects };
 }
 
 const request = JSON.parse(process.argv[2] ?? "{}") as SwarmRequest;
