@@ -39,7 +39,10 @@ export interface AgentGatewayOptions {
   keepaliveIntervalMs(): number;
   /** Events of one stream per proposal at most: no agent's backlog crowds out the others'. */
   batchEventsMax?: number;
-  /** Events of all streams per entry at most: bounds an entry's size in the log and its apply time. */
+  /**
+   * Events of all streams per entry at most, an inventory counting as one per domain: bounds an
+   * entry's size in the log and its apply time (one entry is applied at once, on every replica).
+   */
   entryEventsMax?: number;
   /** Agent-event proposals of this replica in flight at most (a further one goes only with a full entry's worth waiting). */
   proposalsInFlightMax?: number;
@@ -75,6 +78,13 @@ interface StreamBatch {
   stream: AgentStream;
   hostId: string;
   events: AgentEvent__Output[];
+  /** Its events with an inventory counted as one per domain (eventWeight). */
+  weight: number;
+}
+
+/** What an event costs an entry: an inventory applies one row per domain. */
+function eventWeight(event: AgentEvent__Output): number {
+  return event.body === "inventory" ? 1 + (event.inventory?.domains.length ?? 0) : 1;
 }
 
 /**
@@ -106,7 +116,7 @@ export class AgentEventProposer {
     limits: { batchEventsMax?: number; entryEventsMax?: number; proposalsInFlightMax?: number } = {},
   ) {
     this.streamBatchMax = limits.batchEventsMax ?? 512;
-    this.entryEventsMax = Math.max(this.streamBatchMax, limits.entryEventsMax ?? 2_048);
+    this.entryEventsMax = Math.max(this.streamBatchMax, limits.entryEventsMax ?? 1_024);
     this.inFlightMax = limits.proposalsInFlightMax ?? 4;
   }
 
@@ -127,15 +137,18 @@ export class AgentEventProposer {
 
   private proposeRound(): void {
     const batches: StreamBatch[] = [];
-    let events = 0;
+    let weight = 0;
     for (const stream of this.waiting) {
-      if (events >= this.entryEventsMax) break;
+      if (weight >= this.entryEventsMax) break;
+      const buffered = stream.bufferedCount();
+      const batch = stream.takeBatch(this.streamBatchMax, this.entryEventsMax - weight, batches.length === 0);
+      // Its next event would overfill this entry: it heads the next one.
+      if (batch === "does-not-fit") break;
       this.waiting.delete(stream);
-      this.waitingEvents -= stream.bufferedCount();
-      const batch = stream.takeBatch(Math.min(this.streamBatchMax, this.entryEventsMax - events));
+      this.waitingEvents -= buffered;
       if (batch === null) continue;
       batches.push(batch);
-      events += batch.events.length;
+      weight += batch.weight;
     }
     if (this.waiting.size === 0) this.waitingEvents = 0;
     if (batches.length === 0) return;
@@ -299,18 +312,31 @@ class AgentStream {
     return this.buffered.length;
   }
 
-  /** The proposer takes up to `max` buffered events into its next entry; null when the stream can propose nothing now. */
-  takeBatch(max: number): StreamBatch | null {
+  /**
+   * The proposer takes up to `maxEvents` buffered events of at most `maxWeight` (eventWeight) into
+   * its next entry; the entry's first event (`first`) is taken whatever its weight. Null when the
+   * stream can propose nothing now; "does-not-fit" when not even its next event fits.
+   */
+  takeBatch(maxEvents: number, maxWeight: number, first: boolean): StreamBatch | null | "does-not-fit" {
     if (this.phase !== "open" || this.proposing || this.buffered.length === 0) return null;
+    let count = 0;
+    let weight = 0;
+    while (count < this.buffered.length && count < maxEvents) {
+      const next = eventWeight(this.buffered[count]!);
+      if (weight + next > maxWeight && !(first && count === 0)) break;
+      weight += next;
+      count += 1;
+    }
+    if (count === 0) return "does-not-fit";
     let events: AgentEvent__Output[];
-    if (this.buffered.length <= max) {
+    if (count === this.buffered.length) {
       events = this.buffered;
       this.buffered = [];
     } else {
-      events = this.buffered.splice(0, max);
+      events = this.buffered.splice(0, count);
     }
     this.proposing = true;
-    return { stream: this, hostId: this.hostId, events };
+    return { stream: this, hostId: this.hostId, events, weight };
   }
 
   /** The batch is committed and applied: acknowledge the host's applied sequence. */

@@ -1,7 +1,7 @@
 // Proves the gateway's group commit with a real vigild and real gRPC streams: the events of many
-// agents' streams share log entries (AgentEventBatches), yet each host's events reach the log in
-// order, exactly once, and are acknowledged only up to what is applied; a stream that reconnects
-// and resends is not applied twice.
+// agents' streams share log entries (AgentEventBatches) of bounded weight, yet each host's events
+// reach the log in order, exactly once, and are acknowledged only up to what is applied; a stream
+// that reconnects and resends is not applied twice.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -15,6 +15,8 @@ import { waitFor } from "../support/wait.js";
 
 const agents = 24;
 const eventsPerAgent = 40;
+/** Each stream's first event is an inventory this large: 24 of them outweigh one entry (the gateway's entryEventsMax, 1,024). */
+const inventoryDomains = 300;
 
 function vmUuid(agent: number, vm: number): string {
   return `${String(agent).padStart(8, "0")}-0000-4000-8000-${String(vm).padStart(12, "0")}`;
@@ -46,11 +48,15 @@ class RawAgent {
     call.write({ hello: { hostId: this.hostId, bootId: "boot-1", sessionId: "s", agentVersion: "test", lastAckedSeq: 0 } });
   }
 
+  /** Seq 1 is the inventory, every later one a lifecycle event of one of its first three VMs. */
   send(fromSeq: number, toSeq: number): void {
+    const domain = (vm: number, running: boolean) => ({ name: `ingest-${this.agent}-vm${vm}`, uuid: vmUuid(this.agent, vm), state: running ? "running" : "paused", reason: running ? "unpaused" : "user", vcpus: 1, memoryBytes: 1 << 20 });
     for (let seq = fromSeq; seq <= toSeq; seq++) {
       const running = seq % 2 === 0;
-      const domain = { name: `ingest-${this.agent}-vm${seq % 3}`, uuid: vmUuid(this.agent, seq % 3), state: running ? "running" : "paused", reason: running ? "unpaused" : "user", vcpus: 1, memoryBytes: 1 << 20 };
-      this.call!.write({ event: { seq, atMs: Date.now(), lifecycle: { domain, event: running ? "resumed" : "suspended", detail: "" } } });
+      const body = seq === 1
+        ? { inventory: { domains: Array.from({ length: inventoryDomains }, (_, vm) => domain(vm, true)) } }
+        : { lifecycle: { domain: domain(seq % 3, running), event: running ? "resumed" : "suspended", detail: "" } };
+      this.call!.write({ event: { seq, atMs: Date.now(), ...body } });
     }
   }
 
@@ -105,17 +111,23 @@ describe("agent event ingest with real gRPC streams", () => {
     after(() => db.close());
     const seqsByHost = new Map<string, number[]>();
     let sharedEntries = 0;
+    let heaviestEntry = 0;
     // Normal entries (type 0; 1 is a membership change) with data (empty: a new leader's no-op).
     for (const row of db.prepare("SELECT data FROM log_entries WHERE type = 0 AND length(data) > 0 ORDER BY idx").all() as { data: Buffer }[]) {
       const command = decodeEntry(row.data).command;
       if (command.kind !== "AgentEventBatches") continue;
       if (command.hosts.length > 1) sharedEntries += 1;
+      const events = command.hosts.flatMap((batch) => batch.events);
+      if (events.length > 1) heaviestEntry = Math.max(heaviestEntry, events.reduce((sum, event) => sum + 1 + (event.inventory?.domains.length ?? 0), 0));
       for (const batch of command.hosts) seqsByHost.set(batch.hostId, [...(seqsByHost.get(batch.hostId) ?? []), ...batch.events.map((event) => event.seq)]);
     }
     assert.ok(sharedEntries > 0, "some entry carries the events of several hosts");
+    assert.ok(heaviestEntry > 0 && heaviestEntry <= 1_024, `an entry of several events weighs at most 1,024 (an inventory one per domain): ${heaviestEntry}`);
     for (const stream of streams.slice(1)) {
       assert.deepEqual(seqsByHost.get(stream.hostId), Array.from({ length: eventsPerAgent }, (_, index) => index + 1), `${stream.hostId}'s events in the log, in order, each once`);
     }
+    const vms = db.prepare("SELECT count(*) AS count FROM vms WHERE name LIKE 'ingest-%'").get() as { count: number };
+    assert.equal(vms.count, agents * inventoryDomains, "every inventoried VM recorded");
     const hosts = db.prepare("SELECT id, applied_seq AS appliedSeq, events_applied AS eventsApplied FROM hosts WHERE id LIKE 'ingest-h%'").all() as { id: string; appliedSeq: number; eventsApplied: number }[];
     assert.equal(hosts.length, agents);
     for (const host of hosts) {
