@@ -342,8 +342,11 @@ class AgentStream {
   /** The batch is committed and applied: acknowledge the host's applied sequence. */
   batchCommitted(appliedSeq: number | null): void {
     this.proposing = false;
-    if (appliedSeq !== null) this.write({ ack: { ackedSeq: appliedSeq } });
-    this.offerBuffered(this.buffered.length);
+    // Guarded: a failure here ends this stream only, never the other streams settled with it.
+    this.guard(() => {
+      if (appliedSeq !== null) this.write({ ack: { ackedSeq: appliedSeq } });
+      this.offerBuffered(this.buffered.length);
+    });
   }
 
   batchFailed(error: unknown): void {
