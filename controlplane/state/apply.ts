@@ -438,8 +438,8 @@ export class StateMachine {
       return;
     }
     // Only a change is written: updated_ms is when the row last changed. A state change alone (the
-    // usual lifecycle event) is one statement that sets no indexed column (name, host), so SQLite
-    // leaves the indexes alone (bench/ingest/apply-cost.ts).
+    // usual lifecycle event) is one statement that sets neither name nor host, so SQLite leaves
+    // their indexes alone; only the HA partial index (schema step 5) may change with the state.
     const attributesChanged = existing.name !== domain.name || existing.host !== hostId || existing.vcpus !== domain.vcpus || existing.memoryBytes !== Number(domain.memoryBytes);
     const stateChanged = existing.state !== domain.state || existing.reason !== domain.reason;
     if (!attributesChanged && !stateChanged) return;
