@@ -7,15 +7,22 @@
 // throughput, and paced at the goal rate for emit-to-ack latency. Memory per connected agent is
 // the growth of each replica's RSS when the idle agents connect, divided by the agents it holds.
 // Writes bench/results/ingest.json (DESIGN §11) and prints a short report.
+// Run: npm run bench -- ingest [--profile] [--vigil-only]     (after `npm run build`)
+//   --profile     every vigild writes a V8 CPU profile into bench/results/ingest-profiles/
+//   --vigil-only  skips etcd (no peer, no ratio): for iterating on vigil's side only
+//   INGEST_KEEP_LOGS=1 keeps each cluster's data dirs and logs (their paths are printed)
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { EtcdCluster, VigilCluster, type BenchCluster } from "./replication/clusters.js";
-import { killAllChildren } from "./replication/processes.js";
+import { cpuTimeMs, killAllChildren } from "./replication/processes.js";
 import { metric, percentile, round, type Metric } from "./replication/stats.js";
 import type { SwarmResult } from "./ingest/swarm.js";
 import { nextLine, rssBytes, signalSwarm, startSwarm } from "./ingest/swarm-process.js";
 const resultsPath = fileURLToPath(new URL("../../bench/results/ingest.json", import.meta.url));
+const profile = process.argv.includes("--profile");
+const vigilOnly = process.argv.includes("--vigil-only");
+const profileDir = fileURLToPath(new URL("../../bench/results/ingest-profiles/", import.meta.url));
 
 const settings = {
   agents: Number(process.env.INGEST_AGENTS ?? 200),
@@ -31,6 +38,10 @@ interface Phase {
   eventsPerSecond: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
+  /** CPU (user + system) of each server process over the whole phase, per event acknowledged in it, in microseconds. */
+  serverCpuUsPerEvent: number[];
+  /** Agent streams that failed (a leader change on a loaded machine) and were opened again, resending. */
+  reconnects: number;
   errors: string[];
 }
 
@@ -39,6 +50,8 @@ interface SystemRun {
   paced: Phase;
   memoryPerAgentBytes: number;
   connected: number;
+  /** The leader's member index (for serverCpuUsPerEvent). */
+  leader: number;
 }
 
 /** One phase: fresh host ids (a new run id), connect, then churn; returns the phase figures and memory. */
@@ -56,18 +69,30 @@ async function runPhase(cluster: BenchCluster, system: "vigil" | "etcd", ratePer
       warmupMs: settings.warmupMs,
       measureMs: settings.measureMs,
       runId: `${system}-${phaseIndex}-${Date.now()}`,
+      resendOnReconnect: true,
     }),
   );
   let connected = 0;
   for (const swarm of swarms) connected += Number((await nextLine(swarm, 120_000)).connected);
+  const pids = cluster.pids();
+  const cpuBefore = pids.map(cpuTimeMs);
   for (const swarm of swarms) signalSwarm(swarm);
   const results = await Promise.all(swarms.map(async (swarm) => (await nextLine(swarm, settings.warmupMs + settings.measureMs + 120_000)) as unknown as SwarmResult));
+  const cpuMs = pids.map((pid, index) => cpuTimeMs(pid) - cpuBefore[index]!);
   const acked = results.reduce((sum, result) => sum + result.ackedEvents, 0);
+  const ackedWholePhase = results.reduce((sum, result) => sum + result.ackedEventsWholePhase, 0);
   const measuredMs = Math.max(...results.map((result) => result.measuredMs));
   const latencies = results.flatMap((result) => result.latenciesMs);
   return {
     connected,
-    phase: { eventsPerSecond: acked / (measuredMs / 1000), latencyP50Ms: percentile(latencies, 0.5), latencyP99Ms: percentile(latencies, 0.99), errors: results.flatMap((result) => result.errors).slice(0, 5) },
+    phase: {
+      eventsPerSecond: acked / (measuredMs / 1000),
+      latencyP50Ms: percentile(latencies, 0.5),
+      latencyP99Ms: percentile(latencies, 0.99),
+      serverCpuUsPerEvent: cpuMs.map((ms) => round((ms * 1000) / Math.max(1, ackedWholePhase), 1)),
+      reconnects: results.reduce((sum, result) => sum + result.reconnects, 0),
+      errors: results.flatMap((result) => result.errors).slice(0, 5),
+    },
   };
 }
 
@@ -103,24 +128,29 @@ async function measureConnectionMemory(cluster: VigilCluster): Promise<number> {
 }
 
 async function runSystem(system: "vigil" | "etcd"): Promise<SystemRun> {
-  const cluster: BenchCluster = system === "vigil" ? await VigilCluster.create() : await EtcdCluster.create();
+  const nodeOptions = profile ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+  const cluster: BenchCluster = system === "vigil" ? await VigilCluster.create({ nodeOptions }) : await EtcdCluster.create();
   cluster.launchAll();
   try {
-    await cluster.waitForLeader();
+    const leader = await cluster.waitForLeader();
     // Paced first: the window-limited phase leaves a backlog that would queue the paced events.
     const pacedRatePerAgent = settings.goalEventsPerSecond / settings.agents;
     const paced = await runPhase(cluster, system, pacedRatePerAgent, 1);
     const throughput = await runPhase(cluster, system, 0, 2);
     const memoryPerAgentBytes = cluster instanceof VigilCluster ? await measureConnectionMemory(cluster) : 0;
-    return { throughput: throughput.phase, paced: paced.phase, memoryPerAgentBytes, connected: throughput.connected };
+    return { throughput: throughput.phase, paced: paced.phase, memoryPerAgentBytes, connected: throughput.connected, leader };
   } finally {
-    await cluster.stop();
-    cluster.removeData();
+    const keepLogs = process.env.INGEST_KEEP_LOGS === "1";
+    await cluster.stop({ keepData: keepLogs });
+    if (keepLogs) process.stderr.write(`kept ${system}'s data and logs: ${cluster.members.map((member) => member.dataDir).join(" ")}\n`);
   }
 }
 
-function report(vigil: SystemRun, etcd: SystemRun): Record<string, Metric> {
-  const peerName = "etcd 3.4 (same events, one put each)";
+/** The figures beside etcd's; with `--vigil-only` (no etcd run) every peer is null and the ratio goal unmet. */
+function report(vigil: SystemRun, etcdRun: SystemRun | null): Record<string, Metric> {
+  const peerName = etcdRun === null ? "etcd not run (--vigil-only)" : "etcd 3.4 (same events, one put each)";
+  const none: Phase = { eventsPerSecond: Number.NaN, latencyP50Ms: Number.NaN, latencyP99Ms: Number.NaN, serverCpuUsPerEvent: [], reconnects: 0, errors: [] };
+  const etcd = etcdRun ?? { throughput: none, paced: none, memoryPerAgentBytes: 0, connected: 0, leader: -1 };
   const rateRatio = vigil.throughput.eventsPerSecond / etcd.throughput.eventsPerSecond;
   return {
     "ingest.eventsPerSecond": metric({ value: vigil.throughput.eventsPerSecond, unit: "events/s committed", peer: etcd.throughput.eventsPerSecond, peerName, goal: "≥ 25,000 events/s and ≥ 10x etcd", met: vigil.throughput.eventsPerSecond >= settings.goalEventsPerSecond && rateRatio >= 10 }),
@@ -136,8 +166,9 @@ async function main(): Promise<void> {
   process.on("exit", killAllChildren);
   process.on("SIGINT", () => process.exit(130));
   const loadBefore = os.loadavg().map((value) => round(value, 2));
+  if (profile) mkdirSync(profileDir, { recursive: true });
   const vigil = await runSystem("vigil");
-  const etcd = await runSystem("etcd");
+  const etcd = vigilOnly ? null : await runSystem("etcd");
   const metrics = report(vigil, etcd);
   const cpus = os.cpus();
   const machine = { cpus: cpus.length, model: cpus[0]?.model ?? "unknown", node: process.version, loadAverage: { before: loadBefore, after: os.loadavg().map((value) => round(value, 2)) } };
@@ -145,7 +176,9 @@ async function main(): Promise<void> {
   writeFileSync(resultsPath, `${JSON.stringify({ name: "ingest", when: new Date().toISOString(), machine, settings, metrics, details: { vigil, etcd } }, null, 2)}\n`);
   const rows = Object.entries(metrics).map(([key, value]) => `| ${key} | ${value.value} ${value.unit} | ${value.peer ?? "-"} | ${value.ratio ?? "-"} | ${value.goal} | ${value.met ? "yes" : "NO"} |`);
   process.stdout.write(["# ingest", "", `${settings.agents} agents × ${settings.vmsPerAgent} VMs, window ${settings.windowEvents}, 3 replicas each side.`, "", "| metric | vigil | etcd | ratio | goal | met |", "|---|---|---|---|---|---|", ...rows, ""].join("\n"));
-  if (vigil.throughput.errors.length > 0 || etcd.throughput.errors.length > 0) process.stdout.write(`errors: ${JSON.stringify({ vigil: vigil.throughput.errors, etcd: etcd.throughput.errors })}\n`);
+  const errors = { vigil: [...vigil.paced.errors, ...vigil.throughput.errors], etcd: etcd === null ? [] : [...etcd.paced.errors, ...etcd.throughput.errors] };
+  if (errors.vigil.length > 0 || errors.etcd.length > 0) process.stdout.write(`errors: ${JSON.stringify(errors)}\n`);
+  process.stdout.write(`vigil CPU per event (us, by replica; leader ${vigil.leader}): paced ${vigil.paced.serverCpuUsPerEvent.join(" / ")}, window-limited ${vigil.throughput.serverCpuUsPerEvent.join(" / ")}; streams reopened: paced ${vigil.paced.reconnects}, window-limited ${vigil.throughput.reconnects}\n`);
 }
 
 main().catch((error: unknown) => {

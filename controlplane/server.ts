@@ -39,7 +39,8 @@ export function createControlPlaneServer(
       clock: context.clock,
       logger: context.logger.child({ component: "gateway" }),
       keepaliveIntervalMs: () => context.config().keepaliveIntervalMs,
-      // Small entries keep each Ready's persist and apply short on every replica.
+      // A stream's share of one entry: no agent's backlog crowds out the others'. The entry itself
+      // (all streams of this replica) is bounded by the gateway's entryEventsMax.
       batchEventsMax: 64,
     }),
   );

@@ -16,6 +16,12 @@ export interface SimulatedAgentSettings {
   runId: string;
   /** Times the agent opens its stream again when it fails before its inventory is acknowledged. */
   reconnectAttempts?: number;
+  /**
+   * After the inventory is acknowledged too, a failed stream is opened again (after a pause) and
+   * every unacknowledged event resent, as vigil-agent does (DESIGN §4): a leader change then costs
+   * the benchmark a pause, not its agents.
+   */
+  resendOnReconnect?: boolean;
 }
 
 /** How a simulated agent answers commands; without it, commands are ignored. */
@@ -50,6 +56,11 @@ export class SimulatedAgent {
   private seq = 0;
   private acked = 0;
   private readonly emittedAt = new Map<number, number>();
+  /** Events sent and not yet acknowledged, by sequence (resent on a new stream with resendOnReconnect). */
+  private readonly unacked = new Map<number, Omit<NonNullable<AgentMessage["event"]>, "seq" | "atMs">>();
+  private reopenTimer: NodeJS.Timeout | null = null;
+  /** Streams opened again after a failure (resendOnReconnect). */
+  reconnects = 0;
   /** Lifecycle events of executed starts by sequence, until acknowledged. */
   private readonly startedBySeq = new Map<number, string>();
   private call: grpc.ClientDuplexStream<AgentMessage, ControlMessage__Output> | null = null;
@@ -83,7 +94,8 @@ export class SimulatedAgent {
       call.on("data", (message: ControlMessage__Output) => {
         if (message.body === "welcome") {
           this.welcomed = true;
-          this.send({ inventory: { domains: Array.from({ length: this.settings.vmsPerAgent }, (_, vm) => simulatedDomain(this.index, vm, true)) } });
+          if (this.seq === 0) this.send({ inventory: { domains: Array.from({ length: this.settings.vmsPerAgent }, (_, vm) => simulatedDomain(this.index, vm, true)) } });
+          else this.resend(message.welcome!.appliedSeq);
           resolve();
         } else if (message.body === "ack") {
           this.acknowledge(message.ack!.ackedSeq);
@@ -99,6 +111,14 @@ export class SimulatedAgent {
           setTimeout(() => void this.connect(attemptsLeft - 1).then(resolve), 1_000);
           return;
         }
+        if (this.settings.resendOnReconnect === true && this.acked > 0) {
+          this.call = null;
+          this.reopenTimer = setTimeout(() => {
+            this.reopenTimer = null;
+            this.reconnects += 1;
+            void this.connect(1);
+          }, 1_000);
+        }
         this.inventoryAckedResolve?.();
         resolve();
       });
@@ -111,8 +131,15 @@ export class SimulatedAgent {
   private send(body: Omit<NonNullable<AgentMessage["event"]>, "seq" | "atMs">): number {
     this.seq += 1;
     this.emittedAt.set(this.seq, performance.now());
+    this.unacked.set(this.seq, body);
     this.call!.write({ event: { seq: this.seq, atMs: Date.now(), ...body } });
     return this.seq;
+  }
+
+  /** A new stream's Welcome says what is applied: that much is acknowledged, the rest is sent again in order. */
+  private resend(appliedSeq: number): void {
+    if (appliedSeq > this.acked) this.acknowledge(appliedSeq);
+    for (const [seq, body] of this.unacked) this.call!.write({ event: { seq, atMs: Date.now(), ...body } });
   }
 
   private acknowledge(ackedSeq: number): void {
@@ -122,6 +149,7 @@ export class SimulatedAgent {
       const at = this.emittedAt.get(seq);
       if (at !== undefined) latencies.push(now - at);
       this.emittedAt.delete(seq);
+      this.unacked.delete(seq);
       const started = this.startedBySeq.get(seq);
       if (started !== undefined) {
         this.startedBySeq.delete(seq);
@@ -174,7 +202,7 @@ export class SimulatedAgent {
   /** Emits lifecycle events while the window has room; returns how many. */
   emit(budget: number): number {
     let sent = 0;
-    while (sent < budget && this.seq - this.acked < this.settings.windowEvents) {
+    while (this.call !== null && this.welcomed && sent < budget && this.seq - this.acked < this.settings.windowEvents) {
       const vm = this.nextVm % this.settings.vmsPerAgent;
       const running = Math.floor(this.nextVm / this.settings.vmsPerAgent) % 2 === 1;
       this.nextVm += 1;
@@ -187,6 +215,7 @@ export class SimulatedAgent {
   /** Ends the stream and the heartbeats: to the control plane the host went silent. */
   close(): void {
     if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
+    if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
     const call = this.call;
     this.call = null;
     call?.cancel();

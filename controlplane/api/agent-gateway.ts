@@ -2,7 +2,9 @@
 // Hello is committed first (the host exists in replicated state), then events
 // are proposed in batches, one batch in flight per stream, and acknowledged
 // only after they are committed and applied. Exactly-once comes from apply,
-// which skips any seq at or below the host's applied_seq.
+// which skips any seq at or below the host's applied_seq. The batches of every
+// stream on this replica travel together: one entry per proposal round
+// (AgentEventProposer), not one per stream.
 import * as grpc from "@grpc/grpc-js";
 import type { AgentEvent__Output } from "../../common/generated/vigil/v1/AgentEvent.js";
 import type { AgentGatewayHandlers } from "../../common/generated/vigil/v1/AgentGateway.js";
@@ -35,8 +37,15 @@ export interface AgentGatewayOptions {
   clock: Clock;
   logger: Logger;
   keepaliveIntervalMs(): number;
-  /** Events per proposal at most: bounds a batch's size in the log and its apply time. */
+  /** Events of one stream per proposal at most: no agent's backlog crowds out the others'. */
   batchEventsMax?: number;
+  /**
+   * Events of all streams per entry at most, an inventory counting as one per domain: bounds an
+   * entry's size in the log and its apply time (one entry is applied at once, on every replica).
+   */
+  entryEventsMax?: number;
+  /** Agent-event proposals of this replica in flight at most (a further one goes only with a full entry's worth waiting). */
+  proposalsInFlightMax?: number;
   /** Test only: see GatewayInjectedBug. */
   injectedBug?: GatewayInjectedBug | null;
 }
@@ -64,19 +73,121 @@ class StreamFailure extends Error {
   }
 }
 
+/** One stream's share of an agent-events entry. */
+interface StreamBatch {
+  stream: AgentStream;
+  hostId: string;
+  events: AgentEvent__Output[];
+  /** Its events with an inventory counted as one per domain (eventWeight). */
+  weight: number;
+}
+
+/** What an event costs an entry: an inventory applies one row per domain. */
+function eventWeight(event: AgentEvent__Output): number {
+  return event.body === "inventory" ? 1 + (event.inventory?.domains.length ?? 0) : 1;
+}
+
+/**
+ * Proposes the buffered events of every agent stream on this replica together, one entry
+ * (AgentEventBatches) per round: with many agents, a stream's batch in one round is a handful of
+ * events, and paying a proposal, a forward to the leader, a log entry and its apply overhead for
+ * each was most of the cost of an event (bench/ingest). Group commit: while a proposal is in
+ * flight, what arrives waits for the next one; a further proposal goes at once only when a full
+ * entry's worth is waiting. No timer: an idle replica proposes the first event at once.
+ *
+ * Order and exactly-once (DESIGN §4) stay per stream: a stream has at most one batch in flight, so
+ * its events reach the log in order however proposals of this replica interleave (a follower's
+ * forwards may reach the leader out of order); apply skips any seq already applied.
+ */
+export class AgentEventProposer {
+  /** Open streams with buffered events and no batch in flight, oldest first. */
+  private readonly waiting = new Set<AgentStream>();
+  /** Events buffered by the waiting streams (a trigger for a further proposal, not a bound). */
+  private waitingEvents = 0;
+  private inFlight = 0;
+  /** Settling a round: streams offering their next events then wait for the round's end, so they go together. */
+  private settling = false;
+  private readonly streamBatchMax: number;
+  private readonly entryEventsMax: number;
+  private readonly inFlightMax: number;
+
+  constructor(
+    private readonly log: ReplicatedLog,
+    limits: { batchEventsMax?: number; entryEventsMax?: number; proposalsInFlightMax?: number } = {},
+  ) {
+    this.streamBatchMax = limits.batchEventsMax ?? 512;
+    this.entryEventsMax = Math.max(this.streamBatchMax, limits.entryEventsMax ?? 1_024);
+    this.inFlightMax = limits.proposalsInFlightMax ?? 4;
+  }
+
+  /** `stream` buffered `added` more events; it has no batch in flight. */
+  ready(stream: AgentStream, added: number): void {
+    if (this.waiting.has(stream)) this.waitingEvents += added;
+    else {
+      this.waiting.add(stream);
+      this.waitingEvents += stream.bufferedCount();
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.settling) return;
+    while (this.waiting.size > 0 && (this.inFlight === 0 || (this.inFlight < this.inFlightMax && this.waitingEvents >= this.entryEventsMax))) this.proposeRound();
+  }
+
+  private proposeRound(): void {
+    const batches: StreamBatch[] = [];
+    let weight = 0;
+    for (const stream of this.waiting) {
+      if (weight >= this.entryEventsMax) break;
+      const buffered = stream.bufferedCount();
+      const batch = stream.takeBatch(this.streamBatchMax, this.entryEventsMax - weight, batches.length === 0);
+      // Its next event would overfill this entry: it heads the next one.
+      if (batch === "does-not-fit") break;
+      this.waiting.delete(stream);
+      this.waitingEvents -= buffered;
+      if (batch === null) continue;
+      batches.push(batch);
+      weight += batch.weight;
+    }
+    if (this.waiting.size === 0) this.waitingEvents = 0;
+    if (batches.length === 0) return;
+    this.inFlight += 1;
+    const settle = (each: (batch: StreamBatch) => void) => {
+      this.inFlight -= 1;
+      this.settling = true;
+      try {
+        for (const batch of batches) each(batch);
+      } finally {
+        this.settling = false;
+      }
+      this.pump();
+    };
+    this.log.propose({ kind: "AgentEventBatches", hosts: batches.map((batch) => ({ hostId: batch.hostId, events: batch.events })) }).then(
+      (notices) => {
+        const appliedSeqs = new Map<string, number>();
+        for (const notice of notices) if (notice.kind === "EventsApplied") appliedSeqs.set(notice.hostId, notice.appliedSeq);
+        settle((batch) => batch.stream.batchCommitted(appliedSeqs.get(batch.hostId) ?? null));
+      },
+      (error: unknown) => settle((batch) => batch.stream.batchFailed(error)),
+    );
+  }
+}
+
 /** One agent stream's state: before hello, waiting for its commit, then open. */
 class AgentStream {
   private phase: "awaiting-hello" | "registering" | "open" | "closed" = "awaiting-hello";
   private session: AgentSession | null = null;
   private hostId = "";
   private lastReceivedSeq = 0;
-  private readonly buffered: AgentEvent__Output[] = [];
+  private buffered: AgentEvent__Output[] = [];
   private proposing = false;
   private readonly logger: Logger;
 
   constructor(
     private readonly call: GatewayCall,
     private readonly options: AgentGatewayOptions,
+    private readonly proposer: AgentEventProposer,
   ) {
     this.logger = options.logger;
     call.on("data", (message: AgentMessage__Output) => this.guard(() => this.receive(message)));
@@ -171,7 +282,7 @@ class AgentStream {
       welcome: { term: log.currentTerm(), appliedSeq: host?.appliedSeq ?? 0, keepaliveIntervalMs: this.options.keepaliveIntervalMs(), replicaId: log.replicaId },
     });
     this.logger.info({ host: hello.hostId, boot: hello.bootId, term: log.currentTerm() }, "agent connected");
-    this.proposeBuffered();
+    this.offerBuffered(this.buffered.length);
   }
 
   private receiveEvent(event: AgentEvent__Output): void {
@@ -188,24 +299,59 @@ class AgentStream {
     this.lastReceivedSeq = event.seq;
     if (this.options.injectedBug === GatewayInjectedBug.ackBeforeCommit && this.phase === "open") this.write({ ack: { ackedSeq: event.seq } });
     this.buffered.push(event);
-    this.proposeBuffered();
+    this.offerBuffered(1);
   }
 
-  /** Proposes the buffered events, one batch in flight: a slow log slows the agent, it never drops. */
-  private proposeBuffered(): void {
+  /** Hands the buffered events to the proposer, one batch in flight: a slow log slows the agent, it never drops. */
+  private offerBuffered(added: number): void {
     if (this.phase !== "open" || this.proposing || this.buffered.length === 0) return;
-    const batch = this.buffered.splice(0, this.options.batchEventsMax ?? 512);
+    this.proposer.ready(this, added);
+  }
+
+  bufferedCount(): number {
+    return this.buffered.length;
+  }
+
+  /**
+   * The proposer takes up to `maxEvents` buffered events of at most `maxWeight` (eventWeight) into
+   * its next entry; the entry's first event (`first`) is taken whatever its weight. Null when the
+   * stream can propose nothing now; "does-not-fit" when not even its next event fits.
+   */
+  takeBatch(maxEvents: number, maxWeight: number, first: boolean): StreamBatch | null | "does-not-fit" {
+    if (this.phase !== "open" || this.proposing || this.buffered.length === 0) return null;
+    let count = 0;
+    let weight = 0;
+    while (count < this.buffered.length && count < maxEvents) {
+      const next = eventWeight(this.buffered[count]!);
+      if (weight + next > maxWeight && !(first && count === 0)) break;
+      weight += next;
+      count += 1;
+    }
+    if (count === 0) return "does-not-fit";
+    let events: AgentEvent__Output[];
+    if (count === this.buffered.length) {
+      events = this.buffered;
+      this.buffered = [];
+    } else {
+      events = this.buffered.splice(0, count);
+    }
     this.proposing = true;
-    this.options.log.propose({ kind: "AgentEvents", hostId: this.hostId, events: batch }).then(
-      (notices) => {
-        this.proposing = false;
-        for (const notice of notices) {
-          if (notice.kind === "EventsApplied" && notice.hostId === this.hostId) this.write({ ack: { ackedSeq: notice.appliedSeq } });
-        }
-        this.proposeBuffered();
-      },
-      (error: unknown) => this.fail(new StreamFailure(grpc.status.UNAVAILABLE, `events not committed: ${errorMessage(error)}`)),
-    );
+    return { stream: this, hostId: this.hostId, events, weight };
+  }
+
+  /** The batch is committed and applied: acknowledge the host's applied sequence. */
+  batchCommitted(appliedSeq: number | null): void {
+    this.proposing = false;
+    // Guarded: a failure here ends this stream only, never the other streams settled with it.
+    this.guard(() => {
+      if (appliedSeq !== null) this.write({ ack: { ackedSeq: appliedSeq } });
+      this.offerBuffered(this.buffered.length);
+    });
+  }
+
+  batchFailed(error: unknown): void {
+    this.proposing = false;
+    this.fail(new StreamFailure(grpc.status.UNAVAILABLE, `events not committed: ${errorMessage(error)}`));
   }
 
   private write(message: ControlMessage): void {
@@ -231,13 +377,23 @@ class AgentStream {
   }
 }
 
-/** Takes one agent stream: the gateway's whole life for that call happens through `call`. */
-export function acceptAgentStream(call: GatewayCall, options: AgentGatewayOptions): void {
-  new AgentStream(call, options);
+/** One replica's agent gateway: every stream it takes shares one event proposer. */
+export class AgentGateway {
+  private readonly proposer: AgentEventProposer;
+
+  constructor(private readonly options: AgentGatewayOptions) {
+    this.proposer = new AgentEventProposer(options.log, options);
+  }
+
+  /** Takes one agent stream: the gateway's whole life for that call happens through `call`. */
+  accept(call: GatewayCall): void {
+    new AgentStream(call, this.options, this.proposer);
+  }
 }
 
 export function agentGatewayHandlers(options: AgentGatewayOptions): AgentGatewayHandlers {
+  const gateway = new AgentGateway(options);
   return {
-    Connect: (call) => acceptAgentStream(call, options),
+    Connect: (call) => gateway.accept(call),
   };
 }

@@ -32,6 +32,12 @@ interface ApplyContext {
   index: number;
   payload: EntryPayload;
   notices: AppliedNotice[];
+  /**
+   * VMs a host's events report, known before they applied to have no unresolved job: a sighting of
+   * one of them cannot concern a job (the host's events add jobs only of that host, which a sighting
+   * ignores), so its per-VM job query is skipped. Set per host's events by reportedVms.
+   */
+  vmsWithoutUnresolvedJobs?: ReadonlySet<string>;
 }
 
 /**
@@ -100,6 +106,9 @@ export class StateMachine {
         return this.applyHostHello(context, command);
       case "AgentEvents":
         return this.applyAgentEvents(context, command.hostId, command.events);
+      case "AgentEventBatches":
+        for (const batch of command.hosts) this.applyAgentEvents(context, batch.hostId, batch.events);
+        return;
       case "PrimaryTakeover":
         return this.applyPrimaryTakeover(context, command.term, command.replicaId);
       case "PrimaryRelinquish":
@@ -290,11 +299,11 @@ export class StateMachine {
   }
 
   private applyAgentEvents(context: ApplyContext, hostId: string, events: AgentEvent__Output[]): void {
-    const host = this.reader.host(hostId);
+    const host = this.statement("SELECT applied_seq AS appliedSeq FROM hosts WHERE id = ?").get(hostId) as { appliedSeq: number } | undefined;
     assert(host !== undefined, "the gateway commits HostHello before any event of that host");
     let appliedSeq = host.appliedSeq;
     let applied = 0;
-    const vms = this.reportedVms(events.filter((event) => event.seq > appliedSeq));
+    const vms = this.reportedVms(context, events.filter((event) => event.seq > appliedSeq));
     for (const event of events) {
       // Exactly-once: a resent event (seq already applied) changes nothing (DESIGN §4).
       if (event.seq <= appliedSeq) continue;
@@ -306,18 +315,35 @@ export class StateMachine {
     context.notices.push({ kind: "EventsApplied", hostId, appliedSeq });
   }
 
-  /** The rows of the VMs that `events` report one by one (lifecycle, command results), in one query. */
-  private reportedVms(events: readonly AgentEvent__Output[]): VmRows {
-    const uuids = new Set<string>();
+  /**
+   * The rows of the VMs that `events` report one by one (lifecycle, command results), read before
+   * they apply, each with whether it has an unresolved job (context.vmsWithoutUnresolvedJobs). One
+   * point query per VM: a host's events in one entry name a few VMs, and a query over json_each cost
+   * ~50 us whatever the count (bench/ingest/apply-cost.ts), more than the events themselves.
+   */
+  private reportedVms(context: ApplyContext, events: readonly AgentEvent__Output[]): VmRows {
+    const rows: VmRows = new Map();
+    const withoutJobs = new Set<string>();
+    context.vmsWithoutUnresolvedJobs = withoutJobs;
+    const read = this.statement(
+      `SELECT uuid, name, host, state, reason, vcpus, memory_bytes AS memoryBytes,
+         EXISTS (SELECT 1 FROM vm_jobs WHERE vm_uuid = vms.uuid AND state <> 'finished') AS unresolvedJobs
+       FROM vms WHERE uuid = ?`,
+    );
     for (const event of events) {
       const domain = event.body === "lifecycle" ? event.lifecycle?.domain : event.body === "commandResult" ? event.commandResult?.domain : null;
-      if (domain) uuids.add(domain.uuid.toLowerCase());
+      if (!domain) continue;
+      const uuid = domain.uuid.toLowerCase();
+      if (rows.has(uuid)) continue;
+      const found = read.get(uuid) as (ReportedVm & { unresolvedJobs: number }) | undefined;
+      if (found === undefined) {
+        rows.set(uuid, null);
+        continue;
+      }
+      const { unresolvedJobs, ...row } = found;
+      rows.set(uuid, row);
+      if (unresolvedJobs === 0) withoutJobs.add(uuid);
     }
-    const rows: VmRows = new Map();
-    if (uuids.size === 0) return rows;
-    for (const uuid of uuids) rows.set(uuid, null);
-    const found = this.statement("SELECT uuid, name, host, state, reason, vcpus, memory_bytes AS memoryBytes FROM vms WHERE uuid IN (SELECT value FROM json_each(?))").all(JSON.stringify([...uuids])) as ReportedVm[];
-    for (const row of found) rows.set(row.uuid, row);
     return rows;
   }
 
@@ -384,7 +410,7 @@ export class StateMachine {
   /** `vms` holds the rows the caller already read; a VM it does not know of is read here. `note` ends a state change's event. */
   private upsertDomain(context: ApplyContext, hostId: string, domain: DomainStatus__Output, vms: VmRows, note = ""): void {
     const uuid = domain.uuid.toLowerCase();
-    this.jobs.noteSighting(this.jobContext(context), hostId, uuid, domain.state);
+    if (context.vmsWithoutUnresolvedJobs?.has(uuid) !== true) this.jobs.noteSighting(this.jobContext(context), hostId, uuid, domain.state);
     const existing = vms.has(uuid) ? vms.get(uuid) : this.reader.vmByUuid(uuid);
     if (existing === undefined || existing === null) {
       this.statement(
@@ -411,15 +437,18 @@ export class StateMachine {
       }
       return;
     }
-    // One write, and only for a change: updated_ms is when the row last changed.
+    // Only a change is written: updated_ms is when the row last changed. A state change alone (the
+    // usual lifecycle event) is one statement that sets neither name nor host, so SQLite leaves
+    // their indexes alone; only the HA partial index (schema step 5) may change with the state.
     const attributesChanged = existing.name !== domain.name || existing.host !== hostId || existing.vcpus !== domain.vcpus || existing.memoryBytes !== Number(domain.memoryBytes);
     const stateChanged = existing.state !== domain.state || existing.reason !== domain.reason;
     if (!attributesChanged && !stateChanged) return;
-    this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, state = ?, reason = ?, updated_ms = ? WHERE uuid = ?")
-      .run(domain.name, hostId, domain.vcpus, domain.memoryBytes, domain.state, domain.reason, context.payload.atMs, uuid);
+    if (attributesChanged) {
+      this.statement("UPDATE vms SET name = ?, host = ?, vcpus = ?, memory_bytes = ?, updated_ms = ? WHERE uuid = ?").run(domain.name, hostId, domain.vcpus, domain.memoryBytes, context.payload.atMs, uuid);
+    }
+    if (stateChanged) this.writeVmState(context, uuid, domain.state, domain.reason);
     vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
     if (stateChanged) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: ${existing.state} => ${domain.state} (${domain.reason})${note}` });
-    if (stateChanged) this.meantToRunIfAlive(uuid, domain.state);
   }
 
   /** Vigil has decided nothing about the VM yet: no request on record, no operation in flight. */
@@ -429,18 +458,18 @@ export class StateMachine {
   }
 
   /**
-   * A VM found running with no request on record is meant to run: restart policy `always`
-   * restarts it when it stops unexpectedly (DESIGN §6).
+   * Records a VM's new state. A VM found alive with no request on record is meant to run: restart
+   * policy `always` restarts it when it stops unexpectedly (DESIGN §6).
    */
-  private meantToRunIfAlive(uuid: string, state: string): void {
-    if (aliveStates.has(state)) this.statement("UPDATE vms SET desired_state = 'running' WHERE uuid = ? AND desired_state = ''").run(uuid);
+  private writeVmState(context: ApplyContext, uuid: string, state: string, reason: string): void {
+    this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ?, desired_state = CASE WHEN ? = 1 AND desired_state = '' THEN 'running' ELSE desired_state END WHERE uuid = ?")
+      .run(state, reason, context.payload.atMs, aliveStates.has(state) ? 1 : 0, uuid);
   }
 
   private setVmState(context: ApplyContext, vm: ReportedVm, state: string, reason: string, vms: VmRows): void {
     if (vm.state === state && vm.reason === reason) return;
-    this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ? WHERE uuid = ?").run(state, reason, context.payload.atMs, vm.uuid);
+    this.writeVmState(context, vm.uuid, state, reason);
     vms.set(vm.uuid, { uuid: vm.uuid, name: vm.name, host: vm.host, state, reason, vcpus: vm.vcpus, memoryBytes: vm.memoryBytes });
-    this.meantToRunIfAlive(vm.uuid, state);
     this.event(context, { kind: "vm", host: vm.host ?? "", vm: vm.name, message: `vm ${vm.name}: ${vm.state} => ${state} (${reason})` });
   }
 

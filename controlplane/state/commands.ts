@@ -56,6 +56,8 @@ export type StateCommand =
       selfFenceTimeoutMs?: number;
     }
   | { kind: "AgentEvents"; hostId: string; events: AgentEvent__Output[] }
+  /** The events of many agents' streams on one replica, proposed together; applied host by host, each as AgentEvents. */
+  | { kind: "AgentEventBatches"; hosts: { hostId: string; events: AgentEvent__Output[] }[] }
   | { kind: "PrimaryTakeover"; term: number; replicaId: string }
   | { kind: "PrimaryRelinquish"; term: number; replicaId: string; to: string }
   | { kind: "SetClusterMaintenance"; on: boolean }
@@ -148,6 +150,7 @@ export interface EntryPayload {
 const commandKinds: ReadonlySet<string> = new Set<StateCommandKind>([
   "HostHello",
   "AgentEvents",
+  "AgentEventBatches",
   "PrimaryTakeover",
   "PrimaryRelinquish",
   "SetClusterMaintenance",

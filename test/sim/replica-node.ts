@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { seededRng } from "../../common/env.js";
 import type { Logger } from "../../common/logging.js";
-import { acceptAgentStream, type GatewayCall } from "../../controlplane/api/agent-gateway.js";
+import { AgentGateway, type GatewayCall } from "../../controlplane/api/agent-gateway.js";
 import { clusterServiceHandlers } from "../../controlplane/api/cluster-service.js";
 import { hostServiceHandlers } from "../../controlplane/api/host-service.js";
 import { jobServiceHandlers } from "../../controlplane/api/job-service.js";
@@ -47,6 +47,7 @@ export interface ReplicaProcess {
   readonly context: ControlPlaneContext;
   readonly relay: AgentRelay;
   readonly logger: Logger;
+  readonly agentGateway: AgentGateway;
   readonly clusterHandlers: ReturnType<typeof clusterServiceHandlers>;
   readonly hostHandlers: ReturnType<typeof hostServiceHandlers>;
   readonly vmHandlers: ReturnType<typeof vmServiceHandlers>;
@@ -193,6 +194,15 @@ export class ReplicaNode {
       context,
       relay,
       logger,
+      agentGateway: new AgentGateway({
+        log: replica,
+        reader,
+        sessions,
+        clock,
+        logger,
+        keepaliveIntervalMs: () => config().keepaliveIntervalMs,
+        injectedBug: bugs.has(SimBug.ackBeforeCommit) ? SimBug.ackBeforeCommit : null,
+      }),
       clusterHandlers: clusterServiceHandlers(context),
       hostHandlers: hostServiceHandlers(context),
       vmHandlers: vmServiceHandlers(context),
@@ -229,15 +239,7 @@ export class ReplicaNode {
   acceptAgent(call: GatewayCall): void {
     const process = this.liveProcess();
     if (process === null) return;
-    acceptAgentStream(call, {
-      log: process.replica,
-      reader: process.replica.stateMachine.reader,
-      sessions: process.context.sessions,
-      clock: process.context.clock,
-      logger: process.logger,
-      keepaliveIntervalMs: () => process.context.config().keepaliveIntervalMs,
-      injectedBug: this.world.bugs.has(SimBug.ackBeforeCommit) ? SimBug.ackBeforeCommit : null,
-    });
+    process.agentGateway.accept(call);
   }
 
   /** kill -9: the process objects are dropped mid-flight; the database stays as written. */

@@ -51,6 +51,37 @@ describe("state machine apply", () => {
     close();
   });
 
+  it("applies an AgentEventBatches entry host by host, each once, with one EventsApplied notice per host", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    apply(hello("h2"));
+    const other = (seq: number, state: string): AgentEvent__Output => ({ ...lifecycle(seq, state, "booted"), lifecycle: { domain: { ...domain(state, "booted"), name: "db1", uuid: "99999999-2222-3333-4444-555555555555" }, event: "x", detail: "" } });
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(1, "running", "booted")] });
+    // h1 resends seq 1 beside its new seq 2; h2 sends its first two.
+    const notices = apply({ kind: "AgentEventBatches", hosts: [{ hostId: "h1", events: [lifecycle(1, "running", "booted"), lifecycle(2, "paused", "user")] }, { hostId: "h2", events: [other(1, "running"), other(2, "shutoff")] }] });
+    assert.deepEqual(notices.filter((notice) => notice.kind === "EventsApplied"), [
+      { kind: "EventsApplied", hostId: "h1", appliedSeq: 2 },
+      { kind: "EventsApplied", hostId: "h2", appliedSeq: 2 },
+    ]);
+    assert.deepEqual([machine.reader.host("h1")?.eventsApplied, machine.reader.host("h2")?.eventsApplied], [2, 2], "h1's resent seq 1 is not applied again");
+    assert.equal(machine.reader.vmByUuid(uuid)?.state, "paused");
+    assert.equal(machine.reader.vmByUuid("99999999-2222-3333-4444-555555555555")?.state, "shutoff");
+    close();
+  });
+
+  it("marks a VM found alive with no request as meant to run, and leaves a request alone", () => {
+    const { machine, apply, hello, close } = harness();
+    apply(hello("h1"));
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(1, "shutoff", "destroyed")] });
+    assert.equal(machine.reader.vmByUuid(uuid)?.desiredState, "", "found off: nothing on record");
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(2, "paused", "user")] });
+    assert.equal(machine.reader.vmByUuid(uuid)?.desiredState, "running", "found alive (paused): meant to run");
+    apply({ kind: "VmRequested", vmUuid: uuid, desiredState: "stopped", commandId: "" });
+    apply({ kind: "AgentEvents", hostId: "h1", events: [lifecycle(3, "running", "unpaused")] });
+    assert.deepEqual({ state: machine.reader.vmByUuid(uuid)?.state, desired: machine.reader.vmByUuid(uuid)?.desiredState }, { state: "running", desired: "stopped" }, "an operator's request stands");
+    close();
+  });
+
   it("does not let a defined-but-off copy on another host take ownership", () => {
     const { machine, apply, hello, close } = harness();
     apply(hello("h1"));
