@@ -12,7 +12,7 @@ import type { JobRecord, StateReader, VmRecord } from "../state/store.js";
 import type { DutyListener } from "./duty-gate.js";
 import { DutyTicker } from "./duty-ticker.js";
 import { planFlushStep, type ChildKind, type FlushStep, type FlushVm } from "./flush-planner.js";
-import { unresolvedJobBlocker } from "./job-blocker.js";
+import { jobBlockersByVm } from "./job-blocker.js";
 import { migrationHosts } from "./migration-target.js";
 import { sendTraced } from "./traced-command.js";
 import { vmBlocker } from "./vm-blockers.js";
@@ -36,8 +36,7 @@ export function flushVms(reader: StateReader, orchestrations: readonly JobRecord
 /** `vms` as the flush planner sees them: with what keeps each off limits (skip-trace, unknown jobs). */
 export function asFlushVms(reader: StateReader, vms: readonly VmRecord[]): FlushVm[] {
   const traced = reader.skipTrace();
-  const jobs = new Map<string, ReturnType<StateReader["unresolvedJobs"]>>();
-  for (const job of reader.unresolvedJobs()) jobs.set(job.vmUuid, [...(jobs.get(job.vmUuid) ?? []), job]);
+  const jobBlockers = jobBlockersByVm(reader.unresolvedJobs());
   return vms.map((vm) => ({
     uuid: vm.uuid,
     name: vm.name,
@@ -51,7 +50,7 @@ export function asFlushVms(reader: StateReader, vms: readonly VmRecord[]): Flush
     vcpus: vm.vcpus,
     limit: vm.limit,
     selector: vm.selector as Selector,
-    blockedBy: vmBlocker({ skipTrace: traced.get(vm.uuid), jobBlocker: unresolvedJobBlocker(jobs.get(vm.uuid) ?? []) }),
+    blockedBy: vmBlocker({ skipTrace: traced.get(vm.uuid), jobBlocker: jobBlockers.get(vm.uuid) ?? null }),
   }));
 }
 
