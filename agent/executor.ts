@@ -4,23 +4,14 @@
 // stream drops right after.
 import type { Command__Output } from "../common/generated/vigil/v1/Command.js";
 import type { CommandResult } from "../common/generated/vigil/v1/CommandResult.js";
-import type { Clock, Timers } from "../common/env.js";
 import { errorMessage } from "../common/errors.js";
-import type { Logger } from "../common/logging.js";
 import { within } from "./disk-sync.js";
 import { domainStatus } from "./domain-status.js";
-import type { DomainInfo, Hypervisor } from "./hypervisor.js";
-import type { Journal } from "./journal.js";
+import type { DomainInfo } from "./hypervisor.js";
 import { MigrationRunner, type MigrationRunnerOptions } from "./migration.js";
 
-export interface ExecutorOptions {
-  journal: Journal;
-  hypervisor: Hypervisor;
-  clock: Clock;
-  timers: Timers;
-  logger: Logger;
-  /** Called after each journaled result, so the stream sends it. */
-  onJournaled(): void;
+/** `onJournaled` runs after each journaled result, so the stream sends it. */
+export interface ExecutorOptions extends Pick<MigrationRunnerOptions, "journal" | "hypervisor" | "clock" | "timers" | "logger" | "onJournaled"> {
   /** Disk chain sync (disk-sync.ts): SynchronizeDisks only asks it, the report follows as an event. */
   diskSync: { request(vmUuid: string, cause: string): void };
   /** Migration tuning (progress interval, abort grace, libvirt call bound); defaults in migration.ts. */
