@@ -18,8 +18,8 @@ import { failedPrecondition, invalidArgument, notFound, unary } from "./status.j
 import { activeJobsByVm, jobView, vmRecoveryFacts, vmView } from "./views.js";
 import type { Job } from "../../common/generated/vigil/v1/Job.js";
 import { chooseMigrationTarget, migrationHosts, sourceProblem, targetProblem } from "../primary/migration-target.js";
+import { aliveDomainStates } from "../state/domain-states.js";
 
-const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const shutdownTimeoutMaxS = 3_600;
 const shutdownResultMarginMs = 30_000;
 const policyFieldsMax = 16;
@@ -141,7 +141,7 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
       if (request.on !== "" && hostIdProblem(request.on) !== null) throw invalidArgument("on", `host id ${hostIdProblem(request.on)}`);
       if (request.on !== "" && reader.host(request.on) === undefined) throw notFound(`host "${request.on}"`);
       const target = request.on === "" ? ownerOf(vm) : request.on;
-      if (aliveStates.has(vm.state)) {
+      if (aliveDomainStates.has(vm.state)) {
         // A pending shutdown is aborted by this new state request (DESIGN §8): the agent is told.
         const pendingShutdown = reader.skipTraceOf(vm.uuid)?.operation === "shutdown";
         if (vm.host === target && !pendingShutdown) return noOperation(vm);
@@ -162,13 +162,13 @@ export function vmServiceHandlers(context: ControlPlaneContext): VmServiceHandle
     }),
     Stop: leaderOnly(context, "VmService", "Stop", async (request) => {
       const vm = findVm(context, request.vm);
-      if (!aliveStates.has(vm.state) && vm.state !== "shutdown" && vm.state !== "crashed") return noOperation(vm);
+      if (!aliveDomainStates.has(vm.state) && vm.state !== "shutdown" && vm.state !== "crashed") return noOperation(vm);
       return operate(context, vm, ownerOf(vm), "stopped", { destroy: { vmUuid: vm.uuid } }, context.config().commandTimeoutMs);
     }),
     Shutdown: leaderOnly(context, "VmService", "Shutdown", async (request) => {
       const vm = findVm(context, request.vm);
       if (request.timeoutS > shutdownTimeoutMaxS) throw invalidArgument("timeout_s", `must be at most ${shutdownTimeoutMaxS}`);
-      if (!aliveStates.has(vm.state)) return noOperation(vm);
+      if (!aliveDomainStates.has(vm.state)) return noOperation(vm);
       const timeoutS = request.timeoutS === 0 ? 180 : request.timeoutS;
       const action: CommandAction = { shutdown: { vmUuid: vm.uuid, timeoutMs: timeoutS * 1000 } };
       return operate(context, vm, ownerOf(vm), "stopped", action, timeoutS * 1000 + shutdownResultMarginMs);

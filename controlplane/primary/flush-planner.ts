@@ -44,6 +44,7 @@
 //    child while one might still run would break invariant 1.
 import type { HaState } from "../state/commands.js";
 import { placeVm, type PlacementHost, type PlacementVm } from "./placement.js";
+import { aliveDomainStates } from "../state/domain-states.js";
 
 export const orchestrationKinds = ["flush", "unflush"] as const;
 export type OrchestrationKind = (typeof orchestrationKinds)[number];
@@ -159,8 +160,6 @@ export type FlushStep =
   /** Canceled and no child runs any more: end the job canceled. The host's state is the canceller's to set. */
   | { kind: "cancel-finish"; summary: FlushSummary };
 
-/** Running-like domain states: a VM in one of them is (or may be) executing and must move. */
-const runningStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 /** A VM in one of these states is certainly not executing. */
 const stoppedStates: ReadonlySet<string> = new Set(["shutoff", "crashed"]);
 
@@ -172,7 +171,7 @@ function byPriorityThenName(a: FlushVm, b: FlushVm): number {
 function inScope(kind: OrchestrationKind, host: string, vm: FlushVm): boolean {
   if (kind === "flush") return vm.host === host;
   if (vm.lastHost !== host) return false;
-  return vm.host === host ? vm.haState === "pending" : vm.host !== null && runningStates.has(vm.state);
+  return vm.host === host ? vm.haState === "pending" : vm.host !== null && aliveDomainStates.has(vm.state);
 }
 
 /**
@@ -210,7 +209,7 @@ function flushDisposition(vm: FlushVm, input: FlushPlanInput): Disposition {
   // Moved off the host by someone else since the flush began (an operator, HA): nothing left to drain.
   if (vm.host !== host) return { kind: "none" };
   if (vm.blockedBy !== null) return { kind: "held", reason: vm.blockedBy };
-  if (runningStates.has(vm.state)) {
+  if (aliveDomainStates.has(vm.state)) {
     const targets = input.hosts.filter((candidate) => candidate.id !== host);
     const placement = placeVm(vm, targets);
     if (placement.host !== null) {
@@ -312,7 +311,7 @@ function summarize(input: FlushPlanInput, scoped: readonly FlushVm[], notHandled
   const { kind, host } = input.orchestration;
   if (kind === "flush") {
     const inScopeUuids = new Set(scoped.map((vm) => vm.uuid));
-    const arrived = input.vms.filter((vm) => vm.host === host && runningStates.has(vm.state) && !inScopeUuids.has(vm.uuid)).sort(byPriorityThenName);
+    const arrived = input.vms.filter((vm) => vm.host === host && aliveDomainStates.has(vm.state) && !inScopeUuids.has(vm.uuid)).sort(byPriorityThenName);
     for (const vm of arrived) summary.leftBehind.push({ vmUuid: vm.uuid, vm: vm.name, detail: `arrived on ${host} after the flush began; not taken on` });
   }
   summary.text = summaryText(input, summary, notHandled);

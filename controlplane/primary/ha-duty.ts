@@ -32,7 +32,6 @@ import { sendTraced } from "./traced-command.js";
 export const haTickIntervalMs = 500;
 /** How long after a restart ends the restart step runs again: the results that end together share one re-plan. */
 export const haReplanDelayMs = 1;
-const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
 export type HaDutyContext = Pick<ControlPlaneContext, "log" | "reader" | "sessions" | "dispatcher" | "primary" | "clock" | "timers" | "logger" | "config">;
 
@@ -334,17 +333,6 @@ export function planRestartStep(
     limit *= 4;
     page = reader.vmsNeedingHa(limit);
   }
-}
-
-/** What each host's VMs take, from a list of VMs: StateReader.provisionedByHost's sums, computed in memory. */
-export function provisionedOf(vms: readonly VmRecord[]): Map<string, HostProvisioned> {
-  const provisioned = new Map<string, HostProvisioned>();
-  for (const vm of vms) {
-    if (vm.host === null || !(aliveStates.has(vm.state) || vm.haState === "restarting")) continue;
-    const sums = provisioned.get(vm.host) ?? { memoryBytes: 0, vcpus: 0, vmCount: 0 };
-    provisioned.set(vm.host, { memoryBytes: sums.memoryBytes + vm.memoryBytes, vcpus: sums.vcpus + vm.vcpus, vmCount: sums.vmCount + 1 });
-  }
-  return provisioned;
 }
 
 export function plannerHosts(hosts: readonly HostRecord[], provisioned: ReadonlyMap<string, HostProvisioned>, sessions: Pick<SessionRegistry, "get">): PlannerHost[] {

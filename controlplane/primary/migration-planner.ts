@@ -18,6 +18,7 @@ import type { DomainStatus__Output } from "../../common/generated/vigil/v1/Domai
 import type { FallbackStage } from "../state/commands.js";
 import type { JobRecord } from "../state/store.js";
 import type { HostReport, Verdict } from "./migration-adjudication.js";
+import { aliveDomainStates } from "../state/domain-states.js";
 
 const succeededOutcomes: ReadonlySet<string> = new Set(["COMMAND_OUTCOME_SUCCEEDED", "COMMAND_OUTCOME_DUPLICATE"]);
 
@@ -120,7 +121,6 @@ export function hostReport(answer: QueryAnswer): HostReport {
   }
 }
 
-const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
 export type VerdictAction =
   | { kind: "succeed"; detail: string }
@@ -161,7 +161,7 @@ export function actOnVerdict(
   if (context.sourceStillMigrating && remainingMs > 0) return recheck(context.nowMs + Math.min(context.recheckIntervalMs, remainingMs), `the source's agent reports the migration still running; ${verdict.detail}`);
   if (job.cancelRequested) return { kind: "end", state: "canceled", error: `canceled by an operator; ${verdict.detail}` };
   const { source, destination } = reports;
-  const destinationDown = destination.known && !aliveStates.has(destination.state);
+  const destinationDown = destination.known && !aliveDomainStates.has(destination.state);
   const sourceRuns = source.known && source.state === "running";
   const fallbackPossible = destinationDown && sourceRuns && job.mode === "live";
   if (fallbackPossible && !job.forceLive && context.fallbackAllowed && context.targetProblem === null) return { kind: "fallback", detail: verdict.detail };

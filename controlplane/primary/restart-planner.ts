@@ -21,6 +21,7 @@
 import type { HaState, RestartPolicy, Selector } from "../state/commands.js";
 import { placeVm, reserve, type PlacementHost } from "./placement.js";
 import { vmBlocker, type TracedOperation } from "./vm-blockers.js";
+import { aliveDomainStates } from "../state/domain-states.js";
 
 export interface PlannerVm {
   uuid: string;
@@ -61,7 +62,6 @@ export type PlannerEffect =
   | { kind: "restart"; vmUuid: string; vm: string; fromHost: string; toHost: string; reason: string }
   | { kind: "ha-state"; vmUuid: string; vm: string; haState: HaState; reason: string };
 
-const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 const stoppedStates: ReadonlySet<string> = new Set(["shutoff", "crashed"]);
 
 interface Candidate {
@@ -76,10 +76,10 @@ function candidate(vm: PlannerVm, hostsById: ReadonlyMap<string, PlannerHost>): 
   if (vm.restart === "never" || vm.host === null || vm.haState === "failed") return null;
   const owner = hostsById.get(vm.host);
   if (owner === undefined) return null;
-  const meantToRun = vm.desiredState === "running" || (vm.desiredState === "" && aliveStates.has(vm.state));
+  const meantToRun = vm.desiredState === "running" || (vm.desiredState === "" && aliveDomainStates.has(vm.state));
   if (!meantToRun) return null;
   if (owner.liveness === "fenced") return { vm, move: true, reason: `host ${vm.host} fenced` };
-  if (owner.liveness !== "alive" || !owner.ready || aliveStates.has(vm.state)) return null;
+  if (owner.liveness !== "alive" || !owner.ready || aliveDomainStates.has(vm.state)) return null;
   if (vm.haState === "restarting") return { vm, move: false, reason: "the previous restart's result never arrived" };
   if (vm.haState === "pending") return { vm, move: true, reason: vm.haReason || "autorestart-pending" };
   if (vm.restart === "always" && stoppedStates.has(vm.state)) return { vm, move: false, reason: `restart always: meant to run, but ${vm.state} (${vm.reason})` };
@@ -125,7 +125,7 @@ export function planRestartsBounded(input: PlannerInput): { effects: PlannerEffe
   // A VM reported alive again needs no HA any more.
   const byName = [...input.vms].sort((a, b) => compareText(a.name, b.name) || compareText(a.uuid, b.uuid));
   for (const vm of byName) {
-    if ((vm.haState === "pending" || vm.haState === "restarting") && aliveStates.has(vm.state) && !input.skipTrace.has(vm.uuid)) {
+    if ((vm.haState === "pending" || vm.haState === "restarting") && aliveDomainStates.has(vm.state) && !input.skipTrace.has(vm.uuid)) {
       effects.push({ kind: "ha-state", vmUuid: vm.uuid, vm: vm.name, haState: "", reason: `running on ${vm.host}` });
     }
   }

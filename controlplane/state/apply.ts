@@ -10,6 +10,7 @@ import type { Statement } from "better-sqlite3";
 import { StatementCache, StateReader, type Db, type ReportedVm, type VmRecord } from "./store.js";
 import { JobApplier, type JobApplyContext } from "./apply-jobs.js";
 import { OrchestrationApplier, type OrchestrationApplyContext } from "./apply-orchestrations.js";
+import { aliveDomainStates } from "./domain-states.js";
 
 /** What applying an entry tells the processes waiting on it (API calls, streams). */
 export type AppliedNotice =
@@ -47,7 +48,6 @@ interface ApplyContext {
  */
 type VmRows = Map<string, ReportedVm | null>;
 
-const aliveStates: ReadonlySet<string> = new Set(["running", "paused", "blocked", "pmsuspended"]);
 
 export class StateMachine {
   readonly reader: StateReader;
@@ -205,7 +205,7 @@ export class StateMachine {
     // A confirmed fence means nothing runs there any more: what the dead agent last said is history,
     // and an operation in flight there can no longer complete (continue-trace now, not at a TTL).
     for (const vm of this.reader.listVms(host.id)) {
-      if (aliveStates.has(vm.state)) this.setVmState(context, vm, "shutoff", `host ${host.id} fenced`, new Map());
+      if (aliveDomainStates.has(vm.state)) this.setVmState(context, vm, "shutoff", `host ${host.id} fenced`, new Map());
     }
     const traced = this.statement("SELECT vm_uuid AS vmUuid, operation, command_id AS commandId FROM skip_trace WHERE host = ? ORDER BY vm_uuid").all(host.id) as { vmUuid: string; operation: string; commandId: string }[];
     for (const entry of traced) {
@@ -416,7 +416,7 @@ export class StateMachine {
       this.statement(
           `INSERT INTO vms (uuid, name, host, state, reason, vcpus, memory_bytes, desired_state, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, aliveStates.has(domain.state) ? "running" : "", context.payload.atMs);
+        .run(uuid, domain.name, hostId, domain.state, domain.reason, domain.vcpus, domain.memoryBytes, aliveDomainStates.has(domain.state) ? "running" : "", context.payload.atMs);
       vms.set(uuid, { uuid, name: domain.name, host: hostId, state: domain.state, reason: domain.reason, vcpus: domain.vcpus, memoryBytes: Number(domain.memoryBytes) });
       return this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: discovered on ${hostId}, ${domain.state} (${domain.reason})` });
     }
@@ -428,11 +428,11 @@ export class StateMachine {
     // Discovery: a VM defined on several hosts (shared storage) is owned by the host reporting it
     // running, as long as vigil has decided nothing about it yet (no request, never seen running,
     // no operation in flight).
-    const adopt = !ownedHere && !aliveStates.has(existing.state) && aliveStates.has(domain.state) && this.undecided(uuid);
+    const adopt = !ownedHere && !aliveDomainStates.has(existing.state) && aliveDomainStates.has(domain.state) && this.undecided(uuid);
     if (adopt) this.event(context, { kind: "vm", host: hostId, vm: domain.name, message: `vm ${domain.name}: found running on ${hostId}; ${existing.host} only defines it` });
     if (!ownedHere && !adopt) {
       // The target of a migration in flight is expected to run the VM: that is no conflict (DESIGN §8).
-      if (aliveStates.has(domain.state) && !this.orchestrations.expectedOn(uuid, hostId)) {
+      if (aliveDomainStates.has(domain.state) && !this.orchestrations.expectedOn(uuid, hostId)) {
         this.event(context, { kind: "conflict", host: hostId, vm: domain.name, message: `vm ${domain.name}: reported ${domain.state} on ${hostId}, but it belongs to ${existing.host}` });
       }
       return;
@@ -463,7 +463,7 @@ export class StateMachine {
    */
   private writeVmState(context: ApplyContext, uuid: string, state: string, reason: string): void {
     this.statement("UPDATE vms SET state = ?, reason = ?, updated_ms = ?, desired_state = CASE WHEN ? = 1 AND desired_state = '' THEN 'running' ELSE desired_state END WHERE uuid = ?")
-      .run(state, reason, context.payload.atMs, aliveStates.has(state) ? 1 : 0, uuid);
+      .run(state, reason, context.payload.atMs, aliveDomainStates.has(state) ? 1 : 0, uuid);
   }
 
   private setVmState(context: ApplyContext, vm: ReportedVm, state: string, reason: string, vms: VmRows): void {

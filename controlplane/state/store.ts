@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { configKeys } from "./config-keys.js";
 import { migrate } from "./schema.js";
 import { jobKinds, jobStates, type FallbackStage, type JobKind, type JobState } from "./commands.js";
+import { aliveDomainStatesSql } from "./domain-states.js";
 
 export type Db = Database.Database;
 
@@ -546,7 +547,7 @@ export class StateReader {
   /** The VMs reported alive again while HA still holds a state for them (pending, restarting): the planner clears it. */
   vmsBackWithHaState(): VmRecord[] {
     return this.vmRows(
-      `SELECT ${vmColumns} FROM vms WHERE ${needsHaClause} AND ha_state IN ('pending', 'restarting') AND state IN ('running', 'paused', 'blocked', 'pmsuspended')`,
+      `SELECT ${vmColumns} FROM vms WHERE ${needsHaClause} AND ha_state IN ('pending', 'restarting') AND state IN (${aliveDomainStatesSql})`,
     );
   }
 
@@ -559,14 +560,14 @@ export class StateReader {
   provisionedByHost(): Map<string, HostProvisioned> {
     const rows = this.statement(
       `SELECT host, SUM(memory_bytes) AS memoryBytes, SUM(vcpus) AS vcpus, COUNT(*) AS vmCount FROM vms
-       WHERE host IS NOT NULL AND (state IN ('running', 'paused', 'blocked', 'pmsuspended') OR ha_state = 'restarting')
+       WHERE host IS NOT NULL AND (state IN (${aliveDomainStatesSql}) OR ha_state = 'restarting')
        GROUP BY host`,
     ).all() as ({ host: string } & HostProvisioned)[];
     return new Map(rows.map((row) => [row.host, { memoryBytes: row.memoryBytes, vcpus: row.vcpus, vmCount: row.vmCount }]));
   }
 
   vmCountByHost(): Map<string, number> {
-    const rows = this.statement("SELECT host, COUNT(*) AS count FROM vms WHERE host IS NOT NULL AND state IN ('running','paused','blocked','pmsuspended') GROUP BY host")
+    const rows = this.statement(`SELECT host, COUNT(*) AS count FROM vms WHERE host IS NOT NULL AND state IN (${aliveDomainStatesSql}) GROUP BY host`)
       .all() as { host: string; count: number }[];
     return new Map(rows.map((row) => [row.host, row.count]));
   }

@@ -2,12 +2,13 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { clusterConfig } from "../../controlplane/context.js";
-import { planRestartStep, plannerHosts, plannerVm, provisionedOf } from "../../controlplane/primary/ha-duty.js";
+import { planRestartStep, plannerHosts, plannerVm } from "../../controlplane/primary/ha-duty.js";
 import { jobBlockersByVm } from "../../controlplane/primary/job-blocker.js";
 import { compareText, planRestarts, type PlannerEffect } from "../../controlplane/primary/restart-planner.js";
 import { SessionRegistry } from "../../controlplane/primary/sessions.js";
+import { aliveDomainStates } from "../../controlplane/state/domain-states.js";
 import type { StateCommand, VmPolicy } from "../../controlplane/state/commands.js";
-import { vmsNeedingHaSql, type StateReader } from "../../controlplane/state/store.js";
+import { vmsNeedingHaSql, type HostProvisioned, type StateReader, type VmRecord } from "../../controlplane/state/store.js";
 import { stateMachineHarness } from "../support/state-machine.js";
 
 const MiB = 2 ** 20;
@@ -25,6 +26,17 @@ function cluster() {
     harness.events(hostId, { body: "lifecycle", lifecycle: { domain: { name, uuid: uuidOf(name), state, reason, vcpus: 2, memoryBytes, persistent: true }, event: "x", detail: reason } });
   const policy = (name: string, changes: Partial<VmPolicy>) => apply({ kind: "SetVmPolicy", vmUuid: uuidOf(name), policy: changes });
   return { db: harness.machine.db, machine: harness.machine, apply, host, report, policy, nowMs: () => nowMs, close: harness.close };
+}
+
+/** The oracle of StateReader.provisionedByHost: its sums computed in memory from every VM, as the duty did before the GROUP BY. */
+function provisionedOf(vms: readonly VmRecord[]): Map<string, HostProvisioned> {
+  const provisioned = new Map<string, HostProvisioned>();
+  for (const vm of vms) {
+    if (vm.host === null || !(aliveDomainStates.has(vm.state) || vm.haState === "restarting")) continue;
+    const sums = provisioned.get(vm.host) ?? { memoryBytes: 0, vcpus: 0, vmCount: 0 };
+    provisioned.set(vm.host, { memoryBytes: sums.memoryBytes + vm.memoryBytes, vcpus: sums.vcpus + vm.vcpus, vmCount: sums.vmCount + 1 });
+  }
+  return provisioned;
 }
 
 let uuids = 0;
